@@ -1,0 +1,200 @@
+"""Inline checks for the labs, and the questions the instructor's grader scores.
+
+A lab question is a :class:`Question`: the name of the student's answer (a function, a value or
+a model), its points, fixed cases the student sees and random cases the student did not
+choose. In a lab, ``check.conv2d()`` finds ``conv2d`` in the notebook, runs every case and
+prints ✓ or ✗ with what was expected, what came back and a hint. It never raises.
+
+The grader (``cslib.grade``) runs the same questions with random cases of its own ("hidden"),
+calling the student's code inside the student's kernel and comparing here, on plain data.
+
+Each lab's questions live in ``cslib.checks.labNN``; import them as ``from cslib.checks import lab01 as check``.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from cslib.checks.probe import run_probe
+
+_MISSING = object()
+MAX_SHOWN_FAILURES = 2
+
+
+@dataclass
+class Case:
+    """Arguments for the student's answer, the expected result (plain data) and how to show it."""
+
+    args: tuple = ()
+    expected: Any = None
+    shown: str = ""
+
+
+@dataclass
+class Outcome:
+    passed: bool
+    detail: str = ""
+
+
+@dataclass
+class Question:
+    """One auto-checked lab question (see the module docstring)."""
+
+    answer: str  # the name the student's function/value/model has in the notebook
+    title: str
+    points: float = 1.0
+    probe: str = "call"  # "call", "value", "model" or "call_model" (see checks.probe.run_probe)
+    hint: str = ""
+    fixed: Callable[[], list[Case]] = field(default=lambda: [])
+    random: Callable[[np.random.Generator], list[Case]] | None = None
+    compare: Callable[[Any, Any], Outcome] | None = None
+    reject: tuple[str, ...] = ()  # "module.qualname" of reference functions that may not be handed in
+
+    def cases(self, rng: np.random.Generator | None = None) -> tuple[list[Case], list[Case]]:
+        """(fixed cases, random cases); random ones are drawn with ``rng`` (fresh if None)."""
+        fixed = [_normalize(c) for c in self.fixed()]
+        randoms = [_normalize(c) for c in self.random(rng or np.random.default_rng())] if self.random else []
+        return fixed, randoms
+
+    def judge(self, expected: Any, got: Any) -> Outcome:
+        return (self.compare or compare_data)(expected, got)
+
+    def __call__(self, answer: Any = _MISSING) -> None:
+        """The inline check: find the answer (or take it as given), run all cases, print the verdict."""
+        if answer is _MISSING:
+            caller = inspect.currentframe().f_back.f_globals
+            if self.answer not in caller:
+                print(f"✗ {self.title}: `{self.answer}` is not defined yet. Write it, run its cell, then run this check again.")
+                return
+            answer = caller[self.answer]
+        print(report(self, answer))
+
+
+def report(question: Question, answer: Any, rng: np.random.Generator | None = None) -> str:
+    """Run every case of ``question`` on ``answer`` in this process; the ✓/✗ text for the student."""
+    problem = rejected(question, answer)
+    if problem:
+        return f"✗ {question.title}: {problem}"
+    fixed, randoms = question.cases(rng)
+    failures = []
+    for kind, cases in (("", fixed), ("random ", randoms)):
+        for case in cases:
+            try:
+                got = from_data(run_probe(answer, question.probe, case.args))
+            except NotImplementedError:
+                return f"✗ {question.title}: not written yet (the cell still raises NotImplementedError)."
+            except Exception as e:  # the student's code failed: say how, without a cslib traceback
+                outcome = Outcome(False, f"raised {type(e).__name__}: {e}")
+            else:
+                outcome = question.judge(case.expected, got)
+            if not outcome.passed:
+                failures.append((kind, case, outcome))
+    total = len(fixed) + len(randoms)
+    counts = f"{len(fixed)} fixed" + (f", {len(randoms)} random" if randoms else "")
+    if not failures:
+        return f"✓ {question.title}: all {total} cases passed ({counts})."
+    lines = [f"✗ {question.title}: {len(failures)} of {total} cases failed ({counts})."]
+    for kind, case, outcome in failures[:MAX_SHOWN_FAILURES]:
+        lines.append(f"  {kind}case {case.shown}".rstrip() + ":")
+        lines.extend("    " + line for line in outcome.detail.splitlines())
+    if len(failures) > MAX_SHOWN_FAILURES:
+        lines.append(f"  ... and {len(failures) - MAX_SHOWN_FAILURES} more.")
+    if question.hint:
+        lines.append(f"  Hint: {question.hint}")
+    return "\n".join(lines)
+
+
+def rejected(question: Question, answer: Any) -> str:
+    """Why ``answer`` may not be handed in (it is cslib's own reference), or ''."""
+    name = f"{getattr(answer, '__module__', '')}.{getattr(answer, '__qualname__', '')}"
+    if name in question.reject:
+        return f"`{question.answer}` is cslib's own {name}; write your own version."
+    return ""
+
+
+# --------------------------------------------------------------------------- plain data
+def _normalize(case: Case) -> Case:
+    from cslib.checks.probe import to_data
+
+    return Case(case.args, from_data(to_data(case.expected)), case.shown)
+
+
+def from_data(data: Any) -> Any:
+    """Undo ``probe.to_data``: {"ndarray": ...} dicts become NumPy arrays again."""
+    if isinstance(data, dict):
+        if set(data) == {"ndarray", "shape", "dtype"}:
+            values = [float(v) if isinstance(v, str) else v for v in data["ndarray"]]
+            return np.array(values, dtype={"bool": bool, "int": np.int64, "float": np.float64}[data["dtype"]]).reshape(data["shape"])
+        if set(data) == {"float"}:
+            return float(data["float"])
+        return {k: from_data(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [from_data(v) for v in data]
+    return data
+
+
+def fmt(value: Any, limit: int = 300) -> str:
+    """A short readable rendering of plain data for messages."""
+    if isinstance(value, np.ndarray):
+        text = np.array2string(value, precision=4, suppress_small=True, threshold=60)
+        text = f"array of shape {value.shape}:\n{text}" if value.ndim > 1 else text
+    else:
+        text = repr(value)
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def compare_data(expected: Any, got: Any, rtol: float = 1e-4, atol: float = 1e-5) -> Outcome:
+    """Structural comparison of plain data, with numbers compared up to a tolerance."""
+    problem = _difference(expected, got, rtol, atol, path="")
+    if problem is None:
+        return Outcome(True)
+    return Outcome(False, f"{problem}\nexpected: {fmt(expected)}\ngot:      {fmt(got)}")
+
+
+def _difference(expected, got, rtol, atol, path) -> str | None:
+    where = f" at {path}" if path else ""
+    if isinstance(expected, np.ndarray) or isinstance(got, np.ndarray):
+        e, g = np.asarray(expected), np.asarray(got)
+        if g.dtype == object:
+            return f"expected an array{where}, got {type(got).__name__}"
+        if e.shape != g.shape:
+            return f"wrong shape{where}: expected {e.shape}, got {g.shape}"
+        if e.dtype == bool or g.dtype == bool:
+            return None if np.array_equal(e, g) else f"wrong values{where}"
+        if not np.allclose(g.astype(float), e.astype(float), rtol=rtol, atol=atol, equal_nan=True):
+            bad = np.argwhere(~np.isclose(g.astype(float), e.astype(float), rtol=rtol, atol=atol, equal_nan=True))
+            first = tuple(int(i) for i in bad[0]) if bad.size else ()
+            return f"wrong values{where}: {len(bad)} entries differ, first at index {first}"
+        return None
+    if isinstance(expected, bool) or isinstance(got, bool):
+        return None if type(expected) is type(got) and expected == got else f"expected {expected!r}{where}, got {got!r}"
+    if isinstance(expected, (int, float)) and isinstance(got, (int, float)):
+        if math.isclose(float(got), float(expected), rel_tol=rtol, abs_tol=atol):
+            return None
+        return f"expected {expected!r}{where}, got {got!r}"
+    if isinstance(expected, (list, tuple)):
+        if not isinstance(got, (list, tuple)):
+            return f"expected a sequence{where}, got {type(got).__name__}"
+        if len(expected) != len(got):
+            return f"expected {len(expected)} items{where}, got {len(got)}"
+        for i, (e, g) in enumerate(zip(expected, got)):
+            problem = _difference(e, g, rtol, atol, f"{path}[{i}]")
+            if problem:
+                return problem
+        return None
+    if isinstance(expected, dict):
+        if not isinstance(got, dict):
+            return f"expected a dict{where}, got {type(got).__name__}"
+        missing = [k for k in expected if k not in got]
+        if missing:
+            return f"missing key(s){where}: {', '.join(map(repr, missing))}"
+        for k in expected:
+            problem = _difference(expected[k], got[k], rtol, atol, f"{path}[{k!r}]")
+            if problem:
+                return problem
+        return None
+    return None if expected == got else f"expected {expected!r}{where}, got {got!r}"

@@ -1,0 +1,108 @@
+"""Turn a student's answer into plain data: numbers, strings, lists, dicts and arrays only.
+
+Checks never compare a student's object directly (an object whose ``__eq__`` always says True
+would pass). They compare what :func:`to_data` makes of it. The grader sends this file's
+source into the student's kernel and runs it there in a fresh namespace, so patching
+``cslib`` inside the notebook changes nothing. Only the standard library, NumPy and torch
+are used, and everything is imported inside the functions.
+"""
+
+
+def to_data(obj, _depth=0):
+    """A JSON-compatible copy of ``obj``; arrays and tensors become {"ndarray": ..., "dtype": ...}."""
+    import math
+
+    import numpy as np
+
+    if _depth > 20:
+        raise TypeError("nested too deeply")
+    if obj is None:
+        return None
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        value = float(obj)
+        return value if math.isfinite(value) else {"float": repr(value)}
+    try:
+        import torch
+
+        if isinstance(obj, torch.Size):
+            return [int(v) for v in obj]
+        if torch.is_tensor(obj):
+            obj = obj.detach().cpu().numpy()
+    except ImportError:  # pragma: no cover - torch is always there in this course
+        pass
+    if isinstance(obj, np.ndarray):
+        arr = np.asarray(obj)
+        if arr.dtype == object:
+            raise TypeError("arrays of Python objects are not supported")
+        kind = "bool" if arr.dtype == bool else ("int" if np.issubdtype(arr.dtype, np.integer) else "float")
+        cast = {"bool": bool, "int": int, "float": float}[kind]
+        flat = [cast(v) for v in arr.reshape(-1).tolist()]
+        if kind == "float":
+            flat = [v if math.isfinite(v) else repr(v) for v in flat]
+        return {"ndarray": flat, "shape": [int(s) for s in arr.shape], "dtype": kind}
+    if isinstance(obj, str):
+        return str(obj)  # a str subclass becomes a plain str
+    if isinstance(obj, (list, tuple)):
+        return [to_data(v, _depth + 1) for v in obj]
+    if isinstance(obj, dict):
+        return {str(k): to_data(v, _depth + 1) for k, v in obj.items()}
+    raise TypeError(f"answers of type {type(obj).__name__} cannot be checked; use numbers, strings, lists, dicts, arrays or tensors")
+
+
+def describe_model(model, input_shape=None):
+    """The layers of a torch model (type and settings, in order), its parameter count and output shape."""
+    import torch
+    from torch import nn
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"expected a torch nn.Module, got {type(model).__name__}")
+    keys = ("in_features", "out_features", "in_channels", "out_channels", "kernel_size", "stride", "padding",
+            "num_features", "p", "output_size")
+    layers = []
+    for _, module in model.named_modules():
+        if len(list(module.children())) > 0:
+            continue  # only leaves: Sequential and custom containers just hold them
+        info = {"type": type(module).__name__}
+        for key in keys:
+            if hasattr(module, key):
+                value = getattr(module, key)
+                info[key] = list(value) if isinstance(value, tuple) else value
+        info["params"] = int(sum(p.numel() for p in module.parameters(recurse=False)))
+        info["trainable"] = int(sum(p.numel() for p in module.parameters(recurse=False) if p.requires_grad))
+        layers.append(info)
+    out = {
+        "layers": layers,
+        "n_params": int(sum(p.numel() for p in model.parameters())),
+        "n_trainable": int(sum(p.numel() for p in model.parameters() if p.requires_grad)),
+    }
+    if input_shape is not None:
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            param = next(model.parameters(), None)
+            x = torch.zeros(*input_shape, device=param.device if param is not None else "cpu")
+            out["output_shape"] = [int(s) for s in model(x).shape]
+        model.train(was_training)
+    return out
+
+
+def run_probe(obj, probe, args):
+    """What a question asks of the answer ``obj``: call it, take it as is, or describe a model."""
+    if probe == "value":
+        return to_data(obj)
+    if probe == "call":
+        if not callable(obj):
+            raise TypeError(f"expected a function, got {type(obj).__name__}")
+        return to_data(obj(*args))
+    if probe == "model":
+        return describe_model(obj, *args)
+    if probe == "call_model":
+        if not callable(obj):
+            raise TypeError(f"expected a function that returns a model, got {type(obj).__name__}")
+        *call_args, input_shape = args
+        return describe_model(obj(*call_args), input_shape)
+    raise ValueError(f"unknown probe {probe!r}")

@@ -1,0 +1,463 @@
+"""MNIST and Fashion-MNIST as uint8 tensors, from wherever they can be found.
+
+``load("fashion-mnist", train=True)`` returns an :class:`ImageSet` (``.data`` uint8 of shape
+(N, 28, 28), ``.targets``, ``.classes``, like torchvision's datasets) and prints where the
+images came from. Sources, tried in order:
+
+1. fast mode (``CSLIB_FAST=1``): the small real samples bundled with cslib, and nothing else;
+2. the data directory, ``$CSLIB_DATA`` or ``~/data``, in torchvision's layout
+   (``<dir>/FashionMNIST/raw/train-images-idx3-ubyte[.gz]``, ...);
+3. Fashion-MNIST only: Debian's package ``dataset-fashion-mnist`` (/usr/share/datasets/fashion-mnist);
+4. torchvision's own download into the data directory (online machines, Colab);
+5. MNIST only: a 10,000-digit subset put in the data directory with ``python -m cslib.data
+   import``, used with a loud note, since it is not the full data set.
+
+When nothing works, :class:`DataNotFoundError` says what was tried and how to fix it.
+Command line (for offline compute nodes: fetch on a machine that is online, copy the folder)::
+
+    python -m cslib.data fetch --root DIR          # download both data sets into DIR
+    python -m cslib.data import SRC --dataset NAME # copy local IDX files or the 10k MNIST .npz
+    python -m cslib.data info                      # where each data set would come from
+"""
+from __future__ import annotations
+
+import argparse
+import difflib
+import gzip
+import os
+import struct
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from cslib.runtime import fast_mode
+
+DATA_ENV = "CSLIB_DATA"
+SAMPLES_DIR = Path(__file__).with_name("samples")
+SUBSET_FILE = "subset.npz"
+SUBSET_TRAIN_FRACTION = 0.8
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str  # how people write it, e.g. "Fashion-MNIST"
+    folder: str  # torchvision's folder name under the data directory
+    classes: tuple[str, ...]
+    debian_dir: Path | None = None
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "mnist": DatasetInfo("MNIST", "MNIST", tuple(str(d) for d in range(10))),
+    "fashion-mnist": DatasetInfo(
+        "Fashion-MNIST",
+        "FashionMNIST",
+        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        debian_dir=Path("/usr/share/datasets/fashion-mnist"),
+    ),
+}
+_ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "fmnist": "fashion-mnist"}
+
+
+class DataFileError(RuntimeError):
+    """A data file exists but cannot be used (truncated, corrupt, unreadable)."""
+
+
+class DataNotFoundError(RuntimeError):
+    """No source could provide the data set."""
+
+
+@dataclass
+class ImageSet:
+    """Images and labels of one split, with where they came from."""
+
+    data: torch.Tensor  # uint8, (N, 28, 28)
+    targets: torch.Tensor  # int64, (N,)
+    classes: list[str]
+    name: str
+    train: bool
+    source: str = field(default="")
+
+    @property
+    def split(self) -> str:
+        return "train" if self.train else "test"
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __repr__(self) -> str:
+        n, h, w = self.data.shape
+        return f"ImageSet({self.name} {self.split}: {n:,} images {h}x{w}, {len(self.classes)} classes; from {self.source})"
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """Look a data set up by name ("mnist", "fashion-mnist", "FashionMNIST", ...)."""
+    if not isinstance(name, str):
+        raise TypeError(f"dataset name must be a string, got {type(name).__name__}")
+    key = name.strip().lower().replace(" ", "-")
+    key = _ALIASES.get(key, key)
+    if key not in DATASETS:
+        close = difflib.get_close_matches(key, list(DATASETS) + list(_ALIASES), n=1)
+        hint = f" Did you mean {_ALIASES.get(close[0], close[0])!r}?" if close else ""
+        raise ValueError(f"Unknown dataset {name!r}.{hint} Known datasets: {', '.join(DATASETS)}.")
+    return DATASETS[key]
+
+
+def data_dir() -> Path:
+    """The data directory: ``$CSLIB_DATA`` if set, else ``~/data``."""
+    return Path(os.environ.get(DATA_ENV) or "~/data").expanduser()
+
+
+# --------------------------------------------------------------------------- IDX files
+_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (the MNIST format), gzip-compressed or not, checking it is complete."""
+    path = Path(path)
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f:
+                raw = f.read()
+        else:
+            raw = path.read_bytes()
+    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError; a cut .gz gives EOFError
+        raise DataFileError(f"{path} cannot be read: {e}. {_remedy_for(path)}") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
+        raise DataFileError(f"{path} is not an IDX file (wrong magic number). {_remedy_for(path)}")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataFileError(f"{path} is truncated: its header is incomplete. {_remedy_for(path)}")
+    dims = struct.unpack(f">{ndim}I", raw[4:header])
+    dtype = np.dtype(_IDX_TYPES[raw[2]])
+    expected = int(np.prod(dims)) * dtype.itemsize
+    if len(raw) - header != expected:
+        raise DataFileError(
+            f"{path} is truncated or corrupt: its header promises shape {tuple(dims)} ({expected:,} bytes) "
+            f"but it holds {len(raw) - header:,} bytes. {_remedy_for(path)}"
+        )
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def write_idx(path: str | Path, array: np.ndarray) -> None:
+    """Write a uint8 array as an IDX file (gzip-compressed if the name ends in .gz)."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    payload = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wb") as f:
+        f.write(payload)
+
+
+def _remedy_for(path: Path) -> str:
+    return f"Delete it (rm '{path}') and load again to re-download, or fetch a fresh copy with `python -m cslib.data fetch`."
+
+
+def _idx_names(train: bool) -> tuple[str, str]:
+    prefix = "train" if train else "t10k"
+    return f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
+
+
+def _find_file(folder: Path, stem: str) -> Path | None:
+    for candidate in (folder / stem, folder / f"{stem}.gz"):
+        try:
+            if candidate.is_file():
+                return candidate
+        except PermissionError:
+            raise DataFileError(f"{folder} is not readable (permission denied). Fix its permissions or set {DATA_ENV} to another folder.") from None
+    if folder.exists() and not os.access(folder, os.R_OK | os.X_OK):
+        raise DataFileError(f"{folder} is not readable (permission denied). Fix its permissions or set {DATA_ENV} to another folder.")
+    return None
+
+
+def _read_pair(info: DatasetInfo, folder: Path, train: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    """Images and labels from IDX files in ``folder``; None when neither file is there."""
+    image_stem, label_stem = _idx_names(train)
+    image_file, label_file = _find_file(folder, image_stem), _find_file(folder, label_stem)
+    if image_file is None and label_file is None:
+        return None
+    if image_file is None or label_file is None:
+        have, missing = (image_file, label_stem) if label_file is None else (label_file, image_stem)
+        raise DataFileError(f"{have} is there but {folder / missing}[.gz] is missing. Copy the missing file there, or fetch both with `python -m cslib.data fetch`.")
+    images, labels = read_idx(image_file), read_idx(label_file)
+    _validate(info, images, labels, f"{image_file} + {label_file.name}")
+    return images, labels
+
+
+def _validate(info: DatasetInfo, images: np.ndarray, labels: np.ndarray, where: str) -> None:
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
+        raise DataFileError(f"{where}: expected uint8 images of shape (N, 28, 28), found {images.dtype} {images.shape}.")
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise DataFileError(f"{where}: {len(images):,} images but labels of shape {labels.shape}.")
+    if len(labels) and int(labels.max()) >= len(info.classes):
+        raise DataFileError(f"{where}: label {int(labels.max())} is out of range for {len(info.classes)} classes.")
+
+
+# --------------------------------------------------------------------------- sources
+def _from_bundled(info: DatasetInfo, train: bool) -> tuple[np.ndarray, np.ndarray, str]:
+    path = SAMPLES_DIR / f"{info.folder.lower()}-sample.npz"
+    split = "train" if train else "test"
+    with np.load(path) as f:
+        images, labels = f[f"{split}_images"], f[f"{split}_labels"]
+    _validate(info, images, labels, str(path))
+    return images, labels, f"the small sample bundled with cslib ({path.name}; fast mode: CSLIB_FAST=1)"
+
+
+def _from_subset(info: DatasetInfo, root: Path, train: bool) -> tuple[np.ndarray, np.ndarray, str] | None:
+    path = root / info.folder / SUBSET_FILE
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as f:
+            images, labels = f["images"], f["labels"].astype(np.int64)
+            description = str(f["description"]) if "description" in f else "a subset"
+    except Exception as e:  # zipfile/pickle/key errors all mean the same to a user
+        raise DataFileError(f"{path} cannot be read ({e}). Import it again with `python -m cslib.data import`.") from None
+    _validate(info, images, labels, str(path))
+    keep = _subset_split(labels, train)
+    share = "first" if train else "last"
+    pct = round(100 * (SUBSET_TRAIN_FRACTION if train else 1 - SUBSET_TRAIN_FRACTION))
+    note = (
+        f"{path}: {description}; this split is the {share} {pct}% of each class. "
+        f"NOT the full {info.name}: fetch it with `python -m cslib.data fetch` for the real numbers"
+    )
+    return images[keep], labels[keep], note
+
+
+def _subset_split(labels: np.ndarray, train: bool) -> np.ndarray:
+    """A fixed stratified split: the first 80 % of each class (file order) trains, the rest tests."""
+    keep = np.zeros(len(labels), dtype=bool)
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        cut = int(round(SUBSET_TRAIN_FRACTION * len(idx)))
+        keep[idx[:cut] if train else idx[cut:]] = True
+    return keep
+
+
+def _torchvision_download(info: DatasetInfo, root: Path, train: bool) -> None:
+    """torchvision's own download (the decks' ``datasets.MNIST(root, download=True)``)."""
+    from torchvision import datasets
+
+    getattr(datasets, info.folder)(str(root), train=train, download=True)
+
+
+def load(name: str, train: bool = True, *, root: str | Path | None = None, download: bool = True, verbose: bool = True) -> ImageSet:
+    """Load a split of MNIST or Fashion-MNIST as uint8 tensors (see the module docstring)."""
+    info = dataset_info(name)
+    split = "train" if train else "test"
+    if fast_mode():
+        images, labels, source = _from_bundled(info, train)
+    else:
+        images, labels, source = _load_full(info, train, Path(root).expanduser() if root is not None else data_dir(), download)
+    result = ImageSet(
+        data=torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8)),
+        targets=torch.from_numpy(np.asarray(labels, dtype=np.int64)),
+        classes=list(info.classes),
+        name=info.name,
+        train=train,
+        source=source,
+    )
+    if verbose:
+        print(f"{info.name} {split}: {len(result):,} images from {source}")
+    return result
+
+
+def _load_full(info: DatasetInfo, train: bool, root: Path, download: bool) -> tuple[np.ndarray, np.ndarray, str]:
+    tried: list[str] = []
+    raw = root / info.folder / "raw"
+    pair = _read_pair(info, raw, train)
+    if pair is not None:
+        return (*pair, f"{raw} (data directory)")
+    tried.append(f"data directory {raw}: no {_idx_names(train)[0]}[.gz] there (set {DATA_ENV} to use another folder)")
+
+    if info.debian_dir is not None:
+        pair = _read_pair(info, info.debian_dir, train)
+        if pair is not None:
+            return (*pair, f"{info.debian_dir} (Debian package)")
+        tried.append(f"{info.debian_dir}: not there (Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist)")
+
+    if download:
+        try:
+            _torchvision_download(info, root, train)
+        except Exception as e:  # network errors, HTTP errors, read-only folders: all reported below
+            reason = " ".join(str(e).split()) or type(e).__name__
+            tried.append(f"torchvision download into {root}: failed ({reason[:300]})")
+        else:
+            pair = _read_pair(info, raw, train)
+            if pair is not None:
+                return (*pair, f"{raw} (downloaded by torchvision)")
+            tried.append(f"torchvision download into {root}: finished but left no files in {raw}")
+    else:
+        tried.append("torchvision download: not tried (download=False)")
+
+    subset = _from_subset(info, root, train)
+    if subset is not None:
+        images, labels, note = subset
+        print(f"NOTE: the full {info.name} could not be loaded, so a smaller subset is used:\n  " + "\n  ".join(tried))
+        return images, labels, note
+
+    steps = "\n".join(f"  {i}. {t}" for i, t in enumerate(tried, 1))
+    raise DataNotFoundError(
+        f"Could not load {info.name} ({'train' if train else 'test'} split). Tried, in order:\n{steps}\n"
+        "How to fix it:\n"
+        f"  - Online: run again with internet access; the files are kept in {root} for next time.\n"
+        "  - Offline machine or HPC compute node: on a machine with internet run\n"
+        "        python -m cslib.data fetch --root /some/shared/folder\n"
+        f"    then copy that folder over and set {DATA_ENV}=/some/shared/folder (or pass root=...).\n"
+        "  - Files already on disk (IDX .gz files): python -m cslib.data import FOLDER --dataset "
+        f"{'fashion-mnist' if info.folder == 'FashionMNIST' else 'mnist'}\n"
+        + ("  - Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist\n" if info.debian_dir else "")
+        + "  - Only trying the course out? CSLIB_FAST=1 uses the small samples bundled with cslib."
+    )
+
+
+def load_mnist(train: bool = True, **kwargs) -> ImageSet:
+    """``load("mnist", train, ...)``."""
+    return load("mnist", train, **kwargs)
+
+
+def load_fashion_mnist(train: bool = True, **kwargs) -> ImageSet:
+    """``load("fashion-mnist", train, ...)``."""
+    return load("fashion-mnist", train, **kwargs)
+
+
+# --------------------------------------------------------------------------- for training
+def prepare(images: torch.Tensor, flatten: bool = False) -> torch.Tensor:
+    """The decks' preprocessing: rescale uint8 to floats in [0, 1], then shape (N, 784) or (N, 1, 28, 28)."""
+    if images.dtype != torch.uint8:
+        raise TypeError(f"prepare() expects uint8 images (0-255), got {images.dtype}; were they rescaled already?")
+    x = images.float() / 255
+    return x.reshape(len(x), -1) if flatten else x.reshape(len(x), 1, *x.shape[-2:])
+
+
+class ImageDataset(Dataset):
+    """The decks' ``MNISTDataset``/``FMNISTDataset``: rescaled images (flat or (1, 28, 28)) and labels.
+
+    Unlike the decks' version, ``__getitem__`` does not move each sample to the GPU: move whole
+    batches (or the whole tensors, as ``cslib.fit`` does) instead; per-sample copies are slow.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, flatten: bool = False):
+        if len(images) != len(labels):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        self.x = prepare(images, flatten)
+        self.y = labels.long()
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, ix):
+        return self.x[ix], self.y[ix]
+
+
+# --------------------------------------------------------------------------- command line
+def fetch(root: str | Path, names: list[str] | None = None) -> None:
+    """Download data sets into ``root`` with torchvision (run this where there is internet)."""
+    root = Path(root).expanduser()
+    for name in names or list(DATASETS):
+        info = dataset_info(name)
+        for train in (True, False):
+            raw = root / info.folder / "raw"
+            if _read_pair(info, raw, train) is not None:
+                print(f"{info.name} {'train' if train else 'test'}: found in {raw}, skipping")
+                continue
+            try:
+                _torchvision_download(info, root, train)
+            except Exception as e:
+                raise DataNotFoundError(f"downloading {info.name} into {root} failed: {e}") from None
+            if _read_pair(info, raw, train) is None:
+                raise DataNotFoundError(f"torchvision finished but {raw} holds no {info.name} files")
+            print(f"{info.name} {'train' if train else 'test'}: downloaded to {raw}")
+    print(f"Done. Use it with: export {DATA_ENV}={root}")
+
+
+def import_local(source: str | Path, name: str, root: str | Path | None = None) -> None:
+    """Copy local data into the data directory: a folder of IDX files, or an .npz subset."""
+    info = dataset_info(name)
+    source = Path(source).expanduser()
+    root = Path(root).expanduser() if root else data_dir()
+    target = root / info.folder
+    if source.is_file() and source.suffix == ".npz":
+        with np.load(source) as f:
+            if "images" not in f or "labels" not in f:
+                raise DataFileError(f"{source} has no 'images' and 'labels' arrays")
+            images, labels = f["images"], f["labels"]
+        _validate(info, images, labels, str(source))
+        target.mkdir(parents=True, exist_ok=True)
+        description = f"{len(images):,}-image {info.name} subset imported from {source.name}"
+        np.savez_compressed(target / SUBSET_FILE, images=images, labels=labels, description=description)
+        print(f"{description}: saved to {target / SUBSET_FILE} (used only when the full data set cannot be loaded)")
+        return
+    if not source.is_dir():
+        raise FileNotFoundError(f"{source} is neither a folder of IDX files nor an .npz file")
+    raw = target / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    found = 0
+    for train in (True, False):
+        pair = _read_pair(info, source, train)
+        if pair is None:
+            continue
+        for stem, array in zip(_idx_names(train), pair):
+            write_idx(raw / stem, array)  # uncompressed: torchvision itself then loads it too
+        found += 1
+        print(f"{info.name} {'train' if train else 'test'}: {len(pair[1]):,} images copied to {raw}")
+    if not found:
+        raise DataNotFoundError(f"no {info.name} IDX files (train-images-idx3-ubyte[.gz], ...) in {source}")
+
+
+def describe_sources(root: str | Path | None = None) -> str:
+    """Where each data set would be loaded from right now, without downloading anything."""
+    root = Path(root).expanduser() if root else data_dir()
+    lines = [f"data directory: {root} ({DATA_ENV}={os.environ.get(DATA_ENV, '<unset>')}); fast mode: {fast_mode()}"]
+    for info in DATASETS.values():
+        for train in (True, False):
+            split = "train" if train else "test"
+            try:
+                if fast_mode():
+                    where = _from_bundled(info, train)[2]
+                elif _read_pair(info, root / info.folder / "raw", train) is not None:
+                    where = str(root / info.folder / "raw")
+                elif info.debian_dir is not None and _read_pair(info, info.debian_dir, train) is not None:
+                    where = str(info.debian_dir)
+                elif (root / info.folder / SUBSET_FILE).is_file():
+                    where = f"download, else the subset {root / info.folder / SUBSET_FILE}"
+                else:
+                    where = "torchvision download (needs internet)"
+            except DataFileError as e:
+                where = f"ERROR: {e}"
+            lines.append(f"  {info.name:13s} {split:5s}: {where}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cslib.data", description="Get the course's data sets.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_fetch = sub.add_parser("fetch", help="download MNIST and Fashion-MNIST into a folder (needs internet)")
+    p_fetch.add_argument("--root", default=None, help=f"target folder (default: ${DATA_ENV} or ~/data)")
+    p_fetch.add_argument("--dataset", nargs="*", default=None, help="mnist, fashion-mnist (default: both)")
+    p_import = sub.add_parser("import", help="copy local IDX files (or the 10k MNIST .npz) into the data folder")
+    p_import.add_argument("source", help="a folder holding IDX files, or an .npz with 'images' and 'labels'")
+    p_import.add_argument("--dataset", required=True, help="mnist or fashion-mnist")
+    p_import.add_argument("--root", default=None, help=f"data folder (default: ${DATA_ENV} or ~/data)")
+    p_info = sub.add_parser("info", help="say where each data set would be loaded from")
+    p_info.add_argument("--root", default=None)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "fetch":
+            fetch(args.root or data_dir(), args.dataset)
+        elif args.command == "import":
+            import_local(args.source, args.dataset, args.root)
+        else:
+            print(describe_sources(args.root))
+    except (DataFileError, DataNotFoundError, ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

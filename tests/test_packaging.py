@@ -1,0 +1,64 @@
+"""The setup files agree: environment.yml lists pyproject's dependencies, CI runs the README's commands."""
+import re
+import sys
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def names(requirements):
+    return {re.split(r"[<>=!~\[ ;]", r.strip(), maxsplit=1)[0].lower().replace("_", "-") for r in requirements}
+
+
+def pyproject():
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def environment_pip_lines():
+    lines, inside = [], False
+    for line in (ROOT / "environment.yml").read_text().splitlines():
+        if line.strip() == "- pip:":
+            inside = True
+        elif inside and line.strip().startswith("- "):
+            lines.append(line.strip()[2:])
+    return lines
+
+
+def test_environment_yml_lists_the_same_dependencies_as_pyproject():
+    project = pyproject()["project"]
+    wanted = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
+    listed = [l for l in environment_pip_lines() if not l.startswith("-e")]
+    assert names(listed) == names(wanted)
+    assert sorted(listed) == sorted(wanted), "same version bounds in both files"
+    assert "-e ." in environment_pip_lines()
+
+
+def test_course_packages_are_required():
+    deps = names(pyproject()["project"]["dependencies"] + pyproject()["project"]["optional-dependencies"]["test"])
+    for package in ("torch", "torchvision", "jupyterlab", "matplotlib", "numpy", "torchsummary", "nbval", "ipywidgets", "tqdm", "pytest"):
+        assert package in deps
+
+
+def test_requirements_admit_the_torch_on_local_disk():
+    for req in pyproject()["project"]["dependencies"]:
+        if req.startswith(("torch>", "torch=", "torchvision")):
+            assert "<" not in req and "==" not in req, f"{req} must admit torch 2.14.1 / torchvision 0.29.1"
+
+
+def readme_commands():
+    text = (ROOT / "README.md").read_text()
+    block = text.split("## Quick start", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    return [l.strip() for l in block.strip().splitlines()]
+
+
+def test_ci_installs_and_tests_exactly_as_the_readme_says():
+    setup, test, open_course = readme_commands()
+    assert setup == 'pip install -e ".[test]"' and test == "pytest" and open_course == "jupyter lab"
+    ci = [l.strip() for l in (ROOT / ".ci/run").read_text().splitlines() if l.strip() and not l.startswith("#")]
+    assert setup in ci and ci[-1] == test
+    assert ci.index(setup) < ci.index(test)

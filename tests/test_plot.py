@@ -1,0 +1,46 @@
+"""cslib.plot: the figures have the panels, titles and lines they promise (saved as PNG artifacts)."""
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from cslib import plot  # noqa: E402
+from cslib.train import History  # noqa: E402
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+
+def save(fig, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    fig.savefig(ARTIFACTS / name, dpi=60)
+    matplotlib.pyplot.close(fig)
+
+
+@pytest.mark.parametrize("shape", [(10, 28, 28), (10, 1, 28, 28), (10, 784), (10, 3, 8, 8), (10, 8, 8, 3)])
+def test_as_image_array_accepts_common_layouts(shape):
+    a = plot.as_image_array(torch.rand(shape))
+    assert a.shape[0] == 10 and a.ndim in (3, 4)
+
+
+def test_show_images_titles_with_class_names_and_predictions():
+    images = torch.randint(0, 255, (5, 28, 28), dtype=torch.uint8)
+    fig = plot.show_images(images, [0, 1, 2, 3, 4], ["a", "b", "c", "d", "e"], predictions=[0, 1, 0, 3, 0], ncols=3)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["a (a)", "b (b)", "a (c)", "d (d)", "a (e)"] and len(fig.axes) == 6
+    colors = [ax.title.get_color() for ax in fig.axes[:5]]
+    assert colors[2] == "tab:red" and colors[0] == "tab:green"
+    save(fig, "show_images.png")
+    with pytest.raises(ValueError, match="cannot show images"):
+        plot.show_images(np.zeros((2, 5)))
+
+
+def test_plot_history_compares_runs():
+    h = History(loss=[1.0, 0.5], train_acc=[0.6, 0.8], test_loss=[1.1, 0.7], test_acc=[0.55, 0.75], seconds=[1, 1])
+    fig = plot.plot_history({"MLP": h, "CNN": h})
+    loss_ax, acc_ax = fig.axes
+    assert len(loss_ax.lines) == 4 and [l.get_label() for l in acc_ax.lines] == ["MLP train", "MLP test", "CNN train", "CNN test"]
+    save(fig, "plot_history.png")

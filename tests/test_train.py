@@ -1,0 +1,129 @@
+"""cslib.train and cslib.runtime: the decks' helpers, fit on tiny models, devices and seeds."""
+import pytest
+import torch
+from torch import nn
+
+import cslib
+from cslib import data
+from cslib.train import History, accuracy, evaluate, fit, predict_proba, train_batch
+
+
+def toy_problem(n=256, seed=0):
+    """Two well separated blobs in 2-D: any small model learns them."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=g)
+    x = torch.randn(n, 2, generator=g) * 0.5 + (y[:, None] * 2 - 1) * 2.0
+    return x, y
+
+
+def tiny_model():
+    return nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Dropout(0.1), nn.Linear(16, 2))
+
+
+def test_fit_learns_and_reports_every_epoch():
+    cslib.set_seed(0)
+    x, y = toy_problem()
+    model = tiny_model()
+    h = fit(model, (x, y), toy_problem(seed=1), epochs=3, batch_size=32, lr=1e-2, progress=False)
+    assert isinstance(h, History) and len(h) == 3 and h.epochs == [1, 2, 3]
+    assert len(h.loss) == len(h.train_acc) == len(h.test_acc) == len(h.test_loss) == len(h.seconds) == 3
+    assert h.loss[-1] < h.loss[0]
+    assert h.test_acc[-1] > 0.95 and all(s > 0 for s in h.seconds)
+    assert "train_acc" in repr(h) and set(h.as_dict()) == {"loss", "train_acc", "test_loss", "test_acc", "seconds"}
+
+
+def test_seeded_cpu_runs_repeat_exactly():
+    def run():
+        cslib.set_seed(123)
+        model = tiny_model()
+        return fit(model, toy_problem(), epochs=2, batch_size=16, progress=False), model
+
+    (h1, m1), (h2, m2) = run(), run()
+    assert h1.loss == h2.loss and h1.train_acc == h2.train_acc
+    assert all(torch.equal(a, b) for a, b in zip(m1.parameters(), m2.parameters()))
+
+
+def test_fit_accepts_the_decks_dataset_classes_and_tensor_datasets():
+    x, y = toy_problem(64)
+
+    class DeckDataset(torch.utils.data.Dataset):  # like MNISTDataset: .x and .y
+        def __init__(self, x, y):
+            self.x, self.y = x, y
+
+    for train in (DeckDataset(x, y), torch.utils.data.TensorDataset(x, y), [x, y]):
+        assert len(fit(tiny_model(), train, epochs=1, progress=False)) == 1
+
+
+def test_fit_rejects_bad_input_with_clear_messages():
+    x, y = toy_problem(10)
+    with pytest.raises(TypeError, match="rescale images to floats first"):
+        fit(tiny_model(), (torch.zeros(10, 2, dtype=torch.uint8), y), progress=False)
+    with pytest.raises(ValueError, match="10 inputs but 9 labels"):
+        fit(tiny_model(), (x, y[:9]), progress=False)
+    with pytest.raises(TypeError, match=r"\(x, y\) pair"):
+        fit(tiny_model(), x, progress=False)
+    with pytest.raises(ValueError, match="at least 1"):
+        fit(tiny_model(), (x, y), epochs=0, progress=False)
+    images = data.prepare(torch.zeros(4, 28, 28, dtype=torch.uint8))  # (N, 1, 28, 28) into an MLP
+    mlp = nn.Sequential(nn.Linear(784, 10))
+    with pytest.raises(RuntimeError, match="an MLP wants flat inputs"):
+        fit(mlp, (images, torch.zeros(4, dtype=torch.long)), progress=False)
+
+
+def test_fit_with_augmentation_and_scheduler():
+    seen = []
+
+    def augment(xb):
+        seen.append(xb.shape[0])
+        return xb + 0.01 * torch.randn_like(xb)
+
+    def schedule(opt, total_steps):
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-2, total_steps=total_steps)
+
+    h = fit(tiny_model(), toy_problem(100), epochs=2, batch_size=32, augment=augment, scheduler=schedule, progress=False)
+    assert len(h) == 2 and seen == [32, 32, 32, 4] * 2
+
+
+def test_train_batch_and_accuracy_set_the_mode():
+    x, y = toy_problem(32)
+    model = tiny_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    model.eval()
+    before = [p.clone() for p in model.parameters()]
+    loss = train_batch(x, y, model, opt, nn.CrossEntropyLoss())
+    assert isinstance(loss, float) and model.training
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    acc = accuracy(x, y, model)
+    assert isinstance(acc, float) and 0 <= acc <= 1 and not model.training
+    # eval mode: dropout off, so two evaluations agree exactly
+    assert accuracy(x, y, model) == acc
+
+
+def test_evaluate_and_predict_proba_restore_the_mode():
+    x, y = toy_problem(50)
+    model = tiny_model().train()
+    loss, acc = evaluate(model, x, y, batch_size=7)
+    assert model.training and loss > 0 and 0 <= acc <= 1
+    p = predict_proba(model, x, batch_size=7)
+    assert p.shape == (50, 2) and torch.allclose(p.sum(1), torch.ones(50)) and model.training
+
+
+def test_runtime_helpers(monkeypatch):
+    monkeypatch.setenv("CSLIB_FAST", "1")
+    assert cslib.fast_mode() and cslib.budget(full=5, fast=1) == 1
+    monkeypatch.setenv("CSLIB_FAST", "0")
+    assert not cslib.fast_mode() and cslib.budget(full=5, fast=1) == 5
+    monkeypatch.delenv("CSLIB_DEVICE", raising=False)
+    expected = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
+    assert cslib.get_device().type == expected
+    assert cslib.get_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA was asked for"):
+            cslib.get_device("cuda")
+
+
+def test_setup_prints_what_runs_where(capsys, monkeypatch):
+    monkeypatch.setenv("CSLIB_FAST", "1")
+    device = cslib.setup(seed=3)
+    out = capsys.readouterr().out
+    assert isinstance(device, torch.device) and "mode: FAST" in out and "seed 3" in out and cslib.__version__ in out
