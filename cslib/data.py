@@ -229,13 +229,17 @@ def _from_subset(info: DatasetInfo, root: Path, train: bool) -> tuple[np.ndarray
 
 
 def _subset_split(labels: np.ndarray, train: bool) -> np.ndarray:
-    """A fixed stratified split: the first 80 % of each class (file order) trains, the rest tests."""
-    keep = np.zeros(len(labels), dtype=bool)
+    """A fixed stratified split: the first 80 % of each class (file order) trains, the rest tests.
+
+    Returns indices in a fixed shuffled order, since subset files are often sorted by class.
+    """
+    chosen = []
     for c in np.unique(labels):
         idx = np.flatnonzero(labels == c)
         cut = int(round(SUBSET_TRAIN_FRACTION * len(idx)))
-        keep[idx[:cut] if train else idx[cut:]] = True
-    return keep
+        chosen.append(idx[:cut] if train else idx[cut:])
+    chosen = np.concatenate(chosen)
+    return chosen[np.random.default_rng(0).permutation(len(chosen))]
 
 
 def _torchvision_download(info: DatasetInfo, root: Path, train: bool) -> None:

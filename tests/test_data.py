@@ -105,12 +105,14 @@ def test_nothing_found_explains_what_was_tried_and_how_to_fix_it(full_mode):
 def test_subset_is_last_and_said_loudly(full_mode, capsys):
     with np.load(data.SAMPLES_DIR / "mnist-sample.npz") as f:
         images, labels = f["train_images"], f["train_labels"]
+    order = np.argsort(labels, kind="stable")  # sorted by class, like the real 10k-digit file
     npz = full_mode / "digits.npz"
-    np.savez(npz, images=images, labels=labels)
+    np.savez(npz, images=images[order], labels=labels[order])
     data.main(["import", str(npz), "--dataset", "mnist"])
     train, test = data.load("mnist"), data.load("mnist", train=False)
     assert (len(train), len(test)) == (1600, 400)  # the fixed 80/20 split of each class
     assert torch.bincount(train.targets).tolist() == [160] * 10
+    assert len(set(train.targets[:20].tolist())) > 3  # shuffled, not sorted by class
     out = capsys.readouterr().out
     assert "NOTE: the full MNIST could not be loaded" in out and "NOT the full MNIST" in out
     assert "NOT the full MNIST" in train.source

@@ -47,7 +47,7 @@ class Question:
     answer: str  # the name the student's function/value/model has in the notebook
     title: str
     points: float = 1.0
-    probe: str = "call"  # "call", "value", "model" or "call_model" (see checks.probe.run_probe)
+    probe: str | Callable = "call"  # "call", "value", "model", "call_model" or a driver (see probe.run_probe)
     hint: str = ""
     fixed: Callable[[], list[Case]] = field(default=lambda: [])
     random: Callable[[np.random.Generator], list[Case]] | None = None
@@ -96,7 +96,7 @@ def report(question: Question, answer: Any, rng: np.random.Generator | None = No
     total = len(fixed) + len(randoms)
     counts = f"{len(fixed)} fixed" + (f", {len(randoms)} random" if randoms else "")
     if not failures:
-        return f"✓ {question.title}: all {total} cases passed ({counts})."
+        return f"✓ {question.title}: passed." if total == 1 else f"✓ {question.title}: all {total} cases passed ({counts})."
     lines = [f"✗ {question.title}: {len(failures)} of {total} cases failed ({counts})."]
     for kind, case, outcome in failures[:MAX_SHOWN_FAILURES]:
         lines.append(f"  {kind}case {case.shown}".rstrip() + ":")
@@ -198,3 +198,33 @@ def _difference(expected, got, rtol, atol, path) -> str | None:
                 return problem
         return None
     return None if expected == got else f"expected {expected!r}{where}, got {got!r}"
+
+
+IGNORED_LAYERS = {"Identity", "Flatten"}
+
+
+def significant_layers(description: dict) -> list[dict]:
+    """The layers that matter when comparing models: no Identity/Flatten, no dropout with p = 0."""
+    return [layer for layer in description["layers"]
+            if layer["type"] not in IGNORED_LAYERS and not (layer["type"] == "Dropout" and layer.get("p") == 0)]
+
+
+def compare_models(expected: dict, got: dict) -> Outcome:
+    """Same layers in the same order (types and settings), same parameter count and output shape."""
+    def summary(layers):
+        return ", ".join(layer["type"] + (f"(p={layer['p']})" if "p" in layer else "") for layer in layers)
+
+    want, have = significant_layers(expected), significant_layers(got)
+    if [l["type"] for l in want] != [l["type"] for l in have]:
+        return Outcome(False, f"expected layers {summary(want)}\ngot layers      {summary(have)}")
+    for i, (w, h) in enumerate(zip(want, have)):
+        for key, value in w.items():
+            if key in ("params", "trainable"):
+                continue
+            if h.get(key) != value and not (isinstance(value, float) and abs(h.get(key, -1) - value) < 1e-9):
+                return Outcome(False, f"layer {i + 1} ({w['type']}): expected {key}={value!r}, got {h.get(key)!r}")
+    if expected["n_params"] != got["n_params"]:
+        return Outcome(False, f"expected {expected['n_params']:,} parameters, got {got['n_params']:,}")
+    if "output_shape" in expected and expected["output_shape"] != got.get("output_shape"):
+        return Outcome(False, f"expected output shape {expected['output_shape']}, got {got.get('output_shape')}")
+    return Outcome(True)

@@ -91,7 +91,13 @@ def describe_model(model, input_shape=None):
 
 
 def run_probe(obj, probe, args):
-    """What a question asks of the answer ``obj``: call it, take it as is, or describe a model."""
+    """What a question asks of the answer ``obj``: call it, take it as is, or describe a model.
+
+    ``probe`` may also be a self-contained function ``driver(answer, *args)`` (its imports inside
+    it), which the grader sends into the student's kernel as source, like this file.
+    """
+    if callable(probe):
+        return to_data(probe(obj, *args))
     if probe == "value":
         return to_data(obj)
     if probe == "call":

@@ -1,0 +1,201 @@
+"""Checks for lab 1 (dropout and batch normalization). In the lab: ``from cslib.checks import lab01 as check``."""
+from __future__ import annotations
+
+from cslib.checks import Case, Outcome, Question, compare_data, compare_models
+from cslib.checks.probe import describe_model
+
+MODEL_INPUT = (4, 784)
+RUNS = ("BN + dropout 0.25", "dropout 0.25", "dropout 0.1", "dropout 0.9")
+
+
+# --------------------------------------------------------------------------- Q1 make_model
+def _model_case(batch_norm: bool, dropout: float) -> Case:
+    from cslib.models import mlp
+
+    expected = describe_model(mlp(batch_norm=batch_norm, dropout=dropout), MODEL_INPUT)
+    return Case((batch_norm, dropout, MODEL_INPUT), expected, f"make_model(batch_norm={batch_norm}, dropout={dropout})")
+
+
+make_model = Question(
+    answer="make_model",
+    title="make_model",
+    points=2,
+    probe="call_model",
+    hint="nn.Sequential(nn.Linear(28 * 28, 1000), [nn.BatchNorm1d(1000)], nn.ReLU(), [nn.Dropout(dropout)], "
+         "nn.Linear(1000, 10)); batch norm before the activation, no dropout layer when dropout is 0.",
+    fixed=lambda: [_model_case(True, 0.25), _model_case(False, 0.25), _model_case(False, 0.0)],
+    random=lambda rng: [_model_case(bool(rng.integers(2)), round(float(rng.uniform(0.05, 0.95)), 2)) for _ in range(3)],
+    compare=compare_models,
+)
+
+
+# --------------------------------------------------------------------------- Q2 train_and_evaluate
+def drive_train_and_evaluate(answer, seed, shuffle_test_labels):
+    """Train a fresh linear model on easy synthetic data with the student's function, then re-check its claims."""
+    import torch
+    from torch import nn
+
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.randn(10, 784, generator=g).sign()
+
+    def sample(n):
+        y = torch.randint(0, 10, (n,), generator=g)
+        return centers[y] + torch.randn(n, 784, generator=g), y
+
+    train, (x_test, y_test) = sample(320), sample(160)
+    if shuffle_test_labels:  # nothing to learn about the test set: its accuracy must be near chance
+        y_test = y_test[torch.randperm(len(y_test), generator=g)]
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(784, 10))
+    before = [p.detach().clone() for p in model.parameters()]
+    result = answer(model, train, (x_test, y_test), 2)
+    device = next(model.parameters()).device
+    model.eval()
+    with torch.no_grad():
+        independent = (model(x_test.to(device)).argmax(1).cpu() == y_test).float().mean().item()
+    changed = any(not torch.equal(b, p.detach().cpu()) for b, p in zip(before, model.parameters()))
+    return {"result": result, "independent_test_acc": independent, "weights_changed": changed}
+
+
+def _judge_training(expected: dict, got: dict) -> Outcome:
+    result = got.get("result")
+    if not isinstance(result, dict):
+        return Outcome(False, f"train_and_evaluate should return a dict with seconds, train_acc and test_acc; it returned {result!r}")
+    missing = [k for k in ("seconds", "train_acc", "test_acc") if k not in result]
+    if missing:
+        return Outcome(False, f"the returned dict lacks {', '.join(missing)}; it has {sorted(result)}")
+    if not all(isinstance(result[k], (int, float)) for k in ("seconds", "train_acc", "test_acc")):
+        return Outcome(False, f"seconds, train_acc and test_acc should be numbers, got {result!r}")
+    if not got["weights_changed"]:
+        return Outcome(False, "the model's weights did not change: train the model that is passed in")
+    if not 0 < result["seconds"] < 3600:
+        return Outcome(False, f"seconds should be the training time in seconds, got {result['seconds']!r}")
+    for key in ("train_acc", "test_acc"):
+        if not 0 <= result[key] <= 1:
+            return Outcome(False, f"{key} should be a fraction between 0 and 1, got {result[key]!r}")
+    if abs(result["test_acc"] - got["independent_test_acc"]) > 0.02:
+        return Outcome(False, f"test_acc is {result['test_acc']:.3f}, but the trained model scores "
+                              f"{got['independent_test_acc']:.3f} on the test data in eval mode")
+    if result["train_acc"] < expected["min_train_acc"]:
+        return Outcome(False, f"on easy data train_acc should reach {expected['min_train_acc']}, got {result['train_acc']:.3f}")
+    low, high = expected["test_acc_range"]
+    if not low <= result["test_acc"] <= high:
+        return Outcome(False, f"test_acc {result['test_acc']:.3f} is outside the expected range [{low}, {high}]")
+    return Outcome(True)
+
+
+train_and_evaluate = Question(
+    answer="train_and_evaluate",
+    title="train_and_evaluate",
+    points=2,
+    probe=drive_train_and_evaluate,
+    hint="time the training with time.perf_counter(); train the model you are given for n_epochs; "
+         "measure train_acc and test_acc in eval mode (accuracy() does that) and return the three numbers in a dict.",
+    fixed=lambda: [
+        Case((0, False), {"min_train_acc": 0.8, "test_acc_range": [0.8, 1.0]}, "easy synthetic data, 10 classes"),
+        Case((1, True), {"min_train_acc": 0.8, "test_acc_range": [0.0, 0.4]}, "test labels shuffled (nothing to learn)"),
+    ],
+    random=lambda rng: [Case((int(rng.integers(2, 10**6)), False), {"min_train_acc": 0.8, "test_acc_range": [0.8, 1.0]},
+                             "other synthetic data")],
+    compare=_judge_training,
+)
+
+
+# --------------------------------------------------------------------------- Q3 results
+def _judge_results(expected: dict, got) -> Outcome:
+    if not isinstance(got, dict):
+        return Outcome(False, f"results should be a dict of runs, got {type(got).__name__}")
+    missing = [name for name in expected["runs"] if name not in got]
+    if missing:
+        return Outcome(False, f"missing run(s): {', '.join(map(repr, missing))}; results has {list(got)}")
+    for name in expected["runs"]:
+        run = got[name]
+        if not isinstance(run, dict) or not all(isinstance(run.get(k), (int, float)) for k in ("seconds", "train_acc", "test_acc")):
+            return Outcome(False, f"results[{name!r}] should be what train_and_evaluate returns, got {run!r}")
+        if not (run["seconds"] > 0 and 0 <= run["train_acc"] <= 1 and 0 <= run["test_acc"] <= 1):
+            return Outcome(False, f"results[{name!r}] has impossible numbers: {run!r}")
+        if name != "dropout 0.9" and run["test_acc"] < 0.5:
+            return Outcome(False, f"results[{name!r}] has test_acc {run['test_acc']:.3f}: this network should do much better; was it trained?")
+    return Outcome(True)
+
+
+results = Question(
+    answer="results",
+    title="results",
+    points=2,
+    probe="value",
+    hint="one entry per run, e.g. results['dropout 0.1'] = train_and_evaluate(make_model(False, 0.1), ...)",
+    fixed=lambda: [Case((), {"runs": list(RUNS)}, "the four runs of the exercise")],
+    compare=_judge_results,
+)
+
+
+# --------------------------------------------------------------------------- Q4 plot_results
+def drive_plot_results(answer, names, train_accs, test_accs):
+    """Call the student's plotting function on made-up results and read back what the figure shows."""
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    runs = {n: {"seconds": 1.0 + i, "train_acc": a, "test_acc": b} for i, (n, a, b) in enumerate(zip(names, train_accs, test_accs))}
+    fig = answer(runs)
+    if not isinstance(fig, Figure):
+        return {"is_figure": False, "type": type(fig).__name__}
+    bars, texts = [], []
+    for ax in fig.axes:
+        for patch in ax.patches:
+            bars += [float(patch.get_height()), float(patch.get_width())]
+        texts += [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels()] + [ax.get_title()]
+        for child in ax.texts:
+            texts.append(child.get_text())
+        legend = ax.get_legend()
+        if legend is not None:
+            texts += [t.get_text() for t in legend.get_texts()]
+    plt.close(fig)
+    return {"is_figure": True, "bars": bars, "texts": texts}
+
+
+def _judge_plot(expected: dict, got: dict) -> Outcome:
+    if not got.get("is_figure"):
+        return Outcome(False, f"plot_results should return a matplotlib Figure (e.g. fig, ax = plt.subplots(); ...; return fig), got {got.get('type')}")
+    bars = got["bars"]
+    for value in expected["train_accs"] + expected["test_accs"]:
+        if not any(abs(b - value) < 1e-6 or abs(b - 100 * value) < 1e-4 for b in bars):
+            return Outcome(False, f"no bar shows the accuracy {value}: draw a bar for the train and the test accuracy of every run")
+    text = " ".join(got["texts"])
+    missing = [n for n in expected["names"] if n not in text]
+    if missing:
+        return Outcome(False, f"the run name(s) {missing} appear nowhere in the figure: label the bars (tick labels or legend)")
+    return Outcome(True)
+
+
+def _plot_case(names, train_accs, test_accs, shown):
+    return Case((names, train_accs, test_accs), {"names": names, "train_accs": train_accs, "test_accs": test_accs}, shown)
+
+
+plot_results = Question(
+    answer="plot_results",
+    title="plot_results",
+    points=1,
+    probe=drive_plot_results,
+    hint="a grouped bar chart: ax.bar(positions, train_accs, width, label='train'), the same for test, "
+         "ax.set_xticks(positions, names); return the Figure.",
+    fixed=lambda: [_plot_case(list(RUNS), [0.97, 0.96, 0.98, 0.9], [0.96, 0.95, 0.97, 0.91], "the exercise's four runs")],
+    random=lambda rng: [_plot_case([f"run {chr(65 + i)}{int(rng.integers(10, 99))}" for i in range(3)],
+                                   [round(float(v), 3) for v in rng.uniform(0.5, 1, 3)],
+                                   [round(float(v), 3) for v in rng.uniform(0.5, 1, 3)], "three made-up runs")],
+    compare=_judge_plot,
+)
+
+
+# --------------------------------------------------------------------------- Q5 view_shape
+view_shape = Question(
+    answer="view_shape",
+    title="view_shape",
+    points=1,
+    probe="value",
+    hint="view(-1, 28*28) keeps the number of elements: 60000 * 28 * 28 of them, in rows of 784.",
+    fixed=lambda: [Case((), [60000, 784], "x_train of shape [60000, 28, 28]")],
+    compare=lambda e, g: compare_data(e, list(g) if isinstance(g, (list, tuple)) else g),
+)
+
+QUESTIONS = [make_model, train_and_evaluate, results, plot_results, view_shape]

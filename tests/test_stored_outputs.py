@@ -1,0 +1,78 @@
+"""The executed notebooks in the repository show the decks' numbers, every figure, and their data source.
+
+These tests read the stored outputs (from the full-mode run that was committed), so they catch a
+notebook that was saved unexecuted, half-executed, or from a run that went wrong.
+"""
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def stored(path):
+    nb = nbformat.read(ROOT / path, as_version=4)
+    texts, images, errors = [], 0, []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for out in cell.get("outputs", []):
+            if out.output_type == "error":
+                errors.append(out.ename)
+            if out.output_type == "stream":
+                texts.append(out.text)
+            data = out.get("data", {})
+            texts.append(data.get("text/plain", ""))
+            images += "image/png" in data
+    return nb, "\n".join(texts), images, errors
+
+
+def notebook(pattern):
+    matches = sorted(ROOT.glob(pattern))
+    assert len(matches) == 1, f"expected one notebook matching {pattern}, found {matches}"
+    return matches[0].relative_to(ROOT)
+
+
+EXPECTED = {
+    "notebooks/01_*.ipynb": {
+        "texts": ["Total params: 795,010", "785,000", "10,010", "Test accuracy: 0.9", "torch.Size([4, 1, 28, 28])",
+                  "inputs: torch.Size([32, 784])", "MNIST train:", "MNIST test:", "mode: full",
+                  "the formula above gives the same numbers: True", "test accuracy (mean ± std over seeds)"],
+        "figures": 8,
+    },
+    "solutions/lab01_*.ipynb": {
+        "texts": ["✓ make_model", "✓ train_and_evaluate", "✓ results", "✓ plot_results", "✓ view_shape", "mode: full"],
+        "figures": 1,
+    },
+}
+
+
+@pytest.mark.parametrize("pattern", sorted(EXPECTED))
+def test_stored_outputs_show_the_decks_numbers_and_figures(pattern):
+    path = notebook(pattern)
+    nb, text, images, errors = stored(path)
+    assert not errors, f"{path} was stored with errors: {errors}"
+    for expected in EXPECTED[pattern]["texts"]:
+        assert expected in text, f"{path}: stored outputs lack {expected!r}"
+    assert images >= EXPECTED[pattern]["figures"], f"{path}: {images} figures stored, expected {EXPECTED[pattern]['figures']}"
+    assert "✗" not in text, f"{path}: a check failed in the stored run"
+    assert nb.metadata.get("cslib", {}).get("executed", {}).get("mode") == "full", f"{path} was not stored from a full-mode run"
+
+
+@pytest.mark.parametrize("path", sorted(str(p.relative_to(ROOT)) for p in [*ROOT.glob("notebooks/*.ipynb"), *ROOT.glob("solutions/*.ipynb")]))
+def test_checked_cells_have_stored_output(path):
+    """A cell tagged nbval-check-output with no stored output would compare against nothing."""
+    nb = nbformat.read(ROOT / path, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        if "nbval-check-output" in cell.metadata.get("tags", []):
+            assert cell.get("outputs"), f"{path} cell {i} is tagged nbval-check-output but has no stored output"
+
+
+@pytest.mark.parametrize("path", sorted(str(p.relative_to(ROOT)) for p in [*ROOT.glob("notebooks/*.ipynb"), *ROOT.glob("solutions/*.ipynb"), *ROOT.glob("labs/*.ipynb")]))
+def test_colab_badge_points_at_the_notebook_itself(path):
+    import cslib
+
+    first = nbformat.read(ROOT / path, as_version=4).cells[0].source
+    folder = "labs" if path.startswith(("labs", "solutions")) else "notebooks"
+    assert f"https://colab.research.google.com/github/{cslib.REPO}/blob/main/{folder}/{Path(path).name}" in first
