@@ -113,6 +113,7 @@ def fit(
     device: torch.device | str | None = None,
     progress: bool = True,
     desc: str = "",
+    stop_at: float | None = None,
 ) -> History:
     """Train ``model`` for ``epochs`` passes over ``train`` and return a :class:`History`.
 
@@ -121,7 +122,10 @@ def fit(
     and shaped for the model (see ``cslib.data.prepare``). Defaults follow the decks: Adam with
     ``lr``, cross-entropy, batches of 32. ``augment`` transforms each batch on the device;
     ``scheduler(optimizer, total_steps)`` may return a learning-rate scheduler stepped per batch.
+    ``stop_at`` ends training after the first epoch whose test accuracy reaches it.
     """
+    if stop_at is not None and test is None:
+        raise ValueError("stop_at needs test data: pass test=(x_test, y_test)")
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size must be at least 1, got epochs={epochs}, batch_size={batch_size}")
     device = get_device() if device is None else torch.device(device)
@@ -169,6 +173,8 @@ def fit(
             history.test_acc.append(test_acc)
             postfix["test_acc"] = f"{test_acc:.4f}"
         bar.set_postfix(postfix)
+        if stop_at is not None and history.test_acc[-1] >= stop_at:
+            break
     bar.close()
     return history
 

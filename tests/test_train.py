@@ -127,3 +127,11 @@ def test_setup_prints_what_runs_where(capsys, monkeypatch):
     device = cslib.setup(seed=3)
     out = capsys.readouterr().out
     assert isinstance(device, torch.device) and "mode: FAST" in out and "seed 3" in out and cslib.__version__ in out
+
+
+def test_fit_stops_once_the_test_accuracy_is_reached():
+    cslib.set_seed(0)
+    h = fit(tiny_model(), toy_problem(), toy_problem(seed=1), epochs=20, lr=1e-2, stop_at=0.9, progress=False)
+    assert 1 <= len(h) < 20 and h.test_acc[-1] >= 0.9 and all(a < 0.9 for a in h.test_acc[:-1])
+    with pytest.raises(ValueError, match="stop_at needs test data"):
+        fit(tiny_model(), toy_problem(), stop_at=0.9, progress=False)

@@ -1,0 +1,74 @@
+"""The fast recipe: the decks' CNN accuracy on Fashion-MNIST in a fraction of their training time.
+
+The decks train for 5 epochs with batches of 32 and Adam at a fixed learning rate of 0.001; their
+CNN reaches 91.2 % test accuracy. The recipe changes four things:
+
+1. a CNN with batch normalization (:func:`fast_cnn`), which learns more from each epoch of data;
+2. batches of 256 and a one-cycle learning-rate schedule (:func:`one_cycle`: warm up, then anneal
+   to zero), so that 3 epochs are enough;
+3. on CUDA GPUs, the channels-last memory layout and bfloat16 autocast (:class:`FastConv`), which
+   let the GPU's tensor cores run the convolutions;
+4. no wasted work: the data stays on the device and nothing is computed twice (``cslib.fit`` does that).
+
+``benchmarks/bench_training.py`` measures how much faster it reaches 91.2 % than the decks' loop.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from cslib.runtime import get_device
+from cslib.train import History, fit
+
+
+def fast_cnn(width: int = 32) -> nn.Sequential:
+    """Three conv-BN-ReLU-pool blocks (width, 2x, 4x filters) and a linear classifier; 104,426 parameters at width 32."""
+    def block(c_in: int, c_out: int) -> list[nn.Module]:
+        return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2)]
+
+    return nn.Sequential(*block(1, width), *block(width, 2 * width), *block(2 * width, 4 * width),
+                         nn.Flatten(), nn.Linear(4 * width * 3 * 3, 10))
+
+
+def one_cycle(max_lr: float, pct_start: float = 0.25) -> Callable:
+    """A scheduler factory for ``fit(scheduler=...)``: the learning rate rises to ``max_lr``, then falls to ~0."""
+    def make(optimizer: torch.optim.Optimizer, total_steps: int):
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=total_steps, pct_start=pct_start)
+
+    return make
+
+
+class FastConv(nn.Module):
+    """Runs a conv net in channels-last layout under bfloat16 autocast (for CUDA GPUs that support it).
+
+    The wrapped model's own parameters are trained; the outputs come back as float32 for the loss.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model.to(memory_format=torch.channels_last)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16):
+            return self.model(x).float()
+
+
+def gpu_speedups_apply(device: torch.device) -> bool:
+    """channels-last + bfloat16 help on CUDA GPUs with bfloat16 support (Ampere and newer)."""
+    return device.type == "cuda" and torch.cuda.is_bf16_supported()
+
+
+def fast_fit(model: nn.Module, train, test=None, *, epochs: int = 3, batch_size: int = 256, max_lr: float = 1e-2,
+             stop_at: float | None = None, device: torch.device | str | None = None, progress: bool = True) -> History:
+    """Train ``model`` with the fast recipe (see the module docstring); returns ``fit``'s History.
+
+    ``stop_at`` ends training after the first epoch whose test accuracy reaches it.
+    """
+    device = get_device() if device is None else torch.device(device)
+    model.to(device)
+    runner = FastConv(model) if gpu_speedups_apply(device) and any(isinstance(m, nn.Conv2d) for m in model.modules()) else model
+    return fit(runner, train, test, epochs=epochs, batch_size=batch_size, lr=max_lr, scheduler=one_cycle(max_lr),
+               device=device, progress=progress, stop_at=stop_at, desc="fast recipe")
