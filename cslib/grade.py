@@ -76,7 +76,7 @@ class Options:
     keep_scratch: bool = False
     quiet: bool = False
     hard_timeout: float | None = None  # when the grader kills a worker (default: from the limits above)
-    worker_command: list[str] | None = None  # tests: replace the worker process
+    worker_command: list[str] | None = None  # tests: another worker program (gets the job file's path)
 
 
 # --------------------------------------------------------------------------- the lab and its cases
@@ -650,7 +650,7 @@ class Grader:
     def run_worker(self, sub: Submission, job: dict) -> tuple[dict | None, str]:
         """Run the worker for one submission: (its result, '') or (None, why there is none)."""
         job_dir = Path(job["job_dir"])
-        command = self.options.worker_command or [sys.executable, str(Path(grade_worker.__file__)), str(job_dir / "job.json")]
+        command = [*(self.options.worker_command or [sys.executable, str(Path(grade_worker.__file__))]), str(job_dir / "job.json")]
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(CSLIB_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
         timed_out = False

@@ -216,10 +216,10 @@ def install_guard(config):
     torch_patched = [False]
 
     def patch_torch_save(serialization):
-        torch_patched[0] = True
         writer = getattr(serialization, "_open_zipfile_writer_file", None)
-        if writer is None:
+        if writer is None:  # torch.serialization is still being imported: try again at the next event
             return
+        torch_patched[0] = True
         original_init = writer.__init__
 
         def __init__(self, name, *args, **kwargs):
