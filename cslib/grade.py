@@ -47,6 +47,9 @@ FILE_SIZE_LIMIT = 4 * 2**30  # largest file a kernel may write (RLIMIT_FSIZE)
 RESULT_CHARS = 2 * 2**20  # largest result of one test case, as JSON
 CSLIB_ROOT = Path(__file__).resolve().parent.parent  # the folder that holds the cslib package
 SECRET_ENV = re.compile(r"TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE|API_?KEY|PRIVATE|^AWS_|^AZURE_|^GH_|^GITHUB_|^GOOGLE_APPLICATION", re.I)
+# Not passed to kernels: startup code, and caches a kernel would write (their defaults lie in HOME/TMPDIR).
+PRIVATE_CACHES = ("PYTHONSTARTUP", "TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR", "TORCH_EXTENSIONS_DIR", "CUDA_CACHE_PATH",
+                  "PYTORCH_KERNEL_CACHE_PATH", "NUMBA_CACHE_DIR", "IPYTHONDIR", "JUPYTER_PATH")
 COPY_PREFIX = re.compile(r"^copy of\s+", re.I)
 COPY_SUFFIX = re.compile(r"(?:\s*\(\d+\)|\s*-\s*copy(?:\s*\(?\d+\)?)?|[ _-](?:copy|final|late|resubmit(?:ted)?|resubmission)"
                          r"|[ _-]v\d{1,3}|[ _-]\d)$", re.I)
@@ -589,8 +592,10 @@ class Grader:
 
     def deny_list(self, paths: list[Path]) -> list[str]:
         """Paths a kernel may not read: the work folder, the submissions, the outputs, solutions/."""
+        env = self.kernel_env(None)
         needed = [CSLIB_ROOT, Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(),
-                  *(Path(p).resolve() for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)]
+                  *(Path(env[k]).resolve() for k in ("CSLIB_DATA", "TORCH_HOME", "PYTHONUSERBASE")),
+                  *(Path(p).resolve() for p in env["PYTHONPATH"].split(os.pathsep) if p)]
         deny = {str(self.work)}
         for path in paths:
             folder = path.parent
@@ -605,10 +610,14 @@ class Grader:
         deny.update(str(Path(p).resolve()) for p in self.options.deny)
         return sorted(deny)
 
-    def kernel_env(self, scratch: Path) -> dict[str, str]:
-        """The kernel's environment: no secrets, HOME/TMPDIR/caches in the scratch folder, the course's settings."""
+    def kernel_env(self, scratch: Path | None) -> dict[str, str]:
+        """The kernel's environment: no secrets, HOME/TMPDIR/caches in the scratch folder, the course's settings.
+
+        Without ``scratch`` only the settings that do not depend on it (to know which folders kernels read).
+        """
         env = {k: v for k, v in os.environ.items() if not SECRET_ENV.search(k) and not k.startswith(("JPY_", "PYDEVD"))}
-        env.pop("PYTHONSTARTUP", None)
+        for name in PRIVATE_CACHES:  # torch sets TORCHINDUCTOR_CACHE_DIR in this process: defaults in scratch instead
+            env.pop(name, None)
         home = Path.home()
         env.setdefault("CSLIB_DATA", str(home / "data"))
         env.setdefault("TORCH_HOME", str(Path(os.environ.get("XDG_CACHE_HOME", home / ".cache")) / "torch"))
@@ -618,6 +627,8 @@ class Grader:
         env.setdefault("MKL_NUM_THREADS", threads)
         env["PYTHONPATH"] = os.pathsep.join([str(CSLIB_ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
         env["CSLIB_FAST"] = "0" if self.options.full else "1"
+        if scratch is None:
+            return env
         dirs = {"HOME": "", "TMPDIR": "tmp", "TEMP": "tmp", "TMP": "tmp", "MPLCONFIGDIR": ".config/matplotlib",
                 "IPYTHONDIR": ".ipython", "XDG_CACHE_HOME": ".cache", "XDG_CONFIG_HOME": ".config",
                 "XDG_DATA_HOME": ".local/share", "JUPYTER_CONFIG_DIR": ".jupyter",
@@ -822,6 +833,10 @@ def main(argv: list[str] | None = None) -> int:
     from cslib import grade_report
 
     args = build_parser().parse_args(argv)
+    if sys.platform == "win32":
+        print("error: grading needs Linux or macOS (process groups, resource limits); use WSL or a container",
+              file=sys.stderr)
+        return 2
     out = Path(args.out)
     feedback = Path(args.feedback) if args.feedback else out.with_name(out.stem + "-feedback")
     options = Options(jobs=args.jobs, seed=args.seed, timeout=args.timeout, cell_timeout=args.cell_timeout,

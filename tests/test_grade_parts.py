@@ -341,3 +341,20 @@ def test_command_line_errors_are_reported_before_anything_runs(tmp_path, capsys)
     assert grade.main(["lab01", str(tmp_path / "missing.ipynb"), "--out", str(tmp_path / "g.csv")]) == 2
     assert "no such file" in capsys.readouterr().err
     assert not (tmp_path / "g.csv").exists()
+
+
+def test_kernels_get_their_own_home_and_caches_and_no_secrets(tmp_path, monkeypatch):
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_secret")
+    monkeypatch.setenv("MY_API_KEY", "secret")
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/tmp/torchinductor_me")  # torch sets this in the grader's process
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    grader = grade.Grader(grade.load_lab("lab99", QUESTIONS), grade.Options(jobs=2, workdir=str(tmp_path)), [])
+    try:
+        env = grader.kernel_env(tmp_path / "scratch")
+    finally:
+        grader.cleanup()
+    assert "GITHUB_TOKEN" not in env and "MY_API_KEY" not in env and "TORCHINDUCTOR_CACHE_DIR" not in env
+    assert env["HOME"] == str(tmp_path / "scratch") and env["TMPDIR"] == str(tmp_path / "scratch" / "tmp")
+    assert env["MPLCONFIGDIR"].startswith(env["HOME"]) and env["IPYTHONDIR"].startswith(env["HOME"])
+    assert env["CSLIB_FAST"] == "1" and env["PYTHONPATH"].split(os.pathsep)[0] == str(ROOT)
+    assert env["OMP_NUM_THREADS"] == str(max(1, (os.cpu_count() or 1) // 2))
