@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cslib.grade import Graded, Lab, QuestionResult
+    from cslib.grade_lab import Lab
+    from cslib.grade_score import Graded, QuestionResult
 
 
 def fmt_points(value: float | None) -> str:

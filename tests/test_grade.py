@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from cslib import grade
+from cslib import grade, grade_lab
 from grading_lab import BLANK, SOLUTION
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -234,9 +234,9 @@ def test_partial_credit_and_hidden_tests_catch_a_hardcoded_answer(graded):
 
 
 def test_feedback_never_reveals_hidden_inputs_or_expected_values(graded):
-    lab = grade.load_lab("lab99", QUESTIONS)
+    lab = grade_lab.load_lab("lab99", QUESTIONS)
     secrets = []
-    for question, cases in zip(lab.questions, grade.draw_cases(lab, SEED)):
+    for question, cases in zip(lab.questions, grade_lab.draw_cases(lab, SEED)):
         for case in cases:
             if not case.hidden:
                 continue

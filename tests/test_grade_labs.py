@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cslib import grade
+from cslib import grade, grade_lab
 from cslib.grade_report import fmt_points
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ def test_solution_gets_full_marks_and_blank_lab_gets_zero(solution, tmp_path):
     assert code == 0, printed.getvalue()
     with open(out, newline="", encoding="utf-8") as f:
         rows = {row["student_id"]: row for row in csv.DictReader(f)}
-    lab = grade.load_lab(str(lab_notebook))
+    lab = grade_lab.load_lab(str(lab_notebook))
     questions = [q.answer for q in lab.questions]
     full, blank = rows["solution"], rows["blank"]
     assert full["status"] == "ran" and full["notes"] == "", full
@@ -49,10 +49,10 @@ def test_solution_gets_full_marks_and_blank_lab_gets_zero(solution, tmp_path):
 @pytest.mark.parametrize("module", sorted(p.stem for p in (ROOT / "cslib" / "checks").glob("lab*.py")))
 def test_every_lab_can_be_graded(module):
     """Cases can be sent into a kernel, drivers have their source: found here, not in a grading run."""
-    lab = grade.load_lab(module)
-    cases = grade.draw_cases(lab, seed=7)
-    requests = grade.question_requests(lab, cases)
+    lab = grade_lab.load_lab(module)
+    cases = grade_lab.draw_cases(lab, seed=7)
+    requests = grade_lab.question_requests(lab, cases)
     assert len(requests) == len(lab.questions) > 0
     assert all(any(c.hidden for c in qc) or q.random is None for q, qc in zip(lab.questions, cases))
-    again = grade.draw_cases(lab, seed=7)  # the seed reproduces the hidden tests
+    again = grade_lab.draw_cases(lab, seed=7)  # the seed reproduces the hidden tests
     assert [[c.args for c in qc] for qc in cases] == [[c.args for c in qc] for qc in again]

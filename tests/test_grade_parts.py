@@ -17,7 +17,7 @@ import pytest
 import torch
 from nbformat.v4 import new_code_cell, new_notebook
 
-from cslib import grade, grade_kernelside, grade_worker
+from cslib import grade, grade_kernelside, grade_lab, grade_score, grade_submissions, grade_worker
 from cslib.checks import Case, Question, probe
 from cslib.grade_report import csv_rows, feedback_markdown
 
@@ -38,7 +38,7 @@ def test_case_arguments_are_rebuilt_exactly_in_the_kernel():
     value = (np.arange(6, dtype=np.float32).reshape(2, 3), np.array([1, -2], dtype=np.int64), np.array(True),
              np.float32(1.5), np.int16(7), torch.ones(2, 2, requires_grad=True), torch.zeros(3, dtype=torch.bfloat16),
              torch.Size([4, 5]), torch.float16, [1, (2, "x")], {3: None, "k": [float("nan"), float("inf")]}, True, 2.5)
-    encoded = json.loads(json.dumps(grade.encode_value(value)))  # through JSON, as in the job file
+    encoded = json.loads(json.dumps(grade_lab.encode_value(value)))  # through JSON, as in the job file
     back = kernel_namespace()["decode_value"](encoded)
     assert isinstance(back, tuple) and len(back) == len(value)
     assert back[0].dtype == np.float32 and np.array_equal(back[0], value[0])
@@ -55,11 +55,11 @@ def test_case_arguments_are_rebuilt_exactly_in_the_kernel():
 
 def test_arguments_that_cannot_be_sent_are_a_clear_setup_error():
     with pytest.raises(TypeError, match="driver probe"):
-        grade.encode_value(torch.nn.Linear(2, 2))
+        grade_lab.encode_value(torch.nn.Linear(2, 2))
     bad = Question("f", "f", fixed=lambda: [Case((object(),), 1)])
-    lab = grade.Lab("lab77", [bad], "test")
-    with pytest.raises(grade.GradingSetupError, match="cannot be prepared"):
-        grade.draw_cases(lab, 0)
+    lab = grade_lab.Lab("lab77", [bad], "test")
+    with pytest.raises(grade_lab.GradingSetupError, match="cannot be prepared"):
+        grade_lab.draw_cases(lab, 0)
 
 
 def run_question(user_ns: dict, request: dict, capsys) -> dict:
@@ -78,7 +78,7 @@ def test_run_question_reports_each_case_as_plain_data(capsys):
             raise ValueError("three")
         return a + b
 
-    cases = [grade.encode_value((1, 2)), grade.encode_value((3, 4)), grade.encode_value((np.ones(2), np.ones(2)))]
+    cases = [grade_lab.encode_value((1, 2)), grade_lab.encode_value((3, 4)), grade_lab.encode_value((np.ones(2), np.ones(2)))]
     payload = run_question({"add": add}, {"answer": "add", "cases": cases}, capsys)
     assert payload["defined"] is True and payload["qualname"].endswith("add")
     ok, error, array = payload["cases"]
@@ -98,7 +98,7 @@ def test_run_question_handles_missing_unwritten_slow_and_huge_answers(capsys):
     def huge(x):
         return list(range(100_000))
 
-    case = [grade.encode_value((1,))]
+    case = [grade_lab.encode_value((1,))]
     assert run_question({}, {"answer": "f", "cases": case}, capsys)["cases"][0]["kind"] == "missing"
     assert run_question({"f": unwritten}, {"answer": "f", "cases": case}, capsys)["cases"][0]["kind"] == "not_written"
     timed = run_question({"f": slow}, {"answer": "f", "cases": case, "timeout": 0.3}, capsys)["cases"][0]
@@ -111,7 +111,7 @@ def test_objects_that_lie_about_equality_never_leave_the_kernel_as_such(capsys):
         def __eq__(self, other):
             return True
 
-    payload = run_question({"f": lambda x: Yes()}, {"answer": "f", "cases": [grade.encode_value((1,))]}, capsys)
+    payload = run_question({"f": lambda x: Yes()}, {"answer": "f", "cases": [grade_lab.encode_value((1,))]}, capsys)
     assert payload["cases"][0]["kind"] == "exception" and "cannot be checked" in payload["cases"][0]["error"]
 
 
@@ -212,14 +212,14 @@ def test_the_file_guard_blocks_what_it_should_and_nothing_else(tmp_path):
 
 # --------------------------------------------------------------------------- judging
 def test_hidden_failures_say_how_little_they_must(tmp_path):
-    lab = grade.load_lab("lab99", QUESTIONS)
+    lab = grade_lab.load_lab("lab99", QUESTIONS)
     add = lab.questions[0]
-    cases = grade.draw_cases(lab, 3)[0]
+    cases = grade_lab.draw_cases(lab, 3)[0]
     wrong = {"ok": True, "got": {"ndarray": [0.0], "shape": [1], "dtype": "float"}}
     raised = {"ok": False, "kind": "exception", "error": "IndexError: index 5123456 is out of bounds"}
     record = {"status": "ok", "payload": {"defined": True, "module": "__main__", "qualname": "add",
                                          "cases": [wrong, wrong, raised, {"ok": False, "kind": "timeout", "error": "x"}]}}
-    result, notes = grade.judge_question(add, cases, record)
+    result, notes = grade_score.judge_question(add, cases, record)
     assert result.points == 0 and notes == []
     visible, *hidden = result.cases
     assert "expected" in visible.detail and visible.shown == "A = I, B = ones"
@@ -228,12 +228,12 @@ def test_hidden_failures_say_how_little_they_must(tmp_path):
 
 
 def test_a_result_the_question_cannot_judge_fails_that_case_with_a_note():
-    lab = grade.load_lab("lab99", QUESTIONS)
+    lab = grade_lab.load_lab("lab99", QUESTIONS)
     step = lab.questions[3]
-    cases = grade.draw_cases(lab, 3)[3]
+    cases = grade_lab.draw_cases(lab, 3)[3]
     odd = {"ok": True, "got": {"ndarray": "garbage", "shape": [1], "dtype": "nonsense"}}
     record = {"status": "ok", "payload": {"defined": True, "cases": [odd] * len(cases)}}
-    result, notes = grade.judge_question(step, cases, record)
+    result, notes = grade_score.judge_question(step, cases, record)
     assert result.points == 0 and "could not be checked" in result.cases[0].detail and notes
 
 
@@ -244,14 +244,14 @@ def test_a_result_the_question_cannot_judge_fails_that_case_with_a_note():
     ("s1234567.ipynb", "s1234567"), ("jdoe2.ipynb", "jdoe2"), ("1.ipynb", "1"), ("notes.txt", "notes"),
 ])
 def test_student_ids_come_from_file_names_without_copy_suffixes(name, expected):
-    assert grade.student_id(Path(name)) == (expected, "")
+    assert grade_submissions.student_id(Path(name)) == (expected, "")
 
 
 def test_id_pattern_overrides_the_default():
     canvas = Path("doejane_LATE_12345_678901_lab01_dropout_batchnorm.ipynb")
-    assert grade.student_id(canvas, r"^(?P<id>[a-z]+)_") == ("doejane", "")
-    assert grade.student_id(canvas, r"_(\d{5})_") == ("12345", "")
-    sid, note = grade.student_id(Path("x.ipynb"), r"^\d+$")
+    assert grade_submissions.student_id(canvas, r"^(?P<id>[a-z]+)_") == ("doejane", "")
+    assert grade_submissions.student_id(canvas, r"_(\d{5})_") == ("12345", "")
+    sid, note = grade_submissions.student_id(Path("x.ipynb"), r"^\d+$")
     assert sid == "x" and "does not match" in note
 
 
@@ -262,31 +262,31 @@ def test_id_pattern_overrides_the_default():
     (b'{"cells": [{"cell_type": "code", "source": ["  ", "\\n"]}]}', "no code cells"),
 ])
 def test_files_that_are_no_gradable_notebook(data, reason):
-    cells, metadata, failure = grade.read_notebook(data)
+    cells, metadata, failure = grade_submissions.read_notebook(data)
     assert reason in failure and cells == []
 
 
 def test_a_notebook_with_list_sources_odd_cells_and_a_bom_is_read():
     data = b'\xef\xbb\xbf{"cells": [7, {"cell_type": "raw", "source": "x"}, {"cell_type": "code", "source": ["a = ", "1"]}], "metadata": {}}'
-    cells, metadata, failure = grade.read_notebook(data)
+    cells, metadata, failure = grade_submissions.read_notebook(data)
     assert failure == "" and cells == [{"index": 2, "source": "a = 1"}]
 
 
 def test_duplicates_newest_counts_ties_by_name(tmp_path):
-    subs = [grade.Submission(Path("b (1).ipynb"), "b", 5.0, 0), grade.Submission(Path("b.ipynb"), "b", 5.0, 1),
-            grade.Submission(Path("a.ipynb"), "a", 9.0, 2), grade.Submission(Path("a-2.ipynb"), "a", 1.0, 3)]
-    grade.resolve_duplicates(subs)
+    subs = [grade_submissions.Submission(Path("b (1).ipynb"), "b", 5.0, 0), grade_submissions.Submission(Path("b.ipynb"), "b", 5.0, 1),
+            grade_submissions.Submission(Path("a.ipynb"), "a", 9.0, 2), grade_submissions.Submission(Path("a-2.ipynb"), "a", 1.0, 3)]
+    grade_submissions.resolve_duplicates(subs)
     assert [s.counted for s in subs] == [False, True, True, False]
     assert "counted the newest, b.ipynb" in subs[1].notes[0] and "not counted" in subs[0].notes[0]
 
 
 def test_csv_cells_that_a_spreadsheet_would_run_are_defused():
-    lab = grade.load_lab("lab99", QUESTIONS)
-    sub = grade.Submission(Path("=HYPERLINK(1).ipynb"), "=HYPERLINK(1)", 0, 0)
-    row = csv_rows([grade.Graded(sub, "failed", "not a notebook", [], ["-1 note"])], lab, 5)[0]
+    lab = grade_lab.load_lab("lab99", QUESTIONS)
+    sub = grade_submissions.Submission(Path("=HYPERLINK(1).ipynb"), "=HYPERLINK(1)", 0, 0)
+    row = csv_rows([grade_score.Graded(sub, "failed", "not a notebook", [], ["-1 note"])], lab, 5)[0]
     assert row["student_id"] == "'=HYPERLINK(1)" and row["file"].startswith("'=")
     assert row["total"] == "" and row["status"] == "failed" and row["notes"] == "failed: not a notebook; -1 note"
-    assert "could not be graded: not a notebook" in feedback_markdown(grade.Graded(sub, "failed", "not a notebook"), lab)
+    assert "could not be graded: not a notebook" in feedback_markdown(grade_score.Graded(sub, "failed", "not a notebook"), lab)
 
 
 # --------------------------------------------------------------------------- a worker that hangs, crashes or hits a grader bug
@@ -323,7 +323,7 @@ def test_hangs_crashes_and_grader_bugs_fail_one_submission_and_keep_the_others(t
     monkeypatch.setattr(grade.Grader, "write_job", buggy)
     script = FAKE_WORKER.replace("WORKER", repr(grade_worker.__file__))
     options = grade.Options(jobs=4, seed=1, hard_timeout=12, worker_command=[sys.executable, "-c", script], quiet=True)
-    run = grade.grade_files(grade.load_lab("lab99", QUESTIONS), paths, options)
+    run = grade.grade_files(grade_lab.load_lab("lab99", QUESTIONS), paths, options)
     by_name = {g.submission.path.name: g for g in run.graded}
     assert by_name["ok.ipynb"].status == "ran" and by_name["ok.ipynb"].total == 1  # only `answer` is written
     assert by_name["hang.ipynb"].status == "failed"
@@ -348,7 +348,7 @@ def test_kernels_get_their_own_home_and_caches_and_no_secrets(tmp_path, monkeypa
     monkeypatch.setenv("MY_API_KEY", "secret")
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/tmp/torchinductor_me")  # torch sets this in the grader's process
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    grader = grade.Grader(grade.load_lab("lab99", QUESTIONS), grade.Options(jobs=2, workdir=str(tmp_path)), [])
+    grader = grade.Grader(grade_lab.load_lab("lab99", QUESTIONS), grade.Options(jobs=2, workdir=str(tmp_path)), [])
     try:
         env = grader.kernel_env(tmp_path / "scratch")
     finally:
