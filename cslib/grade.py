@@ -97,7 +97,8 @@ class Grader:
         self.font_cache = _font_cache_files()
         self.deny: list[str] = []
         self.kernel_sources = [inspect.getsource(probe), inspect.getsource(grade_kernelside)]
-        self.hard_timeout = options.hard_timeout or (2 * options.timeout + sum(len(r["cases"]) * options.test_timeout + 20 for r in self.requests)
+        # a backstop only: cells, a re-run after a crash, a re-run while grading, every question, kernel starts
+        self.hard_timeout = options.hard_timeout or (3 * options.timeout + sum(grade_worker.question_budget(r, options.test_timeout) for r in self.requests)
                              + 60 * (options.max_restarts + 1) + 30)
 
     def prepare(self, paths: list[Path]) -> list[Submission]:

@@ -266,6 +266,7 @@ def _cap_output(limit, tag):
         state["noticed"] = False
 
     shell.events.register("pre_execute", reset)
+    shell._cslib_grader_stdout = sys.stdout  # run_question prints here even if a notebook replaces sys.stdout
     notice = f"\n{tag} output over {limit:,} characters in this cell was dropped\n"
     original_stdout_write = sys.stdout.write
 
@@ -426,6 +427,18 @@ def run_question(user_ns, request, nonce):
                     signal.signal(signal.SIGALRM, previous)
         payload["cases"].append(result)
     out = sys.stdout
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        saved = getattr(shell, "_cslib_grader_stdout", None)
+        if saved is not None and saved is not out:  # the notebook replaced sys.stdout
+            out = saved
+            parent = getattr(shell, "parent_header", None)
+            if isinstance(parent, dict) and hasattr(out, "set_parent"):
+                out.set_parent(parent)
+    except ImportError:  # pragma: no cover - grading always runs in an IPython kernel
+        pass
     frame = "\n<<cslib-grade:" + nonce + ">>" + json.dumps(payload) + "<</cslib-grade:" + nonce + ">>\n"
     type(out).write(out, frame)  # the class's write: past the output cap of install_guard
     type(out).flush(out)

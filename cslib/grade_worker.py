@@ -120,6 +120,11 @@ def snippet(sources: list[str], call: str) -> str:
             f"del {alias}\n")
 
 
+def question_budget(question: dict, test_timeout: float) -> float:
+    """Seconds one question may take in the kernel: its cases, plus setting up the probe."""
+    return len(question["cases"]) * test_timeout + 10
+
+
 def parse_frames(text: str, nonce: str) -> tuple[dict | None, str]:
     """(payload, problem) from a grading snippet's stdout: exactly one frame with this nonce counts."""
     frames = [m.group(2) for m in FRAME.finditer(text) if m.group(1) == nonce]
@@ -265,7 +270,9 @@ class GuardedKernel:
                 result.output_chars += len(text)
                 if GUARD_TAG + " output over" in text:
                     result.capped = True
-                if collect and ours and content.get("name") == "stdout":
+                # any parent: a notebook that replaced sys.stdout leaves the grader's stream with an old
+                # parent header; the fresh nonce is what identifies the payload
+                if collect and content.get("name") == "stdout":
                     kept.append(text)
                     kept_chars += len(text)
                     while kept_chars > KEEP_CHARS and len(kept) > 1:
@@ -358,7 +365,7 @@ class Run:
             nonce = secrets.token_hex(16)
             request = {"answer": question["answer"], "probe": question["probe"], "driver": question.get("driver"),
                        "cases": question["cases"], "timeout": test_timeout, "max_chars": self.limits["result_chars"]}
-            budget = len(question["cases"]) * test_timeout + 20
+            budget = question_budget(question, test_timeout)
             run = self.kernel.execute(snippet(sources, f"run_question(_user_ns, {request!r}, {nonce!r})"), budget,
                                       collect=True, store_history=False)
             payload, problem = parse_frames(run.text, nonce)
@@ -367,8 +374,8 @@ class Run:
                 detail = f"the kernel died while testing this answer ({run.exit})" if run.status == "died" else \
                     "testing this answer did not stop when interrupted"
                 self.result.questions.append(QuestionRecord(status, None, detail))
-                reserve = sum(len(q["cases"]) * test_timeout + 20 for q in questions[number + 1:])
-                if not self.restart_and_replay(min(self.replay_deadline, self.hard_deadline - reserve)):
+                reserve = sum(question_budget(q, test_timeout) for q in questions[number + 1:])
+                if not self.restart_and_replay(self.hard_deadline - reserve):
                     self.dead = True
             elif payload is not None:
                 self.result.questions.append(QuestionRecord("ok", payload))

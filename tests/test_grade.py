@@ -79,6 +79,18 @@ def class_notebooks(subs: Path, outside: Path) -> dict[str, nbformat.NotebookNod
                                       "from IPython.display import HTML\ndisplay(HTML('<b>' * 3_000_000))",
                                       "for i in range(300_000):\n    print(i)", *ANSWERS),
         "memory.ipynb": notebook(IMPORTS, "hog = bytearray(3 * 2**30)", *ANSWERS),
+        "stdout.ipynb": notebook(IMPORTS, *ANSWERS, "import io, sys\nsys.stdout = sys.stderr = io.StringIO()"),
+        # answers that crash or hang the kernel when the grader calls them
+        "crash_on_call.ipynb": notebook(IMPORTS, "def add(a, b):\n    import ctypes\n    ctypes.string_at(0)", *ANSWERS[1:]),
+        "hang_on_call.ipynb": notebook(IMPORTS, SOLUTION["add"], """
+def shout(word):
+    import time
+    while True:
+        try:
+            time.sleep(1)
+        except BaseException:  # swallows the grader's time limit and its interrupt
+            pass
+""", *ANSWERS[2:]),
         # the wrong lab
         "lab98.ipynb": notebook(IMPORTS, *ANSWERS, lab="lab98"),
         "other_course.ipynb": notebook("x = 1\nprint(x)", lab=None),
@@ -152,7 +164,7 @@ def add(a, b):
     }
 
 
-TIMING = ("loop.ipynb", "stubborn.ipynb", "slow.ipynb")  # graded by a second run with short time limits
+TIMING = ("loop.ipynb", "stubborn.ipynb", "slow.ipynb", "hang_on_call.ipynb")  # graded by a second run with short time limits
 
 
 @pytest.fixture(scope="module")
@@ -176,8 +188,8 @@ def graded(tmp_path_factory):
     common = ["--questions", QUESTIONS, "--seed", str(SEED), "--test-timeout", "5", "-q"]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     cli = subprocess.Popen([sys.executable, "-m", "cslib.grade", "lab99", *map(str, sorted(timing.iterdir())),
-                            "--out", str(timing_out / "grades.csv"), "-j", "3", "--cell-timeout", "2",
-                            "--timeout", "10", *common], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+                            "--out", str(timing_out / "grades.csv"), "-j", "4", "--cell-timeout", "2",
+                            "--timeout", "10", *common, "--test-timeout", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
     argv = ["lab99", str(subs), "--out", str(out / "grades.csv"), "--gradescope", str(out / "gradescope"),
             "-j", "3", "--cell-timeout", "30", "--timeout", "60", "--memory", "2", "--max-output", "1", *common]
     printed = io.StringIO()
@@ -205,7 +217,7 @@ def assert_points(row: dict, **points: str) -> None:
 # --------------------------------------------------------------------------- the basics
 def test_one_row_per_student_with_all_columns(graded):
     rows = graded["rows"]
-    assert len(rows) == 29  # 30 files, carol twice (27 files in one run, 3 in the other)
+    assert len(rows) == 32  # 33 files, carol twice (29 files in one run, 4 in the other)
     assert list(next(iter(rows.values()))) == ["student_id", "file", "add", "shout", "answer", "step", "total",
                                                "max_total", "status", "notes", "seed"]
     assert all(r["max_total"] == "5" and r["seed"] == str(SEED) for r in rows.values())
@@ -342,6 +354,22 @@ def test_excessive_memory_hits_the_limit_and_is_noted(graded):
     assert "cell 2 (`hog = bytearray(3 * 2**30)`) ran out of memory (limit 2 GiB)" in row["notes"]
 
 
+def test_a_notebook_that_replaces_sys_stdout_is_still_graded(graded):
+    assert_points(graded["rows"]["stdout"], status="ran", notes="", **FULL)
+
+
+def test_an_answer_that_kills_the_kernel_when_called_loses_only_its_question(graded):
+    row = graded["rows"]["crash_on_call"]
+    assert_points(row, status="ran", add="0", shout="1", answer="1", step="1", total="3")
+    assert "add: the kernel died while testing this answer (SIGSEGV, segmentation fault)" in row["notes"]
+
+
+def test_an_answer_that_hangs_when_called_loses_only_its_question(graded):
+    row = graded["rows"]["hang_on_call"]  # it swallows even KeyboardInterrupt: its kernel is killed
+    assert_points(row, status="ran", add="2", shout="0", answer="1", step="1", total="4")
+    assert "shout: testing this answer did not stop when interrupted" in row["notes"]
+
+
 # --------------------------------------------------------------------------- the same student twice
 def test_the_newest_file_of_a_student_counts_and_the_others_are_noted(graded):
     row = graded["rows"]["carol"]
@@ -400,11 +428,11 @@ def test_gradescope_results_follow_the_autograder_format(graded):
     shout = result["tests"][1]
     assert shout["max_score"] == 1 and shout["score"] == pytest.approx(0.3333, abs=1e-3) and shout["visibility"] == "visible"
     assert "hidden test 1: failed (wrong result)" in shout["output"]
-    assert {p.name for p in (graded["out"] / "gradescope").iterdir()} == set(graded["rows"]) - {"loop", "stubborn", "slow"}
+    assert {p.name for p in (graded["out"] / "gradescope").iterdir()} == set(graded["rows"]) - {"loop", "stubborn", "slow", "hang_on_call"}
 
 
 def test_summary_lists_counts_failures_and_means(graded):
     printed = graded["printed"]
-    assert f"Graded 27 files (26 students) for lab99 with seed {SEED} (reproduce with --seed {SEED})" in printed
+    assert f"Graded 29 files (28 students) for lab99 with seed {SEED} (reproduce with --seed {SEED})" in printed
     assert "failed:   7" in printed and "truncated.ipynb: not a notebook: invalid JSON" in printed
     assert "per question: add" in printed

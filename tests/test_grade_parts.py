@@ -358,3 +358,20 @@ def test_kernels_get_their_own_home_and_caches_and_no_secrets(tmp_path, monkeypa
     assert env["MPLCONFIGDIR"].startswith(env["HOME"]) and env["IPYTHONDIR"].startswith(env["HOME"])
     assert env["CSLIB_FAST"] == "1" and env["PYTHONPATH"].split(os.pathsep)[0] == str(ROOT)
     assert env["OMP_NUM_THREADS"] == str(max(1, (os.cpu_count() or 1) // 2))
+
+
+def test_gradescope_single_results_file(tmp_path, capsys):
+    from cslib.grade_report import write_gradescope
+
+    lab = grade_lab.load_lab("lab99", QUESTIONS)
+    sub = grade_submissions.Submission(Path("alice.ipynb"), "alice", 0, 0)
+    write_gradescope(tmp_path / "results.json", [grade_score.Graded(sub, "failed", "empty file")], lab)
+    result = json.loads((tmp_path / "results.json").read_text())
+    assert result["score"] == 0 and result["extra_data"] == {"status": "failed", "reason": "empty file",
+                                                            "student_id": "alice", "file": "alice.ipynb"}
+    assert result["tests"][0]["max_score"] == 5 and "could not be graded: empty file" in result["output"]
+    (tmp_path / "a.ipynb").write_text("{}")
+    (tmp_path / "b.ipynb").write_text("{}")
+    code = grade.main(["lab99", str(tmp_path / "a.ipynb"), str(tmp_path / "b.ipynb"), "--questions", QUESTIONS,
+                       "--gradescope", str(tmp_path / "r.json"), "--out", str(tmp_path / "g.csv")])
+    assert code == 2 and "exactly one submission" in capsys.readouterr().err
