@@ -34,13 +34,24 @@ def _safe_name(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- CSV
+def question_columns(lab: Lab) -> list[str]:
+    """A CSV column per question, named after its answer (``name#2`` if two questions share one)."""
+    columns: list[str] = []
+    for question in lab.questions:
+        name, n = question.answer, 2
+        while name in columns:
+            name, n = f"{question.answer}#{n}", n + 1
+        columns.append(name)
+    return columns
+
+
 def csv_rows(graded: list[Graded], lab: Lab, seed: int) -> list[dict[str, str]]:
     """One row per student (the counted file), sorted by student id."""
     rows = []
     for g in sorted((g for g in graded if g.submission.counted), key=lambda g: (g.submission.student_id, g.submission.path.name)):
         row = {"student_id": _spreadsheet_safe(g.submission.student_id), "file": _spreadsheet_safe(g.submission.path.name)}
-        for i, question in enumerate(lab.questions):
-            row[question.answer] = fmt_points(g.questions[i].points) if g.status == "ran" else ""
+        for column, result in zip(question_columns(lab), g.questions or [None] * len(lab.questions)):
+            row[column] = fmt_points(result.points) if g.status == "ran" and result is not None else ""
         row["total"] = fmt_points(g.total)
         row["max_total"] = fmt_points(lab.max_total)
         row["status"] = g.status
@@ -52,7 +63,7 @@ def csv_rows(graded: list[Graded], lab: Lab, seed: int) -> list[dict[str, str]]:
 
 
 def write_csv(path: Path, graded: list[Graded], lab: Lab, seed: int) -> None:
-    fields = ["student_id", "file", *[q.answer for q in lab.questions], "total", "max_total", "status", "notes", "seed"]
+    fields = ["student_id", "file", *question_columns(lab), "total", "max_total", "status", "notes", "seed"]
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
@@ -182,8 +193,8 @@ def summary(graded: list[Graded], lab: Lab, seed: int, out: Path, feedback: Path
         mean = sum(g.total for g in ran) / len(ran)
         lines.append(f"  ran:    {len(ran):3d}   mean {fmt_points(mean)} / {fmt_points(lab.max_total)}")
         per_question = " · ".join(
-            f"{q.answer} {fmt_points(sum(g.questions[i].points for g in ran) / len(ran))}/{fmt_points(q.points)}"
-            for i, q in enumerate(lab.questions))
+            f"{column} {fmt_points(sum(g.questions[i].points for g in ran) / len(ran))}/{fmt_points(q.points)}"
+            for i, (column, q) in enumerate(zip(question_columns(lab), lab.questions)))
         lines.append(f"          per question: {per_question}")
     lines.append(f"  failed: {len(failed):3d}" + ("   (no points in the CSV; see their reasons)" if failed else ""))
     for g in failed:

@@ -375,3 +375,11 @@ def test_gradescope_single_results_file(tmp_path, capsys):
     code = grade.main(["lab99", str(tmp_path / "a.ipynb"), str(tmp_path / "b.ipynb"), "--questions", QUESTIONS,
                        "--gradescope", str(tmp_path / "r.json"), "--out", str(tmp_path / "g.csv")])
     assert code == 2 and "exactly one submission" in capsys.readouterr().err
+
+
+def test_questions_that_share_an_answer_get_distinct_columns():
+    from cslib.grade_report import question_columns
+
+    q = Question("conv2d", "conv2d, stride", fixed=lambda: [Case((1,), 1)])
+    lab = grade_lab.Lab("lab77", [q, Question("conv2d", "conv2d, padding"), Question("pool", "pool")], "test")
+    assert question_columns(lab) == ["conv2d", "conv2d#2", "pool"]
