@@ -383,3 +383,29 @@ def test_questions_that_share_an_answer_get_distinct_columns():
     q = Question("conv2d", "conv2d, stride", fixed=lambda: [Case((1,), 1)])
     lab = grade_lab.Lab("lab77", [q, Question("conv2d", "conv2d, padding"), Question("pool", "pool")], "test")
     assert question_columns(lab) == ["conv2d", "conv2d#2", "pool"]
+
+
+def test_run_notes_say_what_happened_to_each_cell():
+    sub = grade_submissions.Submission(Path("x.ipynb"), "x", 0, 0, cells=[
+        {"index": i, "source": f"cell_{i} = 1"} for i in range(8)])
+    result = {"cells": [
+        {"index": 0, "status": "error", "error": "NotImplementedError: "},
+        {"index": 1, "status": "error", "error": "RuntimeError: DefaultCPUAllocator: can't allocate memory"},
+        {"index": 2, "status": "died", "exit": "SIGKILL, killed, e.g. out of memory"},
+        {"index": 3, "status": "timeout", "exit": "notebook time limit", "capped": True},
+        {"index": 4, "status": "error", "error": "PermissionError: [cslib grader] blocked: write /x"},
+    ], "fatal_cells": [2, 1], "not_run": [5, 6, 7], "time_limit_hit": True,
+        "blocked": [["run", "/sbin/ldconfig -p"], ["run", "pip install x"], ["write", "/x"]]}
+    notes = grade_score.run_notes(sub, result, grade.Options(memory_gb=2, output_mb=1, timeout=60))
+    assert notes == [
+        "not written yet (NotImplementedError): cell 1",
+        "cell 2 (`cell_1 = 1`) ran out of memory (limit 2 GiB): RuntimeError: DefaultCPUAllocator: can't allocate memory",
+        "cell 3 (`cell_2 = 1`) killed the kernel (SIGKILL, killed, e.g. out of memory); a new kernel re-ran the cells "
+        "before it and went on without it",
+        "cell 4 (`cell_3 = 1`) was interrupted when the notebook's time limit was reached",
+        "cell 4 (`cell_3 = 1`) printed more than 1 MB of output; the rest was dropped",
+        "cell 2 (`cell_1 = 1`) killed the kernel when re-run after a restart; it was skipped",
+        "notebook time limit (60 s) reached: cells 6-8 did not run",
+        "blocked: tried to start a program: pip install x",  # ldconfig (started by ctypes.util) is not worth a note
+        "blocked: tried to write /x (outside its scratch folder)",
+    ]
