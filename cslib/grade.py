@@ -347,23 +347,23 @@ def grade_files(lab: Lab, paths: list[Path], options: Options, outputs: list[Pat
 # --------------------------------------------------------------------------- command line
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m cslib.grade", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                epilog="See README.md, 'Grading (instructors)'.")
     p.add_argument("lab", help="the lab notebook (labs/labNN_topic.ipynb) or a lab id such as lab01")
     p.add_argument("submissions", nargs="+", help="submitted notebooks, or folders of them")
-    p.add_argument("--out", default="grades.csv", help="the CSV file to write")
+    p.add_argument("--out", default="grades.csv", help="the CSV file to write (default: %(default)s)")
     p.add_argument("--feedback", help="folder for one markdown feedback file per submission (default: next to --out, "
                                       "named after it, e.g. grades-feedback/)")
     p.add_argument("--gradescope", help="also write Gradescope results: a folder (one <student>/results.json each) "
                                         "or, for one submission, a path ending in .json")
     p.add_argument("-j", "--jobs", type=int, default=max(1, min(4, (os.cpu_count() or 2) // 2)),
-                   help="submissions graded in parallel")
+                   help="submissions graded in parallel (default: %(default)s)")
     p.add_argument("--seed", type=int, help="seed of the hidden tests (default: a fresh one, printed and written to the CSV)")
-    p.add_argument("--timeout", type=float, default=Options.timeout, help="seconds for all cells of one notebook")
-    p.add_argument("--cell-timeout", type=float, default=Options.cell_timeout, help="seconds for one cell")
-    p.add_argument("--test-timeout", type=float, default=Options.test_timeout, help="seconds for one grading test")
-    p.add_argument("--memory", type=float, default=Options.memory_gb, help="GiB of memory (data segment) per kernel; 0: no limit")
-    p.add_argument("--max-output", type=float, default=Options.output_mb, help="MB of output kept per cell")
-    p.add_argument("--max-restarts", type=int, default=Options.max_restarts, help="new kernels after a kernel died")
+    p.add_argument("--timeout", type=float, default=Options.timeout, help="seconds for all cells of one notebook (default: %(default)g)")
+    p.add_argument("--cell-timeout", type=float, default=Options.cell_timeout, help="seconds for one cell (default: %(default)g)")
+    p.add_argument("--test-timeout", type=float, default=Options.test_timeout, help="seconds for one grading test (default: %(default)g)")
+    p.add_argument("--memory", type=float, default=Options.memory_gb, help="GiB of memory (data segment) per kernel; 0: no limit (default: %(default)g)")
+    p.add_argument("--max-output", type=float, default=Options.output_mb, help="MB of output kept per cell (default: %(default)g)")
+    p.add_argument("--max-restarts", type=int, default=Options.max_restarts, help="new kernels after a kernel died (default: %(default)s)")
     p.add_argument("--full", action="store_true", help="full mode (real data sets, long trainings); default: fast mode")
     p.add_argument("--questions", help="a module or .py file with QUESTIONS (for labs outside cslib.checks)")
     p.add_argument("--id-pattern", help="regex on the file name (without .ipynb) whose group 'id' (or group 1) is the student id")

@@ -36,7 +36,7 @@ def install_guard(config):
 
     # Bind everything the hook uses now, before any student code can replace it.
     lstat, readlink, getcwd, getpid = posix.lstat, posix.readlink, posix.getcwd, posix.getpid
-    _str, _bytes, _int, _isinstance, _len, _tuple = str, bytes, int, isinstance, len, tuple
+    _str, _bytes, _int, _isinstance, _tuple, _type = str, bytes, int, isinstance, tuple, type
     _PermissionError, _OSError = PermissionError, OSError
     scratch = config["scratch"].rstrip("/")
     deny = _tuple(p.rstrip("/") for p in config["deny"])
@@ -78,28 +78,44 @@ def install_guard(config):
             out = candidate
         return out or "/"
 
-    def to_path(value, dir_fd=None):
-        """A str path from an audit argument, or None for file descriptors and odd values."""
-        if _isinstance(value, _int) or value is None:
-            return None
+    # A str or bytes subclass could lie in startswith() or split(): check a plain copy. (Python hands
+    # path objects to the low-level events already converted, once, so they cannot change their mind.)
+    str_copy = _str.__str__
+    bytes_copy = b"".join
+    fspath = posix.fspath
+
+    def plain(value):
+        if _isinstance(value, _str):
+            return str_copy(value)
         if _isinstance(value, _bytes):
-            value = value.decode("utf-8", "surrogateescape")
-        elif not _isinstance(value, _str):
+            return bytes_copy((value,)).decode("utf-8", "surrogateescape")
+        return None
+
+    def to_path(value, dir_fd=None):
+        """The real absolute path an audit argument names, or None for file descriptors."""
+        if value is None or _isinstance(value, _int):
+            return None
+        text = plain(value)
+        if text is None:
             try:
-                value = value.__fspath__()
+                text = plain(fspath(value))
             except Exception:
-                return None
-            if _isinstance(value, _bytes):
-                value = value.decode("utf-8", "surrogateescape")
-            if not _isinstance(value, _str):
-                return None
+                text = None
+            if text is None:
+                block("read", f"<a path given as a {_type(value).__name__} object>")
         base = None
-        if _isinstance(dir_fd, _int) and dir_fd >= 0 and not value.startswith("/"):
+        if _isinstance(dir_fd, _int) and dir_fd >= 0 and not text.startswith("/"):
             try:
                 base = readlink("/proc/self/fd/%d" % dir_fd)
             except _OSError:
                 base = None
-        return resolve(value, base)
+        return resolve(text, base)
+
+    def is_dir(path):
+        try:
+            return (lstat(path).st_mode & 0o170000) == 0o040000
+        except _OSError:
+            return False
 
     def under(path, roots):
         for root in roots:
@@ -156,6 +172,10 @@ def install_guard(config):
                 check_write(path)
             else:
                 check_read(path)
+                # os.open(folder) gives a descriptor that later opens (dir_fd=...) are relative to, which the
+                # "open" event does not show: no such descriptors for folders outside the scratch folder
+                if mode is None and not under(path, write_ok_under) and is_dir(path):
+                    block("read", path + " (a folder descriptor outside the scratch folder)")
         elif event in ("os.remove", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.utime", "os.chflags",
                        "os.lchflags", "os.truncate", "os.setxattr", "os.removexattr", "shutil.chown",
                        "shutil.rmtree"):

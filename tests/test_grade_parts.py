@@ -179,6 +179,21 @@ attempt("sqlite outside", lambda: __import__("sqlite3").connect(os.path.join(out
 import torch
 attempt("torch.save outside", lambda: torch.save({}, os.path.join(outside, "m.pt")))
 attempt("torch.save inside", lambda: torch.save({}, "m.pt"))
+class Liar(str):  # a str whose methods lie
+    def startswith(self, *args):
+        return True
+    def split(self, *args):
+        return [scratch]
+attempt("str subclass that lies", lambda: open(Liar(os.path.join(outside, "liar.txt")), "w"))
+class Shifty:  # a path object that names scratch when checked and outside when used
+    calls = 0
+    def __fspath__(self):
+        Shifty.calls += 1
+        return os.path.join(scratch, "ok2.txt") if Shifty.calls == 1 else os.path.join(outside, "shifty.txt")
+attempt("path object that changes its mind", lambda: open(Shifty(), "w").close())  # Python asks it once
+import pathlib
+attempt("pathlib inside", lambda: open(pathlib.Path(scratch) / "p.txt", "w").close())
+attempt("folder descriptor outside", lambda: os.open("keep.txt", os.O_WRONLY, dir_fd=os.open(outside, os.O_RDONLY)))
 os.path.realpath = lambda p: scratch  # patching Python's own helpers does not fool the guard
 os.lstat = lambda p: os.stat(scratch)
 attempt("write outside after patching", lambda: open(os.path.join(outside, "w.txt"), "w"))
@@ -201,10 +216,12 @@ def test_the_file_guard_blocks_what_it_should_and_nothing_else(tmp_path):
                           capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     results = json.loads(done.stdout.strip().splitlines()[-1])
-    allowed = {"write in scratch", "tempfile", "signal itself", "read itself", "dev null", "torch.save inside"}
+    allowed = {"write in scratch", "tempfile", "signal itself", "read itself", "dev null", "torch.save inside",
+               "pathlib inside", "path object that changes its mind"}
     assert {k for k, v in results.items() if v == "allowed"} == allowed, results
     assert all(v == "blocked" for k, v in results.items() if k not in allowed), results
     assert sorted(p.name for p in outside.iterdir()) == ["keep.txt"] and (outside / "keep.txt").read_text() == "keep"
+    assert (scratch / "ok2.txt").exists()  # the path object's file went where its path was checked
     logged = log.read_text().splitlines()
     assert f"read\t{secret / 'answer.txt'}" in logged and f"write\t{outside / 'm.pt'}" in logged
     assert "run\ttrue" in logged and "signal\tprocess -1" in logged
