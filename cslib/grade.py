@@ -93,6 +93,7 @@ class Grader:
             Path(options.workdir).mkdir(parents=True, exist_ok=True)
         self.work = Path(tempfile.mkdtemp(prefix="cslib-grade-", dir=options.workdir)).resolve()
         self.processes: dict[int, subprocess.Popen] = {}
+        self.stopping = False  # set by Ctrl-C: running workers are killed, their submissions "interrupted"
         self.lock = threading.Lock()
         self.font_cache = _font_cache_files()
         self.deny: list[str] = []
@@ -225,6 +226,8 @@ class Grader:
                 _kill_kernels(job)
                 with self.lock:
                     self.processes.pop(sub.number, None)
+        if self.stopping:
+            return None, "grading was interrupted"
         if timed_out:
             return None, f"time limit: grading did not finish within {self.hard_timeout:.0f} s (the worker was killed)"
         try:
@@ -253,6 +256,7 @@ class Grader:
         return graded
 
     def stop_all(self) -> None:
+        self.stopping = True
         with self.lock:
             processes = list(self.processes.items())
         for number, process in processes:
