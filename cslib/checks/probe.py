@@ -25,15 +25,14 @@ def to_data(obj, _depth=0):
     if isinstance(obj, (float, np.floating)):
         value = float(obj)
         return value if math.isfinite(value) else {"float": repr(value)}
-    try:
-        import torch
+    import sys
 
+    torch = sys.modules.get("torch")  # a tensor can only exist once torch is imported: no import here
+    if torch is not None:
         if isinstance(obj, torch.Size):
             return [int(v) for v in obj]
         if torch.is_tensor(obj):
             obj = obj.detach().cpu().numpy()
-    except ImportError:  # pragma: no cover - torch is always there in this course
-        pass
     if isinstance(obj, np.ndarray):
         arr = np.asarray(obj)
         if arr.dtype == object:

@@ -1,0 +1,436 @@
+"""The instructor's grader: run every submitted lab notebook, score each question, write the grades.
+
+    python -m cslib.grade labs/lab01_dropout_batchnorm.ipynb submissions/*.ipynb --out grades.csv -j 4
+
+For each submission: a scratch copy in its own folder, a fresh guarded kernel in a worker
+process with time and memory limits, then the lab's questions: the visible cases the students
+saw plus hidden cases drawn with this run's seed. The kernel only returns plain data; every
+comparison happens in this (trusted) process. A submission that cannot be graded gets status
+"failed" and its reason, never a silent 0. See README.md, "Grading (instructors)".
+
+This module is the command line and the orchestration; the other parts:
+
+- ``grade_lab``: the questions and their cases, encoded for the kernel;
+- ``grade_submissions``: student ids, pre-checks (is it a notebook of this lab?), duplicates;
+- ``grade_worker``: runs one notebook in a guarded kernel (one process per submission);
+- ``grade_kernelside``: the code sent into the kernel (file guard, question runner);
+- ``grade_score``: judging the kernel's answers, notes for the instructor;
+- ``grade_report``: the CSV, the feedback files, Gradescope results, the summary.
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import inspect
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import site
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from cslib import grade_kernelside, grade_worker
+from cslib.checks import probe
+from cslib.grade_lab import GradingSetupError, Lab, draw_cases, load_lab, question_requests
+from cslib.grade_score import Graded, score
+from cslib.grade_submissions import Submission, check_lab, collect_files, read_notebook, resolve_duplicates, student_id
+
+MAX_NOTEBOOK_BYTES = 100 * 2**20
+FILE_SIZE_LIMIT = 4 * 2**30  # largest file a kernel may write (RLIMIT_FSIZE)
+RESULT_CHARS = 2 * 2**20  # largest result of one test case, as JSON
+CSLIB_ROOT = Path(__file__).resolve().parent.parent  # the folder that holds the cslib package
+SECRET_ENV = re.compile(r"TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE|API_?KEY|PRIVATE|^AWS_|^AZURE_|^GH_|^GITHUB_|^GOOGLE_APPLICATION", re.I)
+# Not passed to kernels: startup code, and caches a kernel would write (their defaults lie in HOME/TMPDIR).
+PRIVATE_CACHES = ("PYTHONSTARTUP", "TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR", "TORCH_EXTENSIONS_DIR", "CUDA_CACHE_PATH",
+                  "PYTORCH_KERNEL_CACHE_PATH", "NUMBA_CACHE_DIR", "IPYTHONDIR", "JUPYTER_PATH")
+
+
+# --------------------------------------------------------------------------- options
+@dataclass
+class Options:
+    """Limits and switches of one grading run (the command line's options)."""
+
+    jobs: int = 1
+    seed: int | None = None
+    timeout: float = 1200.0  # whole notebook, seconds
+    cell_timeout: float = 300.0
+    test_timeout: float = 60.0  # one grading test case
+    memory_gb: float = 8.0  # data-segment limit of each kernel; 0 = none
+    output_mb: float = 10.0  # output kept per cell (the rest is dropped and counted)
+    max_restarts: int = 3
+    full: bool = False
+    id_pattern: str | None = None
+    deny: list[str] = field(default_factory=list)
+    workdir: str | None = None
+    keep_scratch: bool = False
+    quiet: bool = False
+    hard_timeout: float | None = None  # when the grader kills a worker (default: from the limits above)
+    worker_command: list[str] | None = None  # tests: another worker program (gets the job file's path)
+
+
+# --------------------------------------------------------------------------- the lab and its cases
+# --------------------------------------------------------------------------- running the workers
+class Grader:
+    """One grading run: the lab, its cases, the work folder, the running workers."""
+
+    def __init__(self, lab: Lab, options: Options, outputs: list[Path]):
+        self.lab = lab
+        self.options = options
+        self.seed = options.seed if options.seed is not None else secrets.randbelow(2**31)
+        self.cases = draw_cases(lab, self.seed)
+        self.requests = question_requests(lab, self.cases)
+        self.outputs = [p.resolve() for p in outputs]
+        if options.workdir:
+            Path(options.workdir).mkdir(parents=True, exist_ok=True)
+        self.work = Path(tempfile.mkdtemp(prefix="cslib-grade-", dir=options.workdir)).resolve()
+        self.processes: dict[int, subprocess.Popen] = {}
+        self.stopping = False  # set by Ctrl-C: running workers are killed, their submissions "interrupted"
+        self.lock = threading.Lock()
+        self.font_cache = _font_cache_files()
+        self.deny: list[str] = []
+        self.kernel_sources = [inspect.getsource(probe), inspect.getsource(grade_kernelside)]
+        # a backstop only: cells, a re-run after a crash, a re-run while grading, every question, kernel starts
+        self.hard_timeout = options.hard_timeout or (3 * options.timeout + sum(grade_worker.question_budget(r, options.test_timeout) for r in self.requests)
+                             + 60 * (options.max_restarts + 1) + 30)
+
+    def prepare(self, paths: list[Path]) -> list[Submission]:
+        """Snapshot every file (so nothing can change it later), find ids, pre-check each one."""
+        submissions = []
+        for number, path in enumerate(paths):
+            sid, note = student_id(path, self.options.id_pattern)
+            sub = Submission(path, sid, 0.0, number)
+            if note:
+                sub.notes.append(note)
+            job = self.job_dir(sub)
+            (job / "scratch").mkdir(parents=True)
+            try:
+                stat = path.stat()
+                sub.mtime = stat.st_mtime
+                if stat.st_size > MAX_NOTEBOOK_BYTES:
+                    sub.failure = f"file too large ({stat.st_size / 2**20:.0f} MB; the limit is {MAX_NOTEBOOK_BYTES // 2**20} MB)"
+                    submissions.append(sub)
+                    continue
+                data = path.read_bytes()
+            except OSError as e:
+                sub.failure = f"cannot read the file ({e.strerror or e})"
+                submissions.append(sub)
+                continue
+            (job / "scratch" / "submission.ipynb").write_bytes(data)
+            cells, metadata, failure = read_notebook(data)
+            sub.cells = cells
+            sub.failure = failure or check_lab(cells, metadata, self.lab)
+            submissions.append(sub)
+        resolve_duplicates(submissions)
+        self.deny = self.deny_list(paths)
+        return submissions
+
+    def job_dir(self, sub: Submission) -> Path:
+        return self.work / f"{sub.number:04d}"
+
+    def deny_list(self, paths: list[Path]) -> list[str]:
+        """Paths a kernel may not read: the work folder, the submissions, the outputs, solutions/."""
+        env = self.kernel_env(None)
+        needed = [CSLIB_ROOT, Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(),
+                  *(Path(env[k]).resolve() for k in ("CSLIB_DATA", "TORCH_HOME", "PYTHONUSERBASE")),
+                  *(Path(p).resolve() for p in env["PYTHONPATH"].split(os.pathsep) if p)]
+        deny = {str(self.work)}
+        for path in paths:
+            folder = path.parent
+            if any(n == folder or folder in n.parents for n in needed):
+                deny.add(str(path))  # e.g. submissions in the repository's root: deny only the files
+            else:
+                deny.add(str(folder))
+        deny.update(str(p) for p in self.outputs)
+        solutions = CSLIB_ROOT / "solutions"
+        if solutions.is_dir():
+            deny.add(str(solutions))
+        deny.update(str(Path(p).resolve()) for p in self.options.deny)
+        return sorted(deny)
+
+    def kernel_env(self, scratch: Path | None) -> dict[str, str]:
+        """The kernel's environment: no secrets, HOME/TMPDIR/caches in the scratch folder, the course's settings.
+
+        Without ``scratch`` only the settings that do not depend on it (to know which folders kernels read).
+        """
+        env = {k: v for k, v in os.environ.items() if not SECRET_ENV.search(k) and not k.startswith(("JPY_", "PYDEVD"))}
+        for name in PRIVATE_CACHES:  # torch sets TORCHINDUCTOR_CACHE_DIR in this process: defaults in scratch instead
+            env.pop(name, None)
+        home = Path.home()
+        env.setdefault("CSLIB_DATA", str(home / "data"))
+        env.setdefault("TORCH_HOME", str(Path(os.environ.get("XDG_CACHE_HOME", home / ".cache")) / "torch"))
+        env.setdefault("PYTHONUSERBASE", site.getuserbase())
+        threads = str(max(1, (os.cpu_count() or 1) // max(1, self.options.jobs)))
+        env.setdefault("OMP_NUM_THREADS", threads)
+        env.setdefault("MKL_NUM_THREADS", threads)
+        env["PYTHONPATH"] = os.pathsep.join([str(CSLIB_ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+        env["CSLIB_FAST"] = "0" if self.options.full else "1"
+        if scratch is None:
+            return env
+        dirs = {"HOME": "", "TMPDIR": "tmp", "TEMP": "tmp", "TMP": "tmp", "MPLCONFIGDIR": ".config/matplotlib",
+                "IPYTHONDIR": ".ipython", "XDG_CACHE_HOME": ".cache", "XDG_CONFIG_HOME": ".config",
+                "XDG_DATA_HOME": ".local/share", "JUPYTER_CONFIG_DIR": ".jupyter",
+                "JUPYTER_DATA_DIR": ".local/share/jupyter", "JUPYTER_RUNTIME_DIR": ".local/share/jupyter/runtime"}
+        for name, sub in dirs.items():
+            path = scratch / sub
+            path.mkdir(parents=True, exist_ok=True)
+            env[name] = str(path)
+        for cache in self.font_cache:  # matplotlib would otherwise rebuild it (and run fc-list) in every kernel
+            shutil.copy(cache, scratch / ".config" / "matplotlib" / cache.name)
+        return env
+
+    def write_job(self, sub: Submission) -> dict:
+        job_dir = self.job_dir(sub)
+        scratch = job_dir / "scratch"
+        job = {
+            "job_dir": str(job_dir), "scratch": str(scratch), "cells": sub.cells, "questions": self.requests,
+            "env": self.kernel_env(scratch), "deny": self.deny,
+            "guard_log": str(job_dir / "guard.log"), "result": str(job_dir / "result.json"),
+            "kernel_pids": str(job_dir / "kernels.txt"), "kernel_sources": self.kernel_sources,
+            "limits": {"notebook_timeout": self.options.timeout, "cell_timeout": self.options.cell_timeout,
+                       "test_timeout": self.options.test_timeout, "max_restarts": self.options.max_restarts,
+                       "memory_bytes": int(self.options.memory_gb * 2**30) or None, "file_bytes": FILE_SIZE_LIMIT,
+                       "output_chars": int(self.options.output_mb * 1e6), "result_chars": RESULT_CHARS,
+                       "hard_timeout": self.hard_timeout},
+        }
+        (job_dir / "job.json").write_text(json.dumps(job), encoding="utf-8")
+        return job
+
+    def run_worker(self, sub: Submission, job: dict) -> tuple[dict | None, str]:
+        """Run the worker for one submission: (its result, '') or (None, why there is none)."""
+        job_dir = Path(job["job_dir"])
+        command = [*(self.options.worker_command or [sys.executable, str(Path(grade_worker.__file__))]), str(job_dir / "job.json")]
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(CSLIB_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+        timed_out = False
+        with open(job_dir / "worker.log", "wb") as log:
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                       cwd=job_dir, env=env, start_new_session=True)
+            with self.lock:
+                self.processes[sub.number] = process
+            try:
+                process.wait(timeout=self.hard_timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+            finally:
+                _kill_group(process.pid)
+                process.wait()
+                _kill_kernels(job)
+                with self.lock:
+                    self.processes.pop(sub.number, None)
+        if self.stopping:
+            return None, "grading was interrupted"
+        if timed_out:
+            return None, f"time limit: grading did not finish within {self.hard_timeout:.0f} s (the worker was killed)"
+        try:
+            return json.loads(Path(job["result"]).read_text(encoding="utf-8")), ""
+        except (OSError, ValueError):
+            tail = _tail(job_dir / "worker.log")
+            return None, f"grader error: the worker exited with code {process.returncode} and no result{': ' + tail if tail else ''}"
+
+    def grade_one(self, sub: Submission) -> Graded:
+        """Grade one submission; never raises (a grader bug becomes this submission's failure)."""
+        start = time.monotonic()
+        try:
+            if sub.failure:
+                return Graded(sub, "failed", sub.failure, [], list(sub.notes))
+            job = self.write_job(sub)
+            result, problem = self.run_worker(sub, job)
+            if result is None:
+                return Graded(sub, "failed", problem, [], list(sub.notes))
+            graded = score(sub, self.lab, self.cases, result, self.options)
+        except Exception as e:
+            graded = Graded(sub, "failed", f"grader error: {type(e).__name__}: {e}", [], list(sub.notes))
+        finally:
+            if not self.options.keep_scratch:
+                shutil.rmtree(self.job_dir(sub), ignore_errors=True)
+        graded.seconds = round(time.monotonic() - start, 1)
+        return graded
+
+    def stop_all(self) -> None:
+        self.stopping = True
+        with self.lock:
+            processes = list(self.processes.items())
+        for number, process in processes:
+            _kill_group(process.pid)
+
+    def cleanup(self) -> None:
+        if not self.options.keep_scratch:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, OSError):
+        pass
+
+
+def _kill_kernels(job: dict) -> None:
+    """Kill the kernels a worker started (each runs in its own process group) if they outlived it."""
+    try:
+        pids = [int(line) for line in Path(job["kernel_pids"]).read_text().split()]
+    except (OSError, ValueError):
+        return
+    for pid in pids:
+        try:  # only a process that is still this job's kernel (pids can be reused)
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if job["job_dir"].encode() in cmdline:
+            _kill_group(pid)
+
+
+def _tail(path: Path, chars: int = 300) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - chars))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return " ".join(text.split())[-chars:]
+
+
+def _font_cache_files() -> list[Path]:
+    try:
+        import matplotlib
+        from matplotlib import font_manager  # noqa: F401  (builds the cache once if it is missing)
+
+        return sorted(Path(matplotlib.get_cachedir()).glob("fontlist-*.json"))
+    except Exception:
+        return []
+
+
+@dataclass
+class Run:
+    """What ``grade_files`` returns."""
+
+    graded: list[Graded]  # one per file, in the order given
+    seed: int
+    interrupted: bool = False
+
+
+def grade_files(lab: Lab, paths: list[Path], options: Options, outputs: list[Path] = (),
+                on_done: Callable[[Graded], None] | None = None) -> Run:
+    """Grade ``paths``, ``options.jobs`` at a time. Ctrl-C stops the workers; what was graded is kept."""
+    grader = Grader(lab, options, list(outputs))
+    results: dict[int, Graded] = {}
+    interrupted = False
+    try:
+        submissions = grader.prepare(paths)
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, options.jobs))
+        futures = [pool.submit(grader.grade_one, sub) for sub in submissions]
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                graded = future.result()
+                results[graded.submission.number] = graded
+                if on_done:
+                    on_done(graded)
+        except KeyboardInterrupt:
+            interrupted = True
+            for future in futures:
+                future.cancel()
+            grader.stop_all()
+        pool.shutdown(wait=True)
+        for sub in submissions:
+            results.setdefault(sub.number, Graded(sub, "failed", "grading was interrupted", [], list(sub.notes)))
+    finally:
+        grader.cleanup()
+    return Run([results[i] for i in sorted(results)], grader.seed, interrupted)
+
+
+# --------------------------------------------------------------------------- command line
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m cslib.grade", description=__doc__.splitlines()[0],
+                                epilog="See README.md, 'Grading (instructors)'.")
+    p.add_argument("lab", help="the lab notebook (labs/labNN_topic.ipynb) or a lab id such as lab01")
+    p.add_argument("submissions", nargs="+", help="submitted notebooks, or folders of them")
+    p.add_argument("--out", default="grades.csv", help="the CSV file to write (default: %(default)s)")
+    p.add_argument("--feedback", help="folder for one markdown feedback file per submission (default: next to --out, "
+                                      "named after it, e.g. grades-feedback/)")
+    p.add_argument("--gradescope", help="also write Gradescope results: a folder (one <student>/results.json each) "
+                                        "or, for one submission, a path ending in .json")
+    p.add_argument("-j", "--jobs", type=int, default=max(1, min(4, (os.cpu_count() or 2) // 2)),
+                   help="submissions graded in parallel (default: %(default)s)")
+    p.add_argument("--seed", type=int, help="seed of the hidden tests (default: a fresh one, printed and written to the CSV)")
+    p.add_argument("--timeout", type=float, default=Options.timeout, help="seconds for all cells of one notebook (default: %(default)g)")
+    p.add_argument("--cell-timeout", type=float, default=Options.cell_timeout, help="seconds for one cell (default: %(default)g)")
+    p.add_argument("--test-timeout", type=float, default=Options.test_timeout, help="seconds for one grading test (default: %(default)g)")
+    p.add_argument("--memory", type=float, default=Options.memory_gb, help="GiB of memory (data segment) per kernel; 0: no limit (default: %(default)g)")
+    p.add_argument("--max-output", type=float, default=Options.output_mb, help="MB of output kept per cell (default: %(default)g)")
+    p.add_argument("--max-restarts", type=int, default=Options.max_restarts, help="new kernels after a kernel died (default: %(default)s)")
+    p.add_argument("--full", action="store_true", help="full mode (real data sets, long trainings); default: fast mode")
+    p.add_argument("--questions", help="a module or .py file with QUESTIONS (for labs outside cslib.checks)")
+    p.add_argument("--id-pattern", help="regex on the file name (without .ipynb) whose group 'id' (or group 1) is the student id")
+    p.add_argument("--deny", action="append", default=[], help="another path kernels may not read (repeatable)")
+    p.add_argument("--workdir", help="where the scratch folders go (default: the system's temporary folder)")
+    p.add_argument("--keep-scratch", action="store_true", help="keep the scratch folders (for debugging)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from cslib import grade_report
+
+    args = build_parser().parse_args(argv)
+    if sys.platform == "win32":
+        print("error: grading needs Linux or macOS (process groups, resource limits); use WSL or a container",
+              file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    feedback = Path(args.feedback) if args.feedback else out.with_name(out.stem + "-feedback")
+    options = Options(jobs=args.jobs, seed=args.seed, timeout=args.timeout, cell_timeout=args.cell_timeout,
+                      test_timeout=args.test_timeout, memory_gb=args.memory, output_mb=args.max_output,
+                      max_restarts=args.max_restarts, full=args.full, id_pattern=args.id_pattern, deny=args.deny,
+                      workdir=args.workdir, keep_scratch=args.keep_scratch, quiet=args.quiet)
+    try:
+        if args.id_pattern:
+            re.compile(args.id_pattern)
+        lab = load_lab(args.lab, args.questions)
+        paths = collect_files(args.submissions)
+        if not paths:
+            raise GradingSetupError("no submissions found")
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            raise GradingSetupError(f"no such file: {', '.join(missing)}")
+        if args.gradescope and args.gradescope.endswith(".json") and len(paths) != 1:
+            raise GradingSetupError("--gradescope FILE.json takes exactly one submission; give a folder for several")
+    except (GradingSetupError, re.error) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    outputs = [out, feedback] + ([Path(args.gradescope)] if args.gradescope else [])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    feedback.mkdir(parents=True, exist_ok=True)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(paths), desc=f"grading {lab.lab_id or lab.source}", unit="notebook", disable=args.quiet,
+               file=sys.stderr)
+
+    def done(graded: Graded) -> None:
+        bar.update(1)
+        bar.set_postfix_str(f"{graded.submission.path.name}: {graded.status}", refresh=True)
+
+    try:
+        run = grade_files(lab, paths, options, outputs, on_done=done)
+    except GradingSetupError as e:
+        bar.close()
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    bar.close()
+    gradescope = Path(args.gradescope) if args.gradescope else None
+    grade_report.write_all(run.graded, lab, run.seed, out, feedback, gradescope)
+    print(grade_report.summary(run.graded, lab, run.seed, out, feedback, gradescope))
+    return 130 if run.interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""What the grader writes: the grades CSV, a feedback file per submission, Gradescope results, a summary.
+
+Feedback never shows a hidden test's inputs, expected values or results: a hidden test is reported
+as "hidden test 2: failed (wrong result)" and nothing more. Visible tests (the ones the student's
+inline checks also ran) show what was expected, what came back and the question's hint.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cslib.grade_lab import Lab
+    from cslib.grade_score import Graded, QuestionResult
+
+
+def fmt_points(value: float | None) -> str:
+    """Points as a short number: 2, 1.33, 0.5 ('' for None)."""
+    if value is None:
+        return ""
+    return f"{round(value, 2):g}"
+
+
+def _spreadsheet_safe(text: str) -> str:
+    """Text that a spreadsheet will not run as a formula (file names and notes come from students)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", text).strip("._") or "submission"
+
+
+# --------------------------------------------------------------------------- CSV
+def question_columns(lab: Lab) -> list[str]:
+    """A CSV column per question, named after its answer (``name#2`` if two questions share one)."""
+    columns: list[str] = []
+    for question in lab.questions:
+        name, n = question.answer, 2
+        while name in columns:
+            name, n = f"{question.answer}#{n}", n + 1
+        columns.append(name)
+    return columns
+
+
+def csv_rows(graded: list[Graded], lab: Lab, seed: int) -> list[dict[str, str]]:
+    """One row per student (the counted file), sorted by student id."""
+    rows = []
+    for g in sorted((g for g in graded if g.submission.counted), key=lambda g: (g.submission.student_id, g.submission.path.name)):
+        row = {"student_id": _spreadsheet_safe(g.submission.student_id), "file": _spreadsheet_safe(g.submission.path.name)}
+        for column, result in zip(question_columns(lab), g.questions or [None] * len(lab.questions)):
+            row[column] = fmt_points(result.points) if g.status == "ran" and result is not None else ""
+        row["total"] = fmt_points(g.total)
+        row["max_total"] = fmt_points(lab.max_total)
+        row["status"] = g.status
+        notes = ([f"failed: {g.reason}"] if g.status == "failed" else []) + g.notes
+        row["notes"] = _spreadsheet_safe("; ".join(n.replace("\n", " ") for n in notes))
+        row["seed"] = str(seed)
+        rows.append(row)
+    return rows
+
+
+def write_csv(path: Path, graded: list[Graded], lab: Lab, seed: int) -> None:
+    fields = ["student_id", "file", *question_columns(lab), "total", "max_total", "status", "notes", "seed"]
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(csv_rows(graded, lab, seed))
+    tmp.replace(path)
+
+
+# --------------------------------------------------------------------------- feedback
+def question_feedback(q: QuestionResult) -> str:
+    """The markdown body for one question: a summary line, then one line per test."""
+    n_visible = sum(not c.hidden for c in q.cases)
+    n_hidden = len(q.cases) - n_visible
+    counts = f"{n_visible} visible" + (f", {n_hidden} hidden" if n_hidden else "")
+    lines = [f"{q.passed} of {len(q.cases)} tests passed ({counts})."]
+    if q.problem:
+        lines.append(f"\n{q.problem}")
+    else:
+        for case in q.cases:
+            if case.hidden:
+                lines.append(f"- {'✓' if case.passed else '✗'} hidden test {case.number}: "
+                             + ("passed" if case.passed else f"failed ({case.detail})"))
+                continue
+            name = f"test {case.number}" + (f" ({case.shown})" if case.shown else "")
+            if case.passed:
+                lines.append(f"- ✓ {name}: passed")
+            else:
+                lines.append(f"- ✗ {name}: failed")
+                lines.append("")
+                lines.append("  ```")
+                lines += ["  " + line.replace("```", "'''") for line in (case.detail or "wrong result").splitlines()]
+                lines.append("  ```")
+    if q.passed < len(q.cases) and q.question.hint:
+        lines.append(f"\nHint: {q.question.hint}")
+    return "\n".join(lines)
+
+
+def feedback_markdown(g: Graded, lab: Lab) -> str:
+    sub = g.submission
+    title = lab.lab_id or "lab"
+    lines = [f"# {title}: feedback for {sub.student_id}", "", f"- file: `{sub.path.name}`", f"- status: {g.status}"]
+    if g.status == "ran":
+        lines.append(f"- score: **{fmt_points(g.total)} / {fmt_points(lab.max_total)}**")
+    else:
+        lines.append(f"- this submission could not be graded: {g.reason}")
+        lines.append("- your instructor will look at it; the points below (if any) are not your grade")
+    if not sub.counted:
+        lines.append("- not counted: you submitted a newer file, which is the one graded")
+    if g.notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in g.notes]
+    for q in g.questions:
+        lines += ["", f"## {q.question.title}: {fmt_points(q.points)} / {fmt_points(q.question.points)}", "",
+                  question_feedback(q)]
+    return "\n".join(lines) + "\n"
+
+
+def feedback_names(graded: list[Graded]) -> None:
+    """Give every submission a distinct feedback file name: <student>.md, older duplicates marked."""
+    used: set[str] = set()
+    for g in sorted(graded, key=lambda g: (not g.submission.counted, g.submission.number)):
+        sub = g.submission
+        base = _safe_name(sub.student_id)
+        if not sub.counted:
+            base += ".not-counted." + _safe_name(sub.path.stem)
+        name, n = base + ".md", 2
+        while name in used:
+            name, n = f"{base}-{n}.md", n + 1
+        used.add(name)
+        sub.feedback_name = name
+
+
+def write_feedback(folder: Path, graded: list[Graded], lab: Lab) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    feedback_names(graded)
+    for g in graded:
+        (folder / g.submission.feedback_name).write_text(feedback_markdown(g, lab), encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- Gradescope
+def gradescope_result(g: Graded, lab: Lab) -> dict:
+    """Gradescope's autograder results.json for one submission (one test per question)."""
+    sub = g.submission
+    notes = "\n".join(f"- {n}" for n in g.notes)
+    if g.status != "ran":
+        output = f"This submission could not be graded: {g.reason}\nYour instructor will look at it."
+        return {"score": 0.0, "output": output + ("\n\nNotes:\n" + notes if notes else ""), "output_format": "md",
+                "tests": [{"name": "could not be graded", "score": 0.0, "max_score": lab.max_total, "status": "failed",
+                           "output": g.reason, "visibility": "visible"}],
+                "extra_data": {"status": "failed", "reason": g.reason, "student_id": sub.student_id, "file": sub.path.name}}
+    tests = []
+    for number, q in enumerate(g.questions, 1):
+        tests.append({"name": q.question.title, "number": str(number), "score": round(q.points, 4),
+                      "max_score": float(q.question.points), "status": "passed" if q.passed == len(q.cases) else "failed",
+                      "output": question_feedback(q), "output_format": "md", "visibility": "visible"})
+    return {"score": round(sum(q.points for q in g.questions), 4), "output": ("Notes:\n" + notes) if notes else "",
+            "output_format": "md", "tests": tests,
+            "extra_data": {"status": "ran", "student_id": sub.student_id, "file": sub.path.name}}
+
+
+def write_gradescope(target: Path, graded: list[Graded], lab: Lab) -> None:
+    counted = [g for g in graded if g.submission.counted]
+    if target.suffix == ".json":
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(gradescope_result(counted[0], lab), indent=1), encoding="utf-8")
+        return
+    for g in counted:
+        folder = target / _safe_name(g.submission.student_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "results.json").write_text(json.dumps(gradescope_result(g, lab), indent=1), encoding="utf-8")
+
+
+def write_all(graded: list[Graded], lab: Lab, seed: int, out: Path, feedback: Path, gradescope: Path | None) -> None:
+    write_csv(out, graded, lab, seed)
+    write_feedback(feedback, graded, lab)
+    if gradescope is not None and graded:
+        write_gradescope(gradescope, graded, lab)
+
+
+# --------------------------------------------------------------------------- summary
+def summary(graded: list[Graded], lab: Lab, seed: int, out: Path, feedback: Path, gradescope: Path | None) -> str:
+    counted = [g for g in graded if g.submission.counted]
+    ran = [g for g in counted if g.status == "ran"]
+    failed = [g for g in counted if g.status != "ran"]
+    lines = [f"Graded {len(graded)} file{'s' * (len(graded) != 1)} ({len(counted)} student{'s' * (len(counted) != 1)}) "
+             f"for {lab.lab_id or lab.source} with seed {seed} (reproduce with --seed {seed})"]
+    if ran:
+        mean = sum(g.total for g in ran) / len(ran)
+        lines.append(f"  ran:    {len(ran):3d}   mean {fmt_points(mean)} / {fmt_points(lab.max_total)}")
+        per_question = " · ".join(
+            f"{column} {fmt_points(sum(g.questions[i].points for g in ran) / len(ran))}/{fmt_points(q.points)}"
+            for i, (column, q) in enumerate(zip(question_columns(lab), lab.questions)))
+        lines.append(f"          per question: {per_question}")
+    lines.append(f"  failed: {len(failed):3d}" + ("   (no points in the CSV; see their reasons)" if failed else ""))
+    for g in failed:
+        lines.append(f"    {g.submission.path.name}: {g.reason}")
+    for label, prefix in (("review (possible tampering)", "blocked (possible tampering)"),
+                          ("blocked writes or programs", "blocked: ")):
+        names = [g.submission.path.name for g in graded if any(n.startswith(prefix) for n in g.notes)]
+        if names:
+            lines.append(f"  {label}: {', '.join(names)}")
+    duplicates = sorted({g.submission.student_id for g in graded if not g.submission.counted})
+    if duplicates:
+        lines.append(f"  submitted more than once (newest counted): {', '.join(duplicates)}")
+    written = f"Wrote {out} and {feedback}/ ({len(graded)} feedback files)"
+    if gradescope is not None:
+        written += f" and Gradescope results in {gradescope}"
+    lines.append(written)
+    return "\n".join(lines)

@@ -1,0 +1,138 @@
+"""Submitted files before they run: who sent them, whether they are notebooks of this lab, duplicates.
+
+Everything here works on the bytes of a file: a submission that is not a notebook (invalid
+JSON, a PDF, no code cells) or is another lab's is reported as failed with its reason and never
+reaches a kernel.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cslib.grade_lab import Lab
+
+COPY_PREFIX = re.compile(r"^copy of\s+", re.I)
+COPY_SUFFIX = re.compile(r"(?:\s*\(\d+\)|\s*-\s*copy(?:\s*\(?\d+\)?)?|[ _-](?:copy|final|late|resubmit(?:ted)?|resubmission)"
+                         r"|[ _-]v\d{1,3}|[ _-]\d)$", re.I)
+
+
+@dataclass
+class Submission:
+    """One submitted file: where it came from, who it belongs to and its code cells."""
+
+    path: Path
+    student_id: str
+    mtime: float
+    number: int  # position on the command line, for the work folder's name
+    cells: list[dict] = field(default_factory=list)  # {"index": i, "source": ...} for each code cell
+    failure: str = ""  # why it cannot be graded at all, found before running it
+    notes: list[str] = field(default_factory=list)
+    counted: bool = True  # False for an older file of a student who submitted twice
+    feedback_name: str = ""
+
+
+def student_id(path: Path, pattern: str | None = None) -> tuple[str, str]:
+    """(student id, note) from a file name: the stem without copy suffixes, or ``pattern``'s match."""
+    stem = path.name[: -len(".ipynb")] if path.name.lower().endswith(".ipynb") else path.stem
+    if pattern:
+        match = re.search(pattern, stem)
+        if not match:
+            return stem, f"file name does not match --id-pattern {pattern!r}: used {stem!r}"
+        if "id" in match.re.groupindex:
+            return match.group("id"), ""
+        return (match.group(1) if match.re.groups else match.group(0)), ""
+    name = COPY_PREFIX.sub("", stem).strip()
+    while True:
+        shorter = COPY_SUFFIX.sub("", name).strip()
+        if shorter == name or not shorter:
+            return name or stem, ""
+        name = shorter
+
+
+def read_notebook(data: bytes) -> tuple[list[dict], dict, str]:
+    """(code cells, metadata, failure) of a submitted file's bytes; failure says why it is no notebook."""
+    if not data.strip():
+        return [], {}, "empty file"
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return [], {}, "not a notebook: not a text file (a binary file, e.g. a PDF or a zip?)"
+    try:
+        nb = json.loads(text)
+    except RecursionError:
+        return [], {}, "not a notebook: JSON nested too deeply"
+    except ValueError as e:
+        where = f": line {e.lineno}, column {e.colno}" if hasattr(e, "lineno") else ""
+        return [], {}, f"not a notebook: invalid JSON ({getattr(e, 'msg', e)}{where})"
+    if not isinstance(nb, dict) or not ("cells" in nb or "worksheets" in nb):
+        return [], {}, "not a notebook: JSON without notebook cells"
+    if "worksheets" in nb:  # nbformat 3: let nbformat convert it
+        try:
+            import nbformat
+
+            nb = json.loads(nbformat.writes(nbformat.reads(text, as_version=4)))
+        except Exception as e:
+            return [], {}, f"not a notebook: an old notebook format that cannot be read ({type(e).__name__})"
+    cells = nb.get("cells")
+    if not isinstance(cells, list):
+        return [], {}, "not a notebook: its cells are not a list"
+    code = []
+    for index, cell in enumerate(cells):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        if isinstance(source, list):
+            source = "".join(s for s in source if isinstance(s, str))
+        if isinstance(source, str) and source.strip():
+            code.append({"index": index, "source": source})
+    metadata = nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}
+    if not code:
+        return [], metadata, "empty notebook: no code cells"
+    return code, metadata, ""
+
+
+def check_lab(cells: list[dict], metadata: dict, lab: Lab) -> str:
+    """Why this notebook is not this lab ('' if it may be)."""
+    info = metadata.get("cslib") if isinstance(metadata.get("cslib"), dict) else {}
+    theirs = info.get("lab")
+    if isinstance(theirs, str) and theirs and lab.lab_id and theirs != lab.lab_id:
+        return f"wrong lab: this notebook is {theirs} (its metadata), not {lab.lab_id}"
+    if not theirs:
+        code = "\n".join(c["source"] for c in cells)
+        if not any(re.search(rf"\b{re.escape(q.answer)}\b", code) for q in lab.questions):
+            names = ", ".join(q.answer for q in lab.questions)
+            return f"wrong lab: none of this lab's answers ({names}) appear in the notebook's code"
+    return ""
+
+
+def collect_files(paths: list[str]) -> list[Path]:
+    """Files given on the command line; a folder stands for its files (not hidden ones, not recursive)."""
+    files: list[Path] = []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        else:
+            files.append(path)
+    unique = list(dict.fromkeys(p.resolve() for p in files))
+    return unique
+
+
+def resolve_duplicates(submissions: list[Submission]) -> None:
+    """One counted file per student: the newest (mtime), ties broken by name; notes on all of them."""
+    by_student: dict[str, list[Submission]] = {}
+    for sub in submissions:
+        by_student.setdefault(sub.student_id, []).append(sub)
+    for student, subs in by_student.items():
+        if len(subs) < 2:
+            continue
+        subs.sort(key=lambda s: (s.mtime, s.path.name))
+        kept = subs[-1]
+        others = [s.path.name for s in subs[:-1]]
+        kept.notes.append(f"{student} submitted {len(subs)} files; counted the newest, {kept.path.name} "
+                          f"(not counted: {', '.join(others)})")
+        for sub in subs[:-1]:
+            sub.counted = False
+            sub.notes.append(f"not counted: {student} also submitted {kept.path.name}, which is newer")

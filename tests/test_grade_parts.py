@@ -1,0 +1,428 @@
+"""The grader's parts: sending cases into a kernel, the kernel-side runner, the file guard, judging,
+student ids, pre-checks, and a worker that hangs, crashes or meets a bug in the grader."""
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+from nbformat.v4 import new_code_cell, new_notebook
+
+from cslib import grade, grade_kernelside, grade_lab, grade_score, grade_submissions, grade_worker
+from cslib.checks import Case, Question, probe
+from cslib.grade_report import csv_rows, feedback_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+QUESTIONS = str(ROOT / "tests" / "grading_lab.py")
+
+
+def kernel_namespace() -> dict:
+    """What the worker defines inside a kernel: probe.py and grade_kernelside.py, from their source."""
+    ns: dict = {"__name__": "__cslib_grader__"}
+    for source in (inspect.getsource(probe), inspect.getsource(grade_kernelside)):
+        exec(compile(source, "<cslib grader>", "exec"), ns)
+    return ns
+
+
+# --------------------------------------------------------------------------- cases into the kernel
+def test_case_arguments_are_rebuilt_exactly_in_the_kernel():
+    value = (np.arange(6, dtype=np.float32).reshape(2, 3), np.array([1, -2], dtype=np.int64), np.array(True),
+             np.float32(1.5), np.int16(7), torch.ones(2, 2, requires_grad=True), torch.zeros(3, dtype=torch.bfloat16),
+             torch.Size([4, 5]), torch.float16, [1, (2, "x")], {3: None, "k": [float("nan"), float("inf")]}, True, 2.5)
+    encoded = json.loads(json.dumps(grade_lab.encode_value(value)))  # through JSON, as in the job file
+    back = kernel_namespace()["decode_value"](encoded)
+    assert isinstance(back, tuple) and len(back) == len(value)
+    assert back[0].dtype == np.float32 and np.array_equal(back[0], value[0])
+    assert back[1].dtype == np.int64 and back[1].tolist() == [1, -2]
+    assert back[2].shape == () and bool(back[2]) is True
+    assert type(back[3]) is np.float32 and back[3] == 1.5 and type(back[4]) is np.int16
+    assert torch.is_tensor(back[5]) and back[5].requires_grad and back[5].dtype == torch.float32
+    assert back[6].dtype == torch.bfloat16 and back[6].shape == (3,)
+    assert back[7] == torch.Size([4, 5]) and back[8] is torch.float16
+    assert back[9] == [1, (2, "x")] and isinstance(back[9][1], tuple)
+    assert list(back[10]) == [3, "k"] and math.isnan(back[10]["k"][0]) and back[10]["k"][1] == math.inf
+    assert back[11] is True and back[12] == 2.5
+
+
+def test_arguments_that_cannot_be_sent_are_a_clear_setup_error():
+    with pytest.raises(TypeError, match="driver probe"):
+        grade_lab.encode_value(torch.nn.Linear(2, 2))
+    bad = Question("f", "f", fixed=lambda: [Case((object(),), 1)])
+    lab = grade_lab.Lab("lab77", [bad], "test")
+    with pytest.raises(grade_lab.GradingSetupError, match="cannot be prepared"):
+        grade_lab.draw_cases(lab, 0)
+
+
+def run_question(user_ns: dict, request: dict, capsys) -> dict:
+    ns = kernel_namespace()
+    nonce = "ab" * 16
+    request = {"probe": "call", "driver": None, "timeout": 2.0, "max_chars": 10_000, **request}
+    ns["run_question"](user_ns, request, nonce)
+    payload, problem = grade_worker.parse_frames(capsys.readouterr().out, nonce)
+    assert problem == ""
+    return payload
+
+
+def test_run_question_reports_each_case_as_plain_data(capsys):
+    def add(a, b):
+        if isinstance(a, int) and a == 3:
+            raise ValueError("three")
+        return a + b
+
+    cases = [grade_lab.encode_value((1, 2)), grade_lab.encode_value((3, 4)), grade_lab.encode_value((np.ones(2), np.ones(2)))]
+    payload = run_question({"add": add}, {"answer": "add", "cases": cases}, capsys)
+    assert payload["defined"] is True and payload["qualname"].endswith("add")
+    ok, error, array = payload["cases"]
+    assert ok == {"ok": True, "got": 3}
+    assert error["kind"] == "exception" and error["error"] == "ValueError: three"
+    assert array["got"] == {"ndarray": [2.0, 2.0], "shape": [2], "dtype": "float"}
+
+
+def test_run_question_handles_missing_unwritten_slow_and_huge_answers(capsys):
+    def unwritten(x):
+        raise NotImplementedError()
+
+    def slow(x):
+        import time
+        time.sleep(30)
+
+    def huge(x):
+        return list(range(100_000))
+
+    case = [grade_lab.encode_value((1,))]
+    assert run_question({}, {"answer": "f", "cases": case}, capsys)["cases"][0]["kind"] == "missing"
+    assert run_question({"f": unwritten}, {"answer": "f", "cases": case}, capsys)["cases"][0]["kind"] == "not_written"
+    timed = run_question({"f": slow}, {"answer": "f", "cases": case, "timeout": 0.3}, capsys)["cases"][0]
+    assert timed["kind"] == "timeout" and "0.3 s" in timed["error"]
+    assert run_question({"f": huge}, {"answer": "f", "cases": case}, capsys)["cases"][0]["kind"] == "too_large"
+
+
+def test_objects_that_lie_about_equality_never_leave_the_kernel_as_such(capsys):
+    class Yes:
+        def __eq__(self, other):
+            return True
+
+    payload = run_question({"f": lambda x: Yes()}, {"answer": "f", "cases": [grade_lab.encode_value((1,))]}, capsys)
+    assert payload["cases"][0]["kind"] == "exception" and "cannot be checked" in payload["cases"][0]["error"]
+
+
+def test_only_one_frame_with_the_right_nonce_counts():
+    good = '<<cslib-grade:aa>>{"cases": []}<</cslib-grade:aa>>'
+    assert grade_worker.parse_frames("noise " + good + " noise", "aa") == ({"cases": []}, "")
+    assert grade_worker.parse_frames(good.replace("aa", "bb"), "aa") == (None, "no_result")
+    assert grade_worker.parse_frames(good + good, "aa") == (None, "tampered")
+    assert grade_worker.parse_frames("<<cslib-grade:aa>>{not json<</cslib-grade:aa>>", "aa") == (None, "tampered")
+    assert grade_worker.parse_frames('<<cslib-grade:aa>>[1]<</cslib-grade:aa>>', "aa") == (None, "tampered")
+
+
+def test_snippets_touch_one_random_name_of_the_students_namespace():
+    code = grade_worker.snippet(["def hello():\n    print('hi', _user_ns['x'])"], "hello()")
+    user_ns = {"x": 5, "exec": None, "json": "mine", "print": "mine too"}
+    before = dict(user_ns)
+    exec(code, user_ns)
+    user_ns.pop("__builtins__", None)
+    assert user_ns == before
+
+
+# --------------------------------------------------------------------------- the file guard
+GUARD_SCRIPT = r'''
+import json, os, sys
+config, sources = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+ns = {}
+for source in sources:
+    exec(compile(source, "<cslib grader>", "exec"), ns)
+os.chdir(config["scratch"])
+ns["install_guard"](config)
+results = {}
+def attempt(name, action):
+    try:
+        action()
+        results[name] = "allowed"
+    except PermissionError as e:
+        results[name] = "blocked" if "[cslib grader]" in str(e) else f"other: {e}"
+    except Exception as e:
+        results[name] = f"{type(e).__name__}: {e}"
+secret, outside, scratch = config["deny"][0], config["outside"], config["scratch"]
+attempt("write in scratch", lambda: open("ok.txt", "w").write("x"))
+attempt("tempfile", lambda: __import__("tempfile").NamedTemporaryFile(dir=scratch).close())
+attempt("read a denied file", lambda: open(os.path.join(secret, "answer.txt")).read())
+attempt("read via ..", lambda: open(os.path.join("..", os.path.basename(secret), "answer.txt")).read())
+attempt("read via a symlink", lambda: (os.symlink(secret, "link"), open("link/answer.txt").read()))
+attempt("list a denied folder", lambda: os.listdir(secret))
+attempt("write outside", lambda: open(os.path.join(outside, "x.txt"), "w"))
+attempt("os.open outside", lambda: os.open(os.path.join(outside, "y.txt"), os.O_WRONLY | os.O_CREAT))
+attempt("write via a symlink", lambda: (os.symlink(outside, "out"), open("out/z.txt", "w")))
+attempt("hard link from outside", lambda: os.link(os.path.join(outside, "keep.txt"), "hard.txt"))
+attempt("rename into scratch", lambda: os.rename(os.path.join(outside, "keep.txt"), "stolen.txt"))
+attempt("remove with dir_fd", lambda: os.remove("keep.txt", dir_fd=os.open(outside, os.O_RDONLY)))
+attempt("mkdir outside", lambda: os.makedirs(os.path.join(outside, "d")))
+attempt("chmod outside", lambda: os.chmod(os.path.join(outside, "keep.txt"), 0o777))
+attempt("shutil.copy out", lambda: __import__("shutil").copy("ok.txt", outside))
+attempt("subprocess", lambda: __import__("subprocess").run(["true"]))
+attempt("os.system", lambda: os.system("true"))
+attempt("signal everybody", lambda: os.kill(-1, 0))
+attempt("signal the parent", lambda: os.kill(os.getppid(), 0))
+attempt("signal itself", lambda: os.kill(os.getpid(), 0))
+attempt("read another process", lambda: open(f"/proc/{os.getppid()}/environ").read())
+attempt("read itself", lambda: open("/proc/self/status").read())
+attempt("dev null", lambda: open(os.devnull, "w").write("x"))
+attempt("sqlite outside", lambda: __import__("sqlite3").connect(os.path.join(outside, "db")))
+import torch
+attempt("torch.save outside", lambda: torch.save({}, os.path.join(outside, "m.pt")))
+attempt("torch.save inside", lambda: torch.save({}, "m.pt"))
+class Liar(str):  # a str whose methods lie
+    def startswith(self, *args):
+        return True
+    def split(self, *args):
+        return [scratch]
+attempt("str subclass that lies", lambda: open(Liar(os.path.join(outside, "liar.txt")), "w"))
+class Shifty:  # a path object that names scratch when checked and outside when used
+    calls = 0
+    def __fspath__(self):
+        Shifty.calls += 1
+        return os.path.join(scratch, "ok2.txt") if Shifty.calls == 1 else os.path.join(outside, "shifty.txt")
+attempt("path object that changes its mind", lambda: open(Shifty(), "w").close())  # Python asks it once
+import pathlib
+attempt("pathlib inside", lambda: open(pathlib.Path(scratch) / "p.txt", "w").close())
+attempt("folder descriptor outside", lambda: os.open("keep.txt", os.O_WRONLY, dir_fd=os.open(outside, os.O_RDONLY)))
+os.path.realpath = lambda p: scratch  # patching Python's own helpers does not fool the guard
+os.lstat = lambda p: os.stat(scratch)
+attempt("write outside after patching", lambda: open(os.path.join(outside, "w.txt"), "w"))
+print(json.dumps(results))
+'''
+
+
+def test_the_file_guard_blocks_what_it_should_and_nothing_else(tmp_path):
+    scratch, secret, outside = tmp_path / "work" / "scratch", tmp_path / "secret", tmp_path / "outside"
+    for folder in (scratch, secret, outside):
+        folder.mkdir(parents=True)
+    (secret / "answer.txt").write_text("42")
+    (outside / "keep.txt").write_text("keep")
+    log = tmp_path / "guard.log"
+    config = {"scratch": str(scratch), "deny": [str(secret), str(tmp_path / "work")], "log": str(log),
+              "output_limit": 1000, "tag": "[cslib grader]", "outside": str(outside)}
+    sources = [inspect.getsource(probe), inspect.getsource(grade_kernelside)]
+    env = dict(os.environ, TMPDIR=str(scratch))
+    done = subprocess.run([sys.executable, "-c", GUARD_SCRIPT, json.dumps(config), json.dumps(sources)],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    allowed = {"write in scratch", "tempfile", "signal itself", "read itself", "dev null", "torch.save inside",
+               "pathlib inside", "path object that changes its mind"}
+    assert {k for k, v in results.items() if v == "allowed"} == allowed, results
+    assert all(v == "blocked" for k, v in results.items() if k not in allowed), results
+    assert sorted(p.name for p in outside.iterdir()) == ["keep.txt"] and (outside / "keep.txt").read_text() == "keep"
+    assert (scratch / "ok2.txt").exists()  # the path object's file went where its path was checked
+    logged = log.read_text().splitlines()
+    assert f"read\t{secret / 'answer.txt'}" in logged and f"write\t{outside / 'm.pt'}" in logged
+    assert "run\ttrue" in logged and "signal\tprocess -1" in logged
+
+
+# --------------------------------------------------------------------------- judging
+def test_hidden_failures_say_how_little_they_must(tmp_path):
+    lab = grade_lab.load_lab("lab99", QUESTIONS)
+    add = lab.questions[0]
+    cases = grade_lab.draw_cases(lab, 3)[0]
+    wrong = {"ok": True, "got": {"ndarray": [0.0], "shape": [1], "dtype": "float"}}
+    raised = {"ok": False, "kind": "exception", "error": "IndexError: index 5123456 is out of bounds"}
+    record = {"status": "ok", "payload": {"defined": True, "module": "__main__", "qualname": "add",
+                                         "cases": [wrong, wrong, raised, {"ok": False, "kind": "timeout", "error": "x"}]}}
+    result, notes = grade_score.judge_question(add, cases, record)
+    assert result.points == 0 and notes == []
+    visible, *hidden = result.cases
+    assert "expected" in visible.detail and visible.shown == "A = I, B = ones"
+    assert [c.detail for c in hidden] == ["wrong result", "your code raised IndexError", "took too long"]
+    assert all(c.shown == "" for c in hidden)
+
+
+def test_a_result_the_question_cannot_judge_fails_that_case_with_a_note():
+    lab = grade_lab.load_lab("lab99", QUESTIONS)
+    step = lab.questions[3]
+    cases = grade_lab.draw_cases(lab, 3)[3]
+    odd = {"ok": True, "got": {"ndarray": "garbage", "shape": [1], "dtype": "nonsense"}}
+    record = {"status": "ok", "payload": {"defined": True, "cases": [odd] * len(cases)}}
+    result, notes = grade_score.judge_question(step, cases, record)
+    assert result.points == 0 and "could not be checked" in result.cases[0].detail and notes
+
+
+# --------------------------------------------------------------------------- submissions
+@pytest.mark.parametrize("name, expected", [
+    ("alice.ipynb", "alice"), ("alice (1).ipynb", "alice"), ("alice-1.ipynb", "alice"), ("alice_v2.ipynb", "alice"),
+    ("alice - Copy.ipynb", "alice"), ("Copy of alice.ipynb", "alice"), ("alice_final (2).ipynb", "alice"),
+    ("s1234567.ipynb", "s1234567"), ("jdoe2.ipynb", "jdoe2"), ("1.ipynb", "1"), ("notes.txt", "notes"),
+])
+def test_student_ids_come_from_file_names_without_copy_suffixes(name, expected):
+    assert grade_submissions.student_id(Path(name)) == (expected, "")
+
+
+def test_id_pattern_overrides_the_default():
+    canvas = Path("doejane_LATE_12345_678901_lab01_dropout_batchnorm.ipynb")
+    assert grade_submissions.student_id(canvas, r"^(?P<id>[a-z]+)_") == ("doejane", "")
+    assert grade_submissions.student_id(canvas, r"_(\d{5})_") == ("12345", "")
+    sid, note = grade_submissions.student_id(Path("x.ipynb"), r"^\d+$")
+    assert sid == "x" and "does not match" in note
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"", "empty file"), (b"  \n", "empty file"), (b"\x89PNG\r\n\x1a\n\x00\xff", "not a text file"),
+    (b'{"cells": [', "invalid JSON"), (b"[1, 2]", "JSON without notebook cells"), (b'{"cells": 3}', "not a list"),
+    (b'{"cells": [{"cell_type": "markdown", "source": "x"}]}', "no code cells"),
+    (b'{"cells": [{"cell_type": "code", "source": ["  ", "\\n"]}]}', "no code cells"),
+])
+def test_files_that_are_no_gradable_notebook(data, reason):
+    cells, metadata, failure = grade_submissions.read_notebook(data)
+    assert reason in failure and cells == []
+
+
+def test_a_notebook_with_list_sources_odd_cells_and_a_bom_is_read():
+    data = b'\xef\xbb\xbf{"cells": [7, {"cell_type": "raw", "source": "x"}, {"cell_type": "code", "source": ["a = ", "1"]}], "metadata": {}}'
+    cells, metadata, failure = grade_submissions.read_notebook(data)
+    assert failure == "" and cells == [{"index": 2, "source": "a = 1"}]
+
+
+def test_duplicates_newest_counts_ties_by_name(tmp_path):
+    subs = [grade_submissions.Submission(Path("b (1).ipynb"), "b", 5.0, 0), grade_submissions.Submission(Path("b.ipynb"), "b", 5.0, 1),
+            grade_submissions.Submission(Path("a.ipynb"), "a", 9.0, 2), grade_submissions.Submission(Path("a-2.ipynb"), "a", 1.0, 3)]
+    grade_submissions.resolve_duplicates(subs)
+    assert [s.counted for s in subs] == [False, True, True, False]
+    assert "counted the newest, b.ipynb" in subs[1].notes[0] and "not counted" in subs[0].notes[0]
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_defused():
+    lab = grade_lab.load_lab("lab99", QUESTIONS)
+    sub = grade_submissions.Submission(Path("=HYPERLINK(1).ipynb"), "=HYPERLINK(1)", 0, 0)
+    row = csv_rows([grade_score.Graded(sub, "failed", "not a notebook", [], ["-1 note"])], lab, 5)[0]
+    assert row["student_id"] == "'=HYPERLINK(1)" and row["file"].startswith("'=")
+    assert row["total"] == "" and row["status"] == "failed" and row["notes"] == "failed: not a notebook; -1 note"
+    assert "could not be graded: not a notebook" in feedback_markdown(grade_score.Graded(sub, "failed", "not a notebook"), lab)
+
+
+# --------------------------------------------------------------------------- a worker that hangs, crashes or hits a grader bug
+FAKE_WORKER = textwrap.dedent("""
+    import json, runpy, sys, time
+    job = json.load(open(sys.argv[1]))
+    code = "".join(c["source"] for c in job["cells"])
+    if "HANG" in code:
+        time.sleep(60)
+    if "CRASH" in code:
+        print("worker exploded")
+        sys.exit(3)
+    sys.argv = [sys.argv[0], sys.argv[1]]
+    runpy.run_path(WORKER, run_name="__main__")
+""")
+
+
+def test_hangs_crashes_and_grader_bugs_fail_one_submission_and_keep_the_others(tmp_path, monkeypatch):
+    def write(name: str, code: str) -> Path:
+        nb = new_notebook(cells=[new_code_cell(code)])
+        nb.metadata["cslib"] = {"lab": "lab99"}
+        nbformat.write(nb, tmp_path / name)
+        return tmp_path / name
+
+    paths = [write("ok.ipynb", "answer = 42"), write("hang.ipynb", "# HANG\nanswer = 42"),
+             write("crash.ipynb", "# CRASH\nanswer = 42"), write("bug.ipynb", "answer = 42")]
+    original = grade.Grader.write_job
+
+    def buggy(self, sub):
+        if sub.student_id == "bug":
+            raise KeyError("a bug in the grader")
+        return original(self, sub)
+
+    monkeypatch.setattr(grade.Grader, "write_job", buggy)
+    script = FAKE_WORKER.replace("WORKER", repr(grade_worker.__file__))
+    options = grade.Options(jobs=4, seed=1, hard_timeout=12, worker_command=[sys.executable, "-c", script], quiet=True)
+    run = grade.grade_files(grade_lab.load_lab("lab99", QUESTIONS), paths, options)
+    by_name = {g.submission.path.name: g for g in run.graded}
+    assert by_name["ok.ipynb"].status == "ran" and by_name["ok.ipynb"].total == 1  # only `answer` is written
+    assert by_name["hang.ipynb"].status == "failed"
+    assert by_name["hang.ipynb"].reason == "time limit: grading did not finish within 12 s (the worker was killed)"
+    assert by_name["crash.ipynb"].status == "failed"
+    assert by_name["crash.ipynb"].reason.startswith("grader error: the worker exited with code 3 and no result: worker exploded")
+    assert by_name["bug.ipynb"].status == "failed" and by_name["bug.ipynb"].reason == "grader error: KeyError: 'a bug in the grader'"
+
+
+def test_command_line_errors_are_reported_before_anything_runs(tmp_path, capsys):
+    assert grade.main(["lab42", str(tmp_path), "--out", str(tmp_path / "g.csv")]) == 2
+    assert "no questions for lab42" in capsys.readouterr().err
+    assert grade.main(["nolab.ipynb", str(tmp_path / "x.ipynb")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert grade.main(["lab01", str(tmp_path / "missing.ipynb"), "--out", str(tmp_path / "g.csv")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert not (tmp_path / "g.csv").exists()
+
+
+def test_kernels_get_their_own_home_and_caches_and_no_secrets(tmp_path, monkeypatch):
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_secret")
+    monkeypatch.setenv("MY_API_KEY", "secret")
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/tmp/torchinductor_me")  # torch sets this in the grader's process
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    grader = grade.Grader(grade_lab.load_lab("lab99", QUESTIONS), grade.Options(jobs=2, workdir=str(tmp_path)), [])
+    try:
+        env = grader.kernel_env(tmp_path / "scratch")
+    finally:
+        grader.cleanup()
+    assert "GITHUB_TOKEN" not in env and "MY_API_KEY" not in env and "TORCHINDUCTOR_CACHE_DIR" not in env
+    assert env["HOME"] == str(tmp_path / "scratch") and env["TMPDIR"] == str(tmp_path / "scratch" / "tmp")
+    assert env["MPLCONFIGDIR"].startswith(env["HOME"]) and env["IPYTHONDIR"].startswith(env["HOME"])
+    assert env["CSLIB_FAST"] == "1" and env["PYTHONPATH"].split(os.pathsep)[0] == str(ROOT)
+    assert env["OMP_NUM_THREADS"] == str(max(1, (os.cpu_count() or 1) // 2))
+
+
+def test_gradescope_single_results_file(tmp_path, capsys):
+    from cslib.grade_report import write_gradescope
+
+    lab = grade_lab.load_lab("lab99", QUESTIONS)
+    sub = grade_submissions.Submission(Path("alice.ipynb"), "alice", 0, 0)
+    write_gradescope(tmp_path / "results.json", [grade_score.Graded(sub, "failed", "empty file")], lab)
+    result = json.loads((tmp_path / "results.json").read_text())
+    assert result["score"] == 0 and result["extra_data"] == {"status": "failed", "reason": "empty file",
+                                                            "student_id": "alice", "file": "alice.ipynb"}
+    assert result["tests"][0]["max_score"] == 5 and "could not be graded: empty file" in result["output"]
+    (tmp_path / "a.ipynb").write_text("{}")
+    (tmp_path / "b.ipynb").write_text("{}")
+    code = grade.main(["lab99", str(tmp_path / "a.ipynb"), str(tmp_path / "b.ipynb"), "--questions", QUESTIONS,
+                       "--gradescope", str(tmp_path / "r.json"), "--out", str(tmp_path / "g.csv")])
+    assert code == 2 and "exactly one submission" in capsys.readouterr().err
+
+
+def test_questions_that_share_an_answer_get_distinct_columns():
+    from cslib.grade_report import question_columns
+
+    q = Question("conv2d", "conv2d, stride", fixed=lambda: [Case((1,), 1)])
+    lab = grade_lab.Lab("lab77", [q, Question("conv2d", "conv2d, padding"), Question("pool", "pool")], "test")
+    assert question_columns(lab) == ["conv2d", "conv2d#2", "pool"]
+
+
+def test_run_notes_say_what_happened_to_each_cell():
+    sub = grade_submissions.Submission(Path("x.ipynb"), "x", 0, 0, cells=[
+        {"index": i, "source": f"cell_{i} = 1"} for i in range(8)])
+    result = {"cells": [
+        {"index": 0, "status": "error", "error": "NotImplementedError: "},
+        {"index": 1, "status": "error", "error": "RuntimeError: DefaultCPUAllocator: can't allocate memory"},
+        {"index": 2, "status": "died", "exit": "SIGKILL, killed, e.g. out of memory"},
+        {"index": 3, "status": "timeout", "exit": "notebook time limit", "capped": True},
+        {"index": 4, "status": "error", "error": "PermissionError: [cslib grader] blocked: write /x"},
+    ], "fatal_cells": [2, 1], "not_run": [5, 6, 7], "time_limit_hit": True,
+        "blocked": [["run", "/sbin/ldconfig -p"], ["run", "pip install x"], ["write", "/x"]]}
+    notes = grade_score.run_notes(sub, result, grade.Options(memory_gb=2, output_mb=1, timeout=60))
+    assert notes == [
+        "not written yet (NotImplementedError): cell 1",
+        "cell 2 (`cell_1 = 1`) ran out of memory (limit 2 GiB): RuntimeError: DefaultCPUAllocator: can't allocate memory",
+        "cell 3 (`cell_2 = 1`) killed the kernel (SIGKILL, killed, e.g. out of memory); a new kernel re-ran the cells "
+        "before it and went on without it",
+        "cell 4 (`cell_3 = 1`) was interrupted when the notebook's time limit was reached",
+        "cell 4 (`cell_3 = 1`) printed more than 1 MB of output; the rest was dropped",
+        "cell 2 (`cell_1 = 1`) killed the kernel when re-run after a restart; it was skipped",
+        "notebook time limit (60 s) reached: cells 6-8 did not run",
+        "blocked: tried to start a program: pip install x",  # ldconfig (started by ctypes.util) is not worth a note
+        "blocked: tried to write /x (outside its scratch folder)",
+    ]
