@@ -7,7 +7,8 @@ Modules, each small enough to read:
 - ``cslib.train``    the decks' ``train_batch``/``accuracy`` and a fast ``fit``
 - ``cslib.plot``     image grids, training curves and the lectures' other figures
 - ``cslib.labs``     builds the student labs from the solution notebooks
-- ``cslib.checks``   the inline checks of the labs (also used by ``cslib.grade``)
+- ``cslib.checks``   the inline checks of the labs (also used by the grader)
+- ``cslib.grade``    the instructor's grader, a package: ``python -m cslib.grade LAB SUBMISSIONS...``
 
 Submodules load on first use: ``import cslib; cslib.data.load("mnist")`` works.
 """

@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from cslib import grade, grade_lab
+from cslib import grade
+from cslib.grade import lab as grade_lab
 from grading_lab import BLANK, SOLUTION
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from cslib import grade, grade_lab
-from cslib.grade_report import fmt_points
+from cslib import grade
+from cslib.grade import lab as grade_lab
+from cslib.grade.report import fmt_points
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("lab*.ipynb"))

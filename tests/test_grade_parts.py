@@ -17,9 +17,11 @@ import pytest
 import torch
 from nbformat.v4 import new_code_cell, new_notebook
 
-from cslib import grade, grade_kernelside, grade_lab, grade_score, grade_submissions, grade_worker
+from cslib import grade
+from cslib.grade import kernelside as grade_kernelside, lab as grade_lab, scoring as grade_score
+from cslib.grade import submissions as grade_submissions, worker as grade_worker
 from cslib.checks import Case, Question, probe
-from cslib.grade_report import csv_rows, feedback_markdown
+from cslib.grade.report import csv_rows, feedback_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = str(ROOT / "tests" / "grading_lab.py")
@@ -378,7 +380,7 @@ def test_kernels_get_their_own_home_and_caches_and_no_secrets(tmp_path, monkeypa
 
 
 def test_gradescope_single_results_file(tmp_path, capsys):
-    from cslib.grade_report import write_gradescope
+    from cslib.grade.report import write_gradescope
 
     lab = grade_lab.load_lab("lab99", QUESTIONS)
     sub = grade_submissions.Submission(Path("alice.ipynb"), "alice", 0, 0)
@@ -395,7 +397,7 @@ def test_gradescope_single_results_file(tmp_path, capsys):
 
 
 def test_questions_that_share_an_answer_get_distinct_columns():
-    from cslib.grade_report import question_columns
+    from cslib.grade.report import question_columns
 
     q = Question("conv2d", "conv2d, stride", fixed=lambda: [Case((1,), 1)])
     lab = grade_lab.Lab("lab77", [q, Question("conv2d", "conv2d, padding"), Question("pool", "pool")], "test")

@@ -8,14 +8,14 @@ saw plus hidden cases drawn with this run's seed. The kernel only returns plain 
 comparison happens in this (trusted) process. A submission that cannot be graded gets status
 "failed" and its reason, never a silent 0. See README.md, "Grading (instructors)".
 
-This module is the command line and the orchestration; the other parts:
+This module is the command line and the orchestration; the other modules of this package:
 
-- ``grade_lab``: the questions and their cases, encoded for the kernel;
-- ``grade_submissions``: student ids, pre-checks (is it a notebook of this lab?), duplicates;
-- ``grade_worker``: runs one notebook in a guarded kernel (one process per submission);
-- ``grade_kernelside``: the code sent into the kernel (file guard, question runner);
-- ``grade_score``: judging the kernel's answers, notes for the instructor;
-- ``grade_report``: the CSV, the feedback files, Gradescope results, the summary.
+- ``lab``: the questions and their cases, encoded for the kernel;
+- ``submissions``: student ids, pre-checks (is it a notebook of this lab?), duplicates;
+- ``worker``: runs one notebook in a guarded kernel (one process per submission);
+- ``kernelside``: the code sent into the kernel (file guard, question runner);
+- ``scoring``: judging the kernel's answers, notes for the instructor;
+- ``report``: the CSV, the feedback files, Gradescope results, the summary.
 """
 from __future__ import annotations
 
@@ -38,16 +38,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from cslib import grade_kernelside, grade_worker
+from cslib.grade import kernelside, worker
 from cslib.checks import probe
-from cslib.grade_lab import GradingSetupError, Lab, draw_cases, load_lab, question_requests
-from cslib.grade_score import Graded, score
-from cslib.grade_submissions import Submission, check_lab, collect_files, read_notebook, resolve_duplicates, student_id
+from cslib.grade.lab import GradingSetupError, Lab, draw_cases, load_lab, question_requests
+from cslib.grade.scoring import Graded, score
+from cslib.grade.submissions import Submission, check_lab, collect_files, read_notebook, resolve_duplicates, student_id
 
 MAX_NOTEBOOK_BYTES = 100 * 2**20
 FILE_SIZE_LIMIT = 4 * 2**30  # largest file a kernel may write (RLIMIT_FSIZE)
 RESULT_CHARS = 2 * 2**20  # largest result of one test case, as JSON
-CSLIB_ROOT = Path(__file__).resolve().parent.parent  # the folder that holds the cslib package
+CSLIB_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds the cslib package
 SECRET_ENV = re.compile(r"TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE|API_?KEY|PRIVATE|^AWS_|^AZURE_|^GH_|^GITHUB_|^GOOGLE_APPLICATION", re.I)
 # Not passed to kernels: startup code, and caches a kernel would write (their defaults lie in HOME/TMPDIR).
 PRIVATE_CACHES = ("PYTHONSTARTUP", "TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR", "TORCH_EXTENSIONS_DIR", "CUDA_CACHE_PATH",
@@ -97,9 +97,9 @@ class Grader:
         self.lock = threading.Lock()
         self.font_cache = _font_cache_files()
         self.deny: list[str] = []
-        self.kernel_sources = [inspect.getsource(probe), inspect.getsource(grade_kernelside)]
+        self.kernel_sources = [inspect.getsource(probe), inspect.getsource(kernelside)]
         # a backstop only: cells, a re-run after a crash, a re-run while grading, every question, kernel starts
-        self.hard_timeout = options.hard_timeout or (3 * options.timeout + sum(grade_worker.question_budget(r, options.test_timeout) for r in self.requests)
+        self.hard_timeout = options.hard_timeout or (3 * options.timeout + sum(worker.question_budget(r, options.test_timeout) for r in self.requests)
                              + 60 * (options.max_restarts + 1) + 30)
 
     def prepare(self, paths: list[Path]) -> list[Submission]:
@@ -207,7 +207,7 @@ class Grader:
     def run_worker(self, sub: Submission, job: dict) -> tuple[dict | None, str]:
         """Run the worker for one submission: (its result, '') or (None, why there is none)."""
         job_dir = Path(job["job_dir"])
-        command = [*(self.options.worker_command or [sys.executable, str(Path(grade_worker.__file__))]), str(job_dir / "job.json")]
+        command = [*(self.options.worker_command or [sys.executable, str(Path(worker.__file__))]), str(job_dir / "job.json")]
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(CSLIB_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
         timed_out = False
@@ -379,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from cslib import grade_report
+    from cslib.grade import report
 
     args = build_parser().parse_args(argv)
     if sys.platform == "win32":
@@ -427,10 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     bar.close()
     gradescope = Path(args.gradescope) if args.gradescope else None
-    grade_report.write_all(run.graded, lab, run.seed, out, feedback, gradescope)
-    print(grade_report.summary(run.graded, lab, run.seed, out, feedback, gradescope))
+    report.write_all(run.graded, lab, run.seed, out, feedback, gradescope)
+    print(report.summary(run.graded, lab, run.seed, out, feedback, gradescope))
     return 130 if run.interrupted else 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

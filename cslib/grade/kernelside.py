@@ -1,6 +1,6 @@
 """Code the grader sends, as source, into a student's kernel: the file guard and the question runner.
 
-Nothing here is imported by the student's kernel. The grader's worker (``cslib.grade_worker``)
+Nothing here is imported by the student's kernel. The grader's worker (``cslib.grade.worker``)
 reads the source of these functions with :mod:`inspect` and executes it inside the kernel in a
 private namespace, next to the source of :mod:`cslib.checks.probe`. So a notebook that
 monkeypatches ``cslib`` changes nothing here. The rules for that to work:

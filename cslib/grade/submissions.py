@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cslib.grade_lab import Lab
+from cslib.grade.lab import Lab
 
 COPY_PREFIX = re.compile(r"^copy of\s+", re.I)
 COPY_SUFFIX = re.compile(r"(?:\s*\(\d+\)|\s*-\s*copy(?:\s*\(?\d+\)?)?|[ _-](?:copy|final|late|resubmit(?:ted)?|resubmission)"

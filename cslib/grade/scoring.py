@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cslib.checks import Question, from_data
-from cslib.grade_lab import GradingCase, Lab
-from cslib.grade_submissions import Submission
-from cslib.grade_worker import GUARD_TAG
+from cslib.grade.lab import GradingCase, Lab
+from cslib.grade.submissions import Submission
+from cslib.grade.worker import GUARD_TAG
 
 if TYPE_CHECKING:  # pragma: no cover
     from cslib.grade import Options

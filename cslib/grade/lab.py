@@ -4,7 +4,7 @@ The questions of lab NN live in ``cslib.checks.labNN.QUESTIONS`` (or any module 
 ``--questions``). Each question's fixed cases are its *visible* tests (the inline check shows
 them too); its random cases, drawn with the run's seed, are its *hidden* tests. Expected values
 stay in the grader's process; only the arguments travel into the kernel, encoded by
-:func:`encode_value` and rebuilt there by ``grade_kernelside.decode_value``.
+:func:`encode_value` and rebuilt there by ``kernelside.decode_value``.
 """
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def load_lab(lab: str, questions_module: str | None = None) -> Lab:
 
 
 def encode_value(value: Any) -> Any:
-    """Case arguments as tagged plain data the kernel rebuilds exactly (``grade_kernelside.decode_value``)."""
+    """Case arguments as tagged plain data the kernel rebuilds exactly (``kernelside.decode_value``)."""
     if value is None or type(value) in (bool, int, str):
         return value
     if type(value) is float:

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cslib.grade_lab import Lab
-    from cslib.grade_score import Graded, QuestionResult
+    from cslib.grade.lab import Lab
+    from cslib.grade.scoring import Graded, QuestionResult
 
 
 def fmt_points(value: float | None) -> str:

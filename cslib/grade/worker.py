@@ -2,7 +2,7 @@
 
 The instructor's grader (``cslib.grade``) starts one worker process per submission::
 
-    python path/to/cslib/grade_worker.py JOB.json
+    python path/to/cslib/grade/worker.py JOB.json
 
 (as a script, so that it starts without importing the ``cslib`` package and torch; the job
 carries the source code the kernel needs)
@@ -11,12 +11,12 @@ and reads back ``result.json``. The worker is trusted; the kernel it starts is n
 
 1. limits the memory (``RLIMIT_DATA``) and file sizes of itself and so of the kernel it starts;
 2. starts a kernel in the submission's scratch folder, with HOME, TMPDIR and the caches there,
-   and installs the file guard (``grade_kernelside.install_guard``) before any student cell;
+   and installs the file guard (``kernelside.install_guard``) before any student cell;
 3. runs the code cells in order with a time limit per cell (interrupt, then kill if the cell
    ignores the interrupt) and one for the whole notebook; errors do not stop the run. When the
    kernel dies (``os._exit``, a segfault, the OOM killer) it starts a new one, re-runs the cells
    that ran before, skips the fatal cell and goes on (a bounded number of times);
-4. for each question sends ``grade_kernelside.run_question`` with the question's cases and a
+4. for each question sends ``kernelside.run_question`` with the question's cases and a
    fresh nonce, and keeps only the one payload framed by that nonce. It never judges: the
    grader compares the plain data it gets back with the expected values, in its own process.
 
