@@ -61,3 +61,95 @@ def summary(model: nn.Module, input_size: tuple[int, ...], batch_size: int = -1)
         torchsummary_summary(model, input_size, batch_size=batch_size, device=device)
     finally:
         model.train(was_training)
+
+
+# --------------------------------------------------------------------------- lecture 4
+# Lecture 4 (convnet intuition and transfer learning): the deck's small digit convnet, the same
+# network with batch norm in named blocks (the course's pretrained base, see cslib.transfer),
+# LeNet-5 for the deck's parameter arithmetic, and the lab's "class test" network.
+from collections import OrderedDict  # noqa: E402
+
+
+def digit_convnet() -> nn.Sequential:
+    """Lecture 4's small digit convnet (the deck's Keras model): 104,202 parameters for (1, 28, 28) inputs.
+
+    Conv 32 -> pool -> Conv 64 -> pool -> Conv 128 -> Flatten -> Dense 10, all 3x3 'valid'
+    convolutions with ReLU. It returns logits: Keras' softmax output layer is, in PyTorch,
+    ``nn.CrossEntropyLoss`` applied to the logits.
+    """
+    return nn.Sequential(
+        nn.Conv2d(1, 32, kernel_size=3),  # 3*3*1*32 + 32 = 320
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, kernel_size=3),  # 3*3*32*64 + 64 = 18,496
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(64, 128, kernel_size=3),  # 3*3*64*128 + 128 = 73,856
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(128 * 3 * 3, 10),  # 1152*10 + 10 = 11,530
+    )
+
+
+def _conv_bn_block(c_in: int, c_out: int, pool: bool) -> nn.Sequential:
+    layers = [nn.Conv2d(c_in, c_out, kernel_size=3), nn.BatchNorm2d(c_out), nn.ReLU()]
+    if pool:
+        layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers)
+
+
+def small_convnet(n_classes: int = 10) -> nn.Sequential:
+    """The digit convnet with batch norm, in named parts: the course's pretrained base (``cslib.transfer``).
+
+    ``model.features`` holds three blocks (``block1``..``block3``: conv, batch norm, ReLU, and
+    max-pooling in the first two), ``model.classifier`` the head (Flatten, Linear(1152, n_classes)),
+    like torchvision's VGG. 104,650 parameters for 10 classes: the 104,202 of :func:`digit_convnet`
+    plus 448 batch-norm scales and shifts.
+    """
+    if not isinstance(n_classes, int) or n_classes < 1:
+        raise ValueError(f"n_classes must be a positive integer, got {n_classes!r}")
+    features = nn.Sequential(OrderedDict(
+        block1=_conv_bn_block(1, 32, pool=True),  # (32, 13, 13)
+        block2=_conv_bn_block(32, 64, pool=True),  # (64, 5, 5)
+        block3=_conv_bn_block(64, 128, pool=False),  # (128, 3, 3)
+    ))
+    classifier = nn.Sequential(nn.Flatten(), nn.Linear(128 * 3 * 3, n_classes))
+    return nn.Sequential(OrderedDict(features=features, classifier=classifier))
+
+
+def lenet5() -> nn.Sequential:
+    """LeNet-5 for (1, 32, 32) inputs, as in the deck's parameter arithmetic (61,706 parameters).
+
+    conv 5x5 x6 (156) -> pool -> conv 5x5 x16 (2,416) -> pool -> flatten 400 -> 120 (48,120)
+    -> 84 (10,164) -> 10 (850). ReLU and max-pooling, as in today's networks (LeNet used tanh-like
+    units and sub-sampling; the parameter counts are the same).
+    """
+    return nn.Sequential(
+        nn.Conv2d(1, 6, kernel_size=5), nn.ReLU(), nn.MaxPool2d(2),  # (6, 28, 28) -> (6, 14, 14)
+        nn.Conv2d(6, 16, kernel_size=5), nn.ReLU(), nn.MaxPool2d(2),  # (16, 10, 10) -> (16, 5, 5)
+        nn.Flatten(),  # 5*5*16 = 400
+        nn.Linear(400, 120), nn.ReLU(),
+        nn.Linear(120, 84), nn.ReLU(),
+        nn.Linear(84, 10),
+    )
+
+
+def class_test_cnn(size: int = 8) -> nn.Sequential:
+    """The deck's "class test" network (lab 4's reference) for (1, size, size) gray inputs, 3 classes.
+
+    conv 2x2 'valid' stride 2 (one filter) -> conv 2x2 'same' (two filters) -> max-pool 2x2 stride 2
+    -> dense 10 -> dense 10 -> 3 logits; ReLU after every hidden layer. 248 parameters for 8x8 inputs.
+    """
+    if not isinstance(size, int) or size < 4:
+        raise ValueError(f"size must be an integer of at least 4, got {size!r}")
+    side = (size - 2) // 2 + 1  # after the stride-2 convolution
+    side //= 2  # after the pooling; 'same' keeps the size
+    return nn.Sequential(
+        nn.Conv2d(1, 1, kernel_size=2, stride=2), nn.ReLU(),
+        nn.Conv2d(1, 2, kernel_size=2, padding="same"), nn.ReLU(),
+        nn.MaxPool2d(2, stride=2),
+        nn.Flatten(),
+        nn.Linear(2 * side * side, 10), nn.ReLU(),
+        nn.Linear(10, 10), nn.ReLU(),
+        nn.Linear(10, 3),
+    )

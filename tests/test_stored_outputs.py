@@ -45,6 +45,31 @@ EXPECTED = {
         "texts": ["✓ make_model", "✓ train_and_evaluate", "✓ results", "✓ plot_results", "✓ view_shape", "mode: full"],
         "figures": 1,
     },
+    # lecture 4: convnet intuition and transfer learning
+    "notebooks/04_*.ipynb": {
+        "texts": ["mode: full", "6,220,800 x 4,000,000 = 24,883,200,000,000", "changes 16 of the 35 inputs",
+                  "sum = -1  ->  -1/9 = -0.11", "the slide shows -0.22, the code computes -5/9 = -0.5556",
+                  "same as the slide: True", "strongest loop response: 1 for the 9, 1 for the shifted 9",
+                  "[[8. 9.]\n [3. 2.]]", "[[4.   4.5 ]\n [2.   0.75]]", "output: (1, 32, 26, 26)",
+                  "equals the sum by hand: True",
+                  "Total params: 104,202", "(3*3*1 + 1) * 32 = 320", "(3*3*32 + 1) * 64 = 18,496",
+                  "(3*3*64 + 1) * 128 = 73,856", "(1152 + 1) * 10 = 11,530", "total: 104,202", "whole model: 712,202",
+                  "MNIST train:", "Test accuracy: 0.9", "Fashion-MNIST train: 60,000 images",
+                  "48120*84+84    4,042,164    10,164    10,164", "4042164*10+10   40,421,650       850       850",
+                  "pretrained base on 10,000 Fashion-MNIST test images: 0.9196", "small training set: 500 digits",
+                  "requires_grad=False only: running mean of block1's batch norm changed: True",
+                  "transfer.freeze:          running mean of block1's batch norm changed: False",
+                  "fine-tuning kept every batch-norm running mean: True",
+                  "Transfer to 500 MNIST digits, 20 epochs", "method               test acc after 1 epoch",
+                  "104,650", "11,530", "85,386", "VGG16: 138,357,544 parameters", "119,586,826 trainable",
+                  "126,666,250 trainable"],
+        "figures": 9,
+    },
+    "solutions/lab04_*.ipynb": {
+        "texts": ["✓ class_test_net", "✓ params_by_hand", "✓ feature_extractor", "✓ fine_tune_setup", "✓ transfer_results",
+                  "Total params: 248", "total         248      248", "mode: full"],
+        "figures": 0,
+    },
 }
 
 

@@ -1,0 +1,373 @@
+"""Checks for lab 4 (the deck's class test; feature extraction and fine-tuning). In the lab:
+``from cslib.checks import lab04 as check``.
+
+The expected values come from the reference code in cslib: ``cslib.models.class_test_cnn`` for the
+class test, and ``cslib.transfer`` (freeze, unfreeze, replace_head) for the transfer questions.
+"""
+from __future__ import annotations
+
+from cslib.checks import Case, Outcome, Question
+
+LAYERS = ("conv1", "conv2", "pool", "dense1", "dense2", "output")
+
+
+# --------------------------------------------------------------------------- Q1 class_test_net
+def drive_class_test_net(answer, size, batch):
+    """Build the student's network, run a batch of (size x size) images through it, and describe each layer."""
+    import warnings
+
+    import torch
+    from torch import nn
+
+    model = answer()
+    if not isinstance(model, nn.Module):
+        return {"is_module": False, "type": type(model).__name__}
+    weighted = (nn.Conv2d, nn.Linear, nn.MaxPool2d, nn.AvgPool2d)
+    layers, hooks = [], []
+
+    def record(module, inputs, output):
+        info = {"type": type(module).__name__, "out": [int(s) for s in output.shape[1:]]}
+        if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+            for key in ("kernel_size", "stride"):
+                value = getattr(module, key)
+                info[key] = list(value) if isinstance(value, tuple) else [value, value]
+        info["params"] = int(sum(p.numel() for p in module.parameters(recurse=False)))
+        layers.append(info)
+
+    for module in model.modules():
+        if len(list(module.children())) == 0:
+            hooks.append(module.register_forward_hook(record))
+    model.eval()
+    out, error = None, ""
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PyTorch warns that 'same' padding of a 2x2 kernel pads unevenly
+            out = model(torch.zeros(batch, 1, size, size))
+    except Exception as e:  # e.g. a Linear layer whose input size does not fit: report the layers that ran
+        error = f"{type(e).__name__}: {e}"
+    finally:
+        for h in hooks:
+            h.remove()
+    # What follows each conv/linear layer before the next one: is there a ReLU?
+    relu_after, main = [], []
+    for layer in layers:
+        if layer["type"] in {c.__name__ for c in weighted}:
+            main.append(layer)
+            relu_after.append(False)
+        elif layer["type"] == "ReLU" and relu_after:
+            relu_after[-1] = True
+    last = layers[-1]["type"] if layers else ""
+    return {"is_module": True, "main": main, "relu_after": relu_after, "last": last, "error": error,
+            "out_shape": [int(s) for s in out.shape] if out is not None else None,
+            "n_params": int(sum(p.numel() for p in model.parameters()))}
+
+
+def _describe_layer(layer: dict) -> str:
+    extra = ""
+    if "kernel_size" in layer:
+        extra = f" kernel {layer['kernel_size'][0]}x{layer['kernel_size'][1]}, stride {layer['stride'][0]},"
+    shape = "x".join(str(s) for s in layer["out"])
+    return f"{layer['type']}({extra} output {shape}, {layer['params']} parameters)".replace("(,", "(").replace(" ,", ",")
+
+
+def _judge_class_test(expected: dict, got: dict) -> Outcome:
+    if not got.get("is_module"):
+        return Outcome(False, f"class_test_net() should return a torch model (nn.Sequential), got {got.get('type')}")
+    want, have = expected["main"], got["main"]
+    names = ["1st convolution", "2nd convolution", "max-pooling", "1st dense layer", "2nd dense layer", "output layer"]
+    kinds = [layer["type"] for layer in have]
+    wrong_layers = Outcome(False, "expected the layers Conv2d, Conv2d, MaxPool2d, Linear, Linear, Linear (plus ReLUs and a "
+                                  f"Flatten), got {', '.join(kinds) or 'none'}" + (" before it failed" if got["error"] else ""))
+    for name, w, h in zip(names, want, have):
+        if w["type"] != h["type"]:
+            return wrong_layers
+        for key in ("kernel_size", "stride", "out", "params"):
+            if w.get(key) != h.get(key):
+                what = {"out": "output shape", "params": "number of parameters"}.get(key, key.replace("_", " "))
+                return Outcome(False, f"{name}: wrong {what}\nexpected: {_describe_layer(w)}\ngot:      {_describe_layer(h)}")
+    if got["error"]:
+        return Outcome(False, f"a batch of 8x8 images does not go through the network: {got['error']}\n"
+                              "work out the shape after each layer: the first nn.Linear takes the flattened pooled maps")
+    if kinds != [layer["type"] for layer in want]:
+        return wrong_layers
+    relu = got["relu_after"]  # conv1, conv2, pool, dense1, dense2, output
+    hidden = {names[0]: relu[0], names[1]: relu[1] or relu[2], names[3]: relu[3], names[4]: relu[4]}  # ReLU and max-pool commute
+    for name, has_relu in hidden.items():
+        if not has_relu:
+            return Outcome(False, f"no nn.ReLU() after the {name}: every hidden layer has a ReLU activation")
+    if got["last"] != "Linear":
+        return Outcome(False, f"the network should end with the output nn.Linear (logits; the softmax is in nn.CrossEntropyLoss), "
+                              f"but its last layer is {got['last']}")
+    if got["out_shape"] != expected["out_shape"]:
+        return Outcome(False, f"expected output shape {expected['out_shape']}, got {got['out_shape']}")
+    return Outcome(True)
+
+
+def _class_test_case(batch: int) -> Case:
+    from cslib.models import class_test_cnn
+
+    expected = drive_class_test_net(class_test_cnn, 8, batch)
+    return Case((8, batch), expected, f"a batch of {batch} gray 8x8 images")
+
+
+class_test_net = Question(
+    answer="class_test_net",
+    title="class_test_net",
+    points=2,
+    probe=drive_class_test_net,
+    hint="nn.Conv2d(1, 1, 2, stride=2), ReLU, nn.Conv2d(1, 2, 2, padding='same'), ReLU, nn.MaxPool2d(2, 2), nn.Flatten(), "
+         "then nn.Linear layers 10, 10 and 3, with a ReLU after each hidden one; work out the Flatten size from the shapes.",
+    fixed=lambda: [_class_test_case(4)],
+    random=lambda rng: [_class_test_case(int(rng.integers(1, 33)))],
+    compare=_judge_class_test,
+)
+
+
+# --------------------------------------------------------------------------- Q2 params_by_hand
+def reference_params(size: int = 8) -> dict[str, int]:
+    """Per-layer parameter counts of the class-test network for size x size inputs, counted by PyTorch."""
+    from torch import nn
+
+    from cslib.models import class_test_cnn
+
+    counts = [sum(p.numel() for p in m.parameters()) for m in class_test_cnn(size) if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.Linear))]
+    return dict(zip(LAYERS, counts))
+
+
+def _judge_params(expected: dict, got) -> Outcome:
+    if isinstance(got, (list, tuple)):
+        if len(got) != len(LAYERS):
+            return Outcome(False, f"a list needs {len(LAYERS)} counts, one per layer ({', '.join(LAYERS)}), got {len(got)}")
+        got = dict(zip(LAYERS, got))
+    if not isinstance(got, dict):
+        return Outcome(False, f"params_by_hand should return a dict {{'conv1': ..., ...}} (or a list of 6 counts), got {type(got).__name__}")
+    missing = [k for k in LAYERS if k not in got]
+    if missing:
+        return Outcome(False, f"missing layer(s): {', '.join(missing)}; the dict has {list(got)}")
+    for layer in LAYERS:
+        if not isinstance(got[layer], (int, float)) or isinstance(got[layer], bool):
+            return Outcome(False, f"{layer}: expected a number, got {got[layer]!r}")
+        if got[layer] != expected[layer]:
+            return Outcome(False, f"{layer}: you counted {got[layer]}, PyTorch counts {expected[layer]} parameters for this layer")
+    return Outcome(True)
+
+
+def _params_case(size: int) -> Case:
+    return Case((size,), reference_params(size), f"params_by_hand({size}) for {size}x{size} inputs")
+
+
+params_by_hand = Question(
+    answer="params_by_hand",
+    title="params_by_hand",
+    points=2,
+    probe="call",
+    hint="a conv layer has (kernel height * kernel width * input channels + 1) * filters parameters, a dense layer "
+         "(inputs + 1) * units, pooling none; the 1st dense layer's inputs are the flattened pooled maps, whose size depends on `size`.",
+    fixed=lambda: [_params_case(8)],
+    random=lambda rng: [_params_case(int(s)) for s in rng.choice([10, 12, 16, 20, 24, 32], size=2, replace=False)],
+    compare=_judge_params,
+)
+
+
+# --------------------------------------------------------------------------- Q3/Q4 transfer
+def drive_transfer(answer, step, n_classes, seed):
+    """Set a model up with the student's function, train it a few steps as cslib.fit does
+    (``model.train()`` first), and report what is trainable, what changed and the batch-norm modes.
+
+    ``step`` is "feature_extractor" (answer(base, n_classes) on a fresh base) or "fine_tune_setup"
+    (answer(model) on a feature-extraction model built with cslib's reference helpers).
+    """
+    import torch
+    from torch import nn
+
+    from cslib.models import small_convnet
+
+    torch.manual_seed(seed)
+    base = small_convnet()  # a "pretrained" base the student did not build: random weights and BN statistics
+    with torch.no_grad():
+        for m in base.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    base.eval()
+    names = {id(p): name for name, p in base.named_parameters()}  # the base's own tensors, by identity
+    if step == "feature_extractor":
+        model = answer(base, n_classes)
+    else:
+        from cslib import transfer
+
+        model = transfer.replace_head(transfer.freeze(base), n_classes)
+        returned = answer(model)
+        model = returned if returned is not None else model
+    if not isinstance(model, nn.Module):
+        return {"is_module": False, "type": type(model).__name__}
+    params = [(names.get(id(p), "new." + name), p) for name, p in model.named_parameters()]
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    report = {
+        "is_module": True,
+        "trainable": {name: bool(p.requires_grad) for name, p in params},
+        "n_trainable": int(sum(p.numel() for _, p in params if p.requires_grad)),
+        "bn_in_eval_after_setup": [not m.training for m in bns],
+    }
+    g = torch.Generator().manual_seed(seed)
+    x, y = torch.rand(32, 1, 28, 28, generator=g), torch.randint(0, n_classes, (32,), generator=g)
+    model.eval()
+    with torch.no_grad():
+        report["out_shape"] = [int(s) for s in model(x[:2]).shape]
+    trainable = [p for _, p in params if p.requires_grad]
+    if not trainable or report["out_shape"] != [2, n_classes]:
+        return report
+    before = {name: p.detach().clone() for name, p in params}
+    stats = [(m.running_mean.clone(), m.running_var.clone()) for m in bns]
+    opt = torch.optim.Adam(trainable, lr=1e-2)
+    for i in range(3):
+        model.train()  # what cslib.fit and every training loop do
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x[i * 8:(i + 1) * 8]), y[i * 8:(i + 1) * 8]).backward()
+        opt.step()
+    report["changed"] = {name: not torch.equal(before[name], p.detach()) for name, p in params}
+    report["bn_stats_unchanged"] = all(torch.equal(a, m.running_mean) and torch.equal(b, m.running_var)
+                                       for (a, b), m in zip(stats, bns))
+    return report
+
+
+def _judge_transfer(expected: dict, got: dict) -> Outcome:
+    if not got.get("is_module"):
+        return Outcome(False, f"the function should return the model (an nn.Module), got {got.get('type')}")
+    if got["out_shape"] != expected["out_shape"]:
+        return Outcome(False, f"the model's output shape for 2 images is {got['out_shape']}, expected {expected['out_shape']}: "
+                              "the new head needs one output per class")
+    base_names = [n for n in expected["trainable"] if not n.startswith("new.")]
+    for name in base_names:
+        if name not in got["trainable"]:
+            return Outcome(False, f"the returned model does not contain the base's {name}: change the model you are given "
+                                  "(requires_grad flags, head) and return it, rather than building or copying a new one")
+    for name in base_names:
+        want, have = expected["trainable"][name], got["trainable"][name]
+        if want != have:
+            layer = "a batch-norm layer" if _is_bn(name, expected) else "a convolution"
+            if want:
+                return Outcome(False, f"{name} ({layer} of the top block) should be trainable (requires_grad True), it is frozen")
+            return Outcome(False, f"{name} ({layer}) should stay frozen (requires_grad False), it is trainable")
+    if got["n_trainable"] != expected["n_trainable"]:
+        return Outcome(False, f"{got['n_trainable']:,} trainable parameters, expected {expected['n_trainable']:,}: "
+                              "the new head is one nn.Linear(1152, n_classes) in place of the old last layer")
+    if not all(got["bn_in_eval_after_setup"]):
+        return Outcome(False, "the batch-norm layers should be in evaluation mode after the setup (frozen statistics)")
+    if "changed" not in got:
+        return Outcome(False, "nothing of the model is trainable: the new head must be")
+    if not got["bn_stats_unchanged"]:
+        return Outcome(False, "the batch-norm running statistics changed during training: model.train() puts batch norm back in "
+                              "training mode, and requires_grad=False does not stop that. Use cslib.transfer.freeze_batchnorm(layer).")
+    for name in base_names:
+        if got["changed"].get(name) and not expected["changed"][name]:
+            return Outcome(False, f"{name} changed during training although it should be frozen")
+    if not any(changed for name, changed in got["changed"].items() if expected["changed"].get(name, True)):
+        return Outcome(False, "training changed nothing: the new head (and the unfrozen layers) must be trainable")
+    return Outcome(True)
+
+
+def _is_bn(name: str, expected: dict) -> bool:
+    return name in expected.get("bn_names", [])
+
+
+def _reference_feature_extractor(base, n_classes):
+    from cslib import transfer
+
+    return transfer.replace_head(transfer.freeze(base), n_classes)
+
+
+def _reference_fine_tune_setup(model):
+    from cslib import transfer
+
+    transfer.unfreeze(model.features.block3, keep_batchnorm_frozen=True)
+    return model
+
+
+def _bn_names() -> list[str]:
+    from torch import nn
+
+    from cslib.models import small_convnet
+
+    base = small_convnet()
+    return [f"{prefix}.{p}" for prefix, m in base.named_modules() if isinstance(m, nn.BatchNorm2d) for p in ("weight", "bias")]
+
+
+def _transfer_case(step: str, n_classes: int, seed: int) -> Case:
+    reference = _reference_feature_extractor if step == "feature_extractor" else _reference_fine_tune_setup
+    expected = drive_transfer(reference, step, n_classes, seed)
+    expected["bn_names"] = _bn_names()
+    return Case((step, n_classes, seed), expected, f"{n_classes} classes, a base with random weights (seed {seed})")
+
+
+feature_extractor = Question(
+    answer="feature_extractor",
+    title="feature_extractor",
+    points=2,
+    probe=drive_transfer,
+    hint="set requires_grad = False on every parameter of the base, call cslib.transfer.freeze_batchnorm(m) on its batch-norm "
+         "layers, put nn.Linear(1152, n_classes) in place of base.classifier[-1], and return the model.",
+    fixed=lambda: [_transfer_case("feature_extractor", 10, 0)],
+    random=lambda rng: [_transfer_case("feature_extractor", int(rng.integers(2, 9)), int(rng.integers(1, 10**6)))],
+    compare=_judge_transfer,
+)
+
+fine_tune_setup = Question(
+    answer="fine_tune_setup",
+    title="fine_tune_setup",
+    points=2,
+    probe=drive_transfer,
+    hint="set requires_grad = True on the parameters of model.features.block3 only, then freeze its batch-norm layer again "
+         "with cslib.transfer.freeze_batchnorm; the rest of the base stays frozen, the head stays trainable.",
+    fixed=lambda: [_transfer_case("fine_tune_setup", 10, 0)],
+    random=lambda rng: [_transfer_case("fine_tune_setup", int(rng.integers(2, 9)), int(rng.integers(1, 10**6)))],
+    compare=_judge_transfer,
+)
+
+
+# --------------------------------------------------------------------------- Q5 transfer_results
+RUNS = ("feature extraction", "fine-tuning")
+
+
+def expected_trainable(n_classes: int = 10) -> dict[str, int]:
+    """Trainable parameters of the two runs, from cslib's reference helpers."""
+    from cslib import transfer
+    from cslib.models import small_convnet
+
+    model = transfer.replace_head(transfer.freeze(small_convnet()), n_classes)
+    first = transfer.count_trainable(model)
+    transfer.unfreeze(model.features.block3)
+    return {"feature extraction": first, "fine-tuning": transfer.count_trainable(model)}
+
+
+def _judge_results(expected: dict, got) -> Outcome:
+    if not isinstance(got, dict):
+        return Outcome(False, f"transfer_results should be a dict of runs, got {type(got).__name__}")
+    missing = [name for name in RUNS if name not in got]
+    if missing:
+        return Outcome(False, f"missing run(s): {', '.join(map(repr, missing))}; transfer_results has {list(got)}")
+    for name in RUNS:
+        run = got[name]
+        if not isinstance(run, dict) or not all(isinstance(run.get(k), (int, float)) for k in ("test_acc", "trainable", "seconds")):
+            return Outcome(False, f"transfer_results[{name!r}] should be a dict with test_acc, trainable and seconds, got {run!r}")
+        if run["trainable"] != expected["trainable"][name]:
+            return Outcome(False, f"transfer_results[{name!r}]['trainable'] is {run['trainable']:,}, but that setup trains "
+                                  f"{expected['trainable'][name]:,} parameters")
+        if not (run["seconds"] > 0 and 0 <= run["test_acc"] <= 1):
+            return Outcome(False, f"transfer_results[{name!r}] has impossible numbers: {run!r}")
+        if run["test_acc"] < expected["min_test_acc"]:
+            return Outcome(False, f"transfer_results[{name!r}] has test_acc {run['test_acc']:.3f}: far too low for digits; was it trained?")
+    return Outcome(True)
+
+
+transfer_results = Question(
+    answer="transfer_results",
+    title="transfer_results",
+    points=2,
+    probe="value",
+    hint="one entry per run: {'test_acc': ..., 'trainable': cslib.transfer.count_trainable(model), 'seconds': ...}",
+    fixed=lambda: [Case((), {"trainable": expected_trainable(10), "min_test_acc": 0.5}, "the two runs of the exercise")],
+    compare=_judge_results,
+)
+
+QUESTIONS = [class_test_net, params_by_hand, feature_extractor, fine_tune_setup, transfer_results]

@@ -1,0 +1,260 @@
+"""Transfer learning (lecture 4): freeze a pretrained convolutional base, give it a new head, fine-tune.
+
+The helpers work on any ``nn.Module``: the course's own pretrained base (:func:`load_pretrained_base`,
+the small convnet of ``cslib.models.small_convnet`` trained on all 60,000 Fashion-MNIST images) and
+torchvision's networks such as VGG16.
+
+- :func:`freeze` / :func:`unfreeze` switch ``requires_grad`` of a module's parameters;
+- :func:`freeze_batchnorm` keeps batch-norm layers frozen *during training* (see below);
+- :func:`replace_head` puts a new, trainable last layer for ``n_classes`` classes on a network;
+- :func:`trainable_parameters` lists what an optimizer should update, :func:`trainable_summary` shows it;
+- :func:`load_pretrained_base` loads the course's pretrained weights, offline, from the package;
+- :func:`torchvision_pretrained` loads e.g. VGG16 with its ImageNet weights, or says why it cannot.
+
+Why batch norm needs care: ``requires_grad = False`` stops gradient descent from changing a
+batch-norm layer's scale and shift, but not its *running mean and variance*: those are updated by
+every forward pass in training mode, and ``model.train()`` (which every training loop and
+``cslib.fit`` call at each epoch) puts all layers in training mode. :func:`freeze_batchnorm` puts the
+layer in evaluation mode and adds a forward pre-hook that puts it back in evaluation mode right
+before each forward pass, for as long as its parameters stay frozen. (Keras does the same for a
+``BatchNormalization`` layer with ``trainable = False``.)
+"""
+from __future__ import annotations
+
+import hashlib
+import socket
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+WEIGHTS_DIR = Path(__file__).with_name("weights")
+BASE_WEIGHTS = WEIGHTS_DIR / "small_convnet_fashion_mnist.pt"
+BASE_PROVENANCE = WEIGHTS_DIR / "PROVENANCE.md"
+
+
+# --------------------------------------------------------------------------- freezing
+def _check_module(module, name: str = "module") -> None:
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"{name} must be a torch nn.Module (a layer, a block or a whole network), got {type(module).__name__}")
+
+
+def _stay_in_eval_while_frozen(bn: nn.Module, inputs):
+    """Forward pre-hook of a frozen batch-norm layer: use (and keep) the running statistics."""
+    if not any(p.requires_grad for p in bn.parameters(recurse=False)):
+        bn.train(False)
+
+
+def freeze_batchnorm(module: nn.Module) -> nn.Module:
+    """Freeze every batch-norm layer in ``module``: no gradients for its scale and shift, and its
+    running statistics fixed (evaluation mode), even after ``model.train()``. Returns ``module``."""
+    _check_module(module)
+    for m in module.modules():
+        if isinstance(m, _BatchNorm):
+            m.requires_grad_(False)
+            m.train(False)
+            if not getattr(m, "_cslib_frozen_hook", False):  # register the hook once per layer
+                m.register_forward_pre_hook(_stay_in_eval_while_frozen)
+                m._cslib_frozen_hook = True
+    return module
+
+
+def freeze(module: nn.Module) -> nn.Module:
+    """No parameter of ``module`` will be trained (``requires_grad = False``), and its batch-norm
+    layers keep their running statistics (:func:`freeze_batchnorm`). Returns ``module``."""
+    _check_module(module)
+    module.requires_grad_(False)
+    return freeze_batchnorm(module)
+
+
+def unfreeze(module: nn.Module, keep_batchnorm_frozen: bool = True) -> nn.Module:
+    """Make the parameters of ``module`` trainable again. Returns ``module``.
+
+    With ``keep_batchnorm_frozen=True`` (the default, and the deck's advice for fine-tuning) its
+    batch-norm layers stay frozen: no gradients, running statistics fixed, evaluation mode.
+    """
+    _check_module(module)
+    module.requires_grad_(True)
+    if keep_batchnorm_frozen:
+        freeze_batchnorm(module)
+    else:
+        for m in module.modules():
+            if isinstance(m, _BatchNorm):
+                m.train(module.training)  # the hook does nothing once the parameters are trainable
+    return module
+
+
+def batchnorm_layers(module: nn.Module) -> list[nn.Module]:
+    """The batch-norm layers of ``module``, in order."""
+    _check_module(module)
+    return [m for m in module.modules() if isinstance(m, _BatchNorm)]
+
+
+def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The parameters that training will change (``requires_grad`` True): give these to the optimizer."""
+    _check_module(model, "model")
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def count_trainable(model: nn.Module) -> int:
+    """Number of trainable parameters (weights and biases) of ``model``."""
+    return sum(p.numel() for p in trainable_parameters(model))
+
+
+def trainable_summary(model: nn.Module, depth: int = 2) -> str:
+    """A table of the parts of ``model`` (children, and their children up to ``depth``) with their
+    parameters, how many are trainable, and the mode of their batch-norm layers."""
+    _check_module(model, "model")
+    rows = [f"{'part':24s} {'parameters':>12s} {'trainable':>12s}  batch norm"]
+
+    def visit(module: nn.Module, name: str, level: int) -> None:
+        total = sum(p.numel() for p in module.parameters())
+        trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+        bns = batchnorm_layers(module)
+        if not bns:
+            bn = "-"
+        else:
+            frozen = sum(not any(p.requires_grad for p in b.parameters()) for b in bns)
+            bn = f"{len(bns)} layer(s), {frozen} frozen"
+        rows.append(f"{'  ' * level + name:24s} {total:12,d} {trainable:12,d}  {bn}")
+        if level + 1 < depth:
+            for child_name, child in module.named_children():
+                if any(True for _ in child.parameters()):
+                    visit(child, child_name, level + 1)
+
+    for name, child in model.named_children():
+        visit(child, name, 0)
+    rows.append(f"{'total':24s} {sum(p.numel() for p in model.parameters()):12,d} {count_trainable(model):12,d}")
+    return "\n".join(rows)
+
+
+# --------------------------------------------------------------------------- a new head
+def _last_linear(container: nn.Module) -> tuple[nn.Module, str, nn.Linear] | None:
+    """(parent, attribute name, layer) of the last nn.Linear inside ``container``, or None."""
+    found = None
+    for parent in container.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, nn.Linear):
+                found = (parent, name, child)
+    return found
+
+
+def replace_head(model: nn.Module, n_classes: int) -> nn.Module:
+    """Replace the last layer of ``model``'s classifier by a new, trainable ``nn.Linear(.., n_classes)``.
+
+    Works for networks with a ``classifier`` (torchvision's VGG and AlexNet, the course's base),
+    an ``fc`` (ResNet) or a ``head``, and for an ``nn.Sequential`` whose last linear layer is the head.
+    The new layer takes the old one's inputs and lives on the old one's device. Returns ``model``.
+    """
+    _check_module(model, "model")
+    if not isinstance(n_classes, int) or isinstance(n_classes, bool) or n_classes < 1:
+        raise ValueError(f"n_classes must be a positive integer, got {n_classes!r}")
+    place = None
+    for attribute in ("classifier", "fc", "head"):
+        part = getattr(model, attribute, None)
+        if isinstance(part, nn.Linear):
+            place = (model, attribute, part)
+        elif isinstance(part, nn.Module):
+            place = _last_linear(part)
+        if place is not None:
+            break
+    if place is None and isinstance(model, nn.Sequential):
+        place = _last_linear(model)
+    if place is None:
+        raise TypeError(
+            f"replace_head cannot find the head of this {type(model).__name__}: it looks for the last nn.Linear "
+            "in model.classifier, model.fc or model.head (or in an nn.Sequential). Replace it by hand: "
+            "model.<name> = nn.Linear(in_features, n_classes)."
+        )
+    parent, name, old = place
+    new = nn.Linear(old.in_features, n_classes).to(old.weight.device)
+    setattr(parent, name, new)
+    return model
+
+
+# --------------------------------------------------------------------------- the course's pretrained base
+def sha256(path: str | Path) -> str:
+    """The SHA-256 checksum of a file (the provenance file records the weights' checksum)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def base_metadata(path: str | Path = BASE_WEIGHTS) -> dict:
+    """What the weights file says about itself: data, epochs, seed, accuracies, date."""
+    return dict(_read_weights(path)["meta"])
+
+
+def _read_weights(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: the pretrained base ships with cslib (cslib/weights/). Reinstall cslib, "
+            "or make the file again with `python scripts/pretrain_base.py`."
+        )
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a truncated or foreign file
+        raise RuntimeError(f"{path} cannot be read as cslib weights ({e}). Reinstall cslib or run scripts/pretrain_base.py.") from None
+    if not isinstance(saved, dict) or "state_dict" not in saved or "meta" not in saved:
+        raise RuntimeError(f"{path} is not a cslib weights file (no state_dict/meta). Reinstall cslib or run scripts/pretrain_base.py.")
+    return saved
+
+
+def load_pretrained_base(device: torch.device | str | None = None, path: str | Path = BASE_WEIGHTS,
+                         verbose: bool = False) -> nn.Sequential:
+    """The course's pretrained convnet, with the weights that ship with cslib (no network needed).
+
+    It is ``cslib.models.small_convnet()`` trained on the 60,000 Fashion-MNIST training images
+    (``scripts/pretrain_base.py`` made it; ``cslib/weights/PROVENANCE.md`` says how). It comes in
+    evaluation mode, as float32, on ``device`` (default: the CPU). Its ``classifier`` still predicts
+    the 10 Fashion-MNIST classes: use :func:`replace_head` for a new task.
+    """
+    from cslib.models import small_convnet
+
+    saved = _read_weights(path)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in saved["state_dict"].items()}
+    model = small_convnet(n_classes=state["classifier.1.weight"].shape[0])
+    model.load_state_dict(state)
+    model.eval()
+    if device is not None:
+        model.to(device)
+    if verbose:
+        meta = saved["meta"]
+        print(f"pretrained base: {meta.get('architecture', 'small_convnet')} trained on {meta.get('data', '?')} "
+              f"for {meta.get('epochs', '?')} epochs; test accuracy {meta.get('test_acc', float('nan')):.4f} "
+              f"({Path(path).name})")
+    return model
+
+
+# --------------------------------------------------------------------------- torchvision's pretrained networks
+def torchvision_pretrained(name: str = "vgg16", timeout: float = 20.0, progress: bool = True) -> tuple[nn.Module | None, str]:
+    """A torchvision network with its default ImageNet weights, e.g. ``vgg16(weights=VGG16_Weights.DEFAULT)``.
+
+    Returns ``(model, message)``. Offline, or when the download fails, it does not raise: it returns
+    ``(None, reason)``, so that a notebook can skip the cells that need the network and say why.
+    The weights are cached by torch (``torch.hub.get_dir()``), so they download only once.
+    """
+    from torchvision import models as tv_models
+
+    try:
+        weights = tv_models.get_model_weights(name).DEFAULT
+    except Exception as e:  # an unknown name is a mistake in the call: say so, do not hide it
+        raise ValueError(f"torchvision has no model called {name!r} with pretrained weights ({e})") from None
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout)  # a firewalled machine fails after `timeout` s instead of hanging
+    try:
+        state = torch.hub.load_state_dict_from_url(weights.url, progress=progress, check_hash=True)
+    except Exception as e:  # no network, proxy, HTTP error, truncated file: all mean "not available here"
+        reason = " ".join(str(e).split()) or type(e).__name__
+        return None, (
+            f"The pretrained {name} weights are not available here: downloading {weights.url} failed "
+            f"({type(e).__name__}: {reason[:200]}). This needs internet once (the file is then cached in {cached.parent}); "
+            "the cells that need it are skipped."
+        )
+    finally:
+        socket.setdefaulttimeout(previous)
+    model = tv_models.get_model(name, weights=None)
+    model.load_state_dict(state)
+    model.eval()
+    return model, f"{name} with its ImageNet weights ({weights.url.rsplit('/', 1)[-1]}, from {cached.parent})"

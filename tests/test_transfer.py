@@ -1,0 +1,243 @@
+"""cslib.transfer: freezing, new heads and fine-tuning keep what they promise; the shipped base is the trained one."""
+import copy
+import importlib.util
+import re
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torchvision import models as tv_models
+
+import cslib
+from cslib import transfer
+from cslib.data import prepare
+from cslib.models import small_convnet
+from cslib.train import evaluate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def requires_grad(module):
+    return {p.requires_grad for p in module.parameters()}
+
+
+def random_stats(model, seed=0):
+    """Give the batch-norm layers non-trivial running statistics, as a pretrained network has."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in transfer.batchnorm_layers(model):
+            m.running_mean.copy_(torch.rand(m.num_features, generator=g) - 0.5)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+    return model
+
+
+def bn_stats(model):
+    return [(m.running_mean.clone(), m.running_var.clone()) for m in transfer.batchnorm_layers(model)]
+
+
+def same_stats(a, b):
+    return all(torch.equal(x, y) and torch.equal(u, v) for (x, u), (y, v) in zip(a, b))
+
+
+def small_data(n=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 1, 28, 28, generator=g), torch.randint(0, 3, (n,), generator=g)
+
+
+# --------------------------------------------------------------------------- on torchvision's VGG (untrained)
+@pytest.fixture(scope="module")
+def vgg():
+    return tv_models.vgg11_bn(weights=None)  # no download: the helpers must work on the architecture alone
+
+
+def test_freeze_replace_unfreeze_on_torchvision_vgg(vgg):
+    model = copy.deepcopy(vgg)
+    total = sum(p.numel() for p in model.parameters())
+    transfer.freeze(model.features)
+    assert requires_grad(model.features) == {False} and requires_grad(model.classifier) == {True}
+    assert all(not m.training for m in transfer.batchnorm_layers(model.features))
+
+    transfer.replace_head(model, 2)
+    assert isinstance(model.classifier[6], nn.Linear) and model.classifier[6].in_features == 4096
+    assert model.classifier[6].out_features == 2 and model.classifier[6].weight.requires_grad
+    classifier = 25088 * 4096 + 4096 + 4096 * 4096 + 4096 + 4096 * 2 + 2
+    assert transfer.count_trainable(model) == classifier
+    assert transfer.count_trainable(model) == sum(p.numel() for p in transfer.trainable_parameters(model))
+
+    top_block = model.features[22:]  # VGG11's last block: conv, BN, ReLU, conv, BN, ReLU, pool
+    transfer.unfreeze(top_block)
+    convs = [m for m in top_block if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 2 and all(requires_grad(c) == {True} for c in convs)
+    assert all(requires_grad(b) == {False} for b in transfer.batchnorm_layers(top_block))
+    assert transfer.count_trainable(model) == classifier + sum(p.numel() for c in convs for p in c.parameters())
+    assert requires_grad(model.features[:22]) == {False}
+    assert sum(p.numel() for p in model.parameters()) == total - 4096 * 1000 - 1000 + 4096 * 2 + 2
+
+    model.eval()
+    with torch.no_grad():
+        assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 2)
+
+
+def test_replace_head_on_other_torchvision_layouts():
+    resnet = tv_models.resnet18(weights=None)
+    transfer.replace_head(resnet, 5)
+    assert resnet.fc.out_features == 5 and resnet.fc.in_features == 512
+    seq = nn.Sequential(nn.Flatten(), nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    transfer.replace_head(seq, 7)
+    assert seq[3].out_features == 7 and seq[1].out_features == 8
+
+
+def test_replace_head_and_freeze_reject_bad_input_clearly():
+    with pytest.raises(ValueError, match="positive integer"):
+        transfer.replace_head(small_convnet(), 0)
+    with pytest.raises(TypeError, match="cannot find the head"):
+        transfer.replace_head(nn.Sequential(nn.Conv2d(1, 2, 3)), 3)
+    with pytest.raises(TypeError, match="nn.Module"):
+        transfer.freeze("features")
+
+
+# --------------------------------------------------------------------------- on the course's base, through cslib.fit
+def test_feature_extraction_through_fit_changes_only_the_head():
+    cslib.set_seed(0)
+    model = random_stats(small_convnet())
+    transfer.replace_head(transfer.freeze(model), 3)
+    before = copy.deepcopy(model.features.state_dict())
+    stats = bn_stats(model)
+    head = model.classifier[1].weight.detach().clone()
+    cslib.fit(model, small_data(), epochs=2, batch_size=16, lr=1e-2, progress=False, device="cpu")
+    assert all(torch.equal(before[k], v) for k, v in model.features.state_dict().items())
+    assert same_stats(stats, bn_stats(model))
+    assert not torch.equal(head, model.classifier[1].weight)
+
+
+def test_fine_tuning_through_fit_keeps_batchnorm_frozen():
+    cslib.set_seed(0)
+    model = random_stats(small_convnet())
+    transfer.replace_head(transfer.freeze(model), 3)
+    transfer.unfreeze(model.features.block3)  # keep_batchnorm_frozen=True by default
+    bn = model.features.block3[1]
+    assert not bn.weight.requires_grad and not bn.training
+    assert transfer.count_trainable(model) == 73_856 + 1152 * 3 + 3
+    stats = bn_stats(model)
+    conv3, conv1 = model.features.block3[0].weight.detach().clone(), model.features.block1[0].weight.detach().clone()
+    cslib.fit(model, small_data(), epochs=2, batch_size=16, lr=1e-2, progress=False, device="cpu")  # calls model.train() every epoch
+    assert same_stats(stats, bn_stats(model)), "running statistics moved during fine-tuning"
+    assert not torch.equal(conv3, model.features.block3[0].weight) and torch.equal(conv1, model.features.block1[0].weight)
+    model.train()
+    model(small_data(4)[0])
+    assert not bn.training  # the forward pre-hook put it back in evaluation mode
+    clone = copy.deepcopy(model)  # deep copies keep the behaviour
+    clone.train()
+    clone(small_data(4)[0])
+    assert same_stats(stats, bn_stats(clone))
+
+
+def test_requires_grad_alone_does_not_freeze_batchnorm_statistics():
+    """Why freeze_batchnorm exists: model.train() lets the running statistics move even with frozen parameters."""
+    model = random_stats(small_convnet())
+    model.requires_grad_(False)
+    model.classifier[1].requires_grad_(True)
+    stats = bn_stats(model)
+    cslib.fit(model, small_data(), epochs=1, batch_size=16, progress=False, device="cpu")
+    assert not same_stats(stats, bn_stats(model))
+
+
+def test_unfreeze_can_release_batchnorm_too():
+    model = random_stats(small_convnet())
+    transfer.freeze(model)
+    transfer.unfreeze(model, keep_batchnorm_frozen=False)
+    assert requires_grad(model) == {True}
+    stats = bn_stats(model)
+    cslib.fit(model, small_data(), epochs=1, batch_size=16, progress=False, device="cpu")
+    assert not same_stats(stats, bn_stats(model))
+
+
+def test_trainable_summary_lists_parts_and_batchnorm_state():
+    model = transfer.replace_head(transfer.freeze(small_convnet()), 10)
+    transfer.unfreeze(model.features.block3)
+    text = transfer.trainable_summary(model)
+    assert re.search(r"block3\s+74,112\s+73,856\s+1 layer\(s\), 1 frozen", text)
+    assert re.search(r"block1\s+384\s+0", text)
+    assert re.search(r"total\s+104,650\s+85,386", text)
+
+
+# --------------------------------------------------------------------------- the shipped weights
+def provenance_sha256():
+    text = transfer.BASE_PROVENANCE.read_text()
+    return re.search(r"^- sha256 `([0-9a-f]{64})`", text, re.M).group(1)  # the weights file's line (data files are indented)
+
+
+def test_shipped_weights_are_small_and_match_their_provenance():
+    path = transfer.BASE_WEIGHTS
+    assert path.is_file() and path.stat().st_size < 1_000_000
+    assert transfer.sha256(path) == provenance_sha256()
+    meta = transfer.base_metadata()
+    for key in ("data", "epochs", "seed", "date", "test_acc", "sample_test_acc", "torch"):
+        assert key in meta, key
+    assert "60,000 training" in meta["data"] and "10,000 test" in meta["data"]
+
+
+def test_shipped_weights_load_offline_and_have_the_expected_shapes():
+    model = transfer.load_pretrained_base()
+    reference = small_convnet().state_dict()
+    assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == {k: tuple(v.shape) for k, v in reference.items()}
+    assert all(p.dtype == torch.float32 for p in model.parameters()) and not model.training
+    assert sum(p.numel() for p in model.parameters()) == 104_650
+
+
+def test_shipped_weights_give_the_recorded_accuracy_on_the_bundled_sample():
+    """A real check that the file is the trained network: re-measure it on 500 Fashion-MNIST test images."""
+    with np.load(ROOT / "cslib" / "samples" / "fashionmnist-sample.npz") as f:
+        x, y = prepare(torch.from_numpy(f["test_images"])), torch.from_numpy(f["test_labels"].astype(np.int64))
+    _, acc = evaluate(transfer.load_pretrained_base(), x, y, device="cpu")
+    meta = transfer.base_metadata()
+    assert acc == pytest.approx(meta["sample_test_acc"], abs=0.005)
+    assert acc > 0.85 and meta["test_acc"] > 0.88
+    _, untrained = evaluate(small_convnet().eval(), x, y, device="cpu")
+    assert untrained < 0.5
+
+
+def test_load_pretrained_base_explains_a_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="pretrain_base.py"):
+        transfer.load_pretrained_base(path=tmp_path / "nothing.pt")
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(RuntimeError, match="cannot be read"):
+        transfer.load_pretrained_base(path=tmp_path / "bad.pt")
+
+
+def test_pretrain_script_saves_a_loadable_file_with_provenance(tmp_path):
+    spec = importlib.util.spec_from_file_location("pretrain_base", ROOT / "scripts" / "pretrain_base.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main([]) == 1  # fast mode may not overwrite the shipped weights
+    history = cslib.train.History(loss=[1.0], train_acc=[0.5], test_loss=[1.0], test_acc=[0.5], seconds=[1.0])
+    out = tmp_path / "base.pt"
+    meta = script.save(small_convnet().eval(), history, "test data", 1, 0, out)
+    provenance = script.write_provenance(meta, out, history)
+    assert transfer.sha256(out) in provenance.read_text()
+    assert transfer.base_metadata(out)["sample_test_acc"] == meta["sample_test_acc"]
+    assert transfer.load_pretrained_base(path=out).classifier[1].out_features == 10
+
+
+# --------------------------------------------------------------------------- torchvision's pretrained route
+def test_torchvision_route_returns_a_reason_offline(monkeypatch):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    model, reason = transfer.torchvision_pretrained("vgg16")
+    assert model is None
+    assert "vgg16-397923af.pth" in reason and "Name or service not known" in reason and "skipped" in reason
+
+
+def test_torchvision_route_loads_the_weights_when_they_come(monkeypatch):
+    state = tv_models.mobilenet_v3_small(weights=None).state_dict()
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", lambda url, **kwargs: state)
+    model, message = transfer.torchvision_pretrained("mobilenet_v3_small")
+    assert isinstance(model, nn.Module) and not model.training and "ImageNet" in message
+    assert torch.equal(model.state_dict()["features.0.0.weight"], state["features.0.0.weight"])
+    with pytest.raises(ValueError, match="no model called"):
+        transfer.torchvision_pretrained("vgg17")
