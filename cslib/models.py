@@ -98,7 +98,7 @@ def layer_output_shapes(layers, input_shape: tuple[int, ...]) -> list[tuple[int,
     """
     import torch
 
-    x = torch.empty((1, *input_shape), device="meta")
+    x = torch.empty((2, *input_shape), device="meta")  # 2: batch norm in training mode needs more than one
     shapes = []
     with torch.no_grad():
         for layer in layers:
