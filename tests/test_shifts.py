@@ -57,9 +57,10 @@ def test_shift_accuracy_of_a_shift_sensitive_model():
 
 def test_deep_cnn_shapes_and_parameters():
     model = models.cnn_deep()
-    assert models.count_parameters(model) == 871_530
+    assert models.count_parameters(model) == 421_306
     shapes = models.layer_output_shapes(model, (1, 28, 28))
-    assert shapes[6] == (32, 14, 14) and shapes[13] == (64, 7, 7) and shapes[14] == (3136,) and shapes[-1] == (10,)
+    assert shapes[6] == (16, 14, 14) and shapes[13] == (32, 7, 7) and shapes[14] == (1568,) and shapes[-1] == (10,)
+    assert models.count_parameters(models.cnn_deep((32, 64))) == 871_530
     assert model.eval()(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
 
 
