@@ -76,7 +76,7 @@ def good_grid(transforms, image, n=5):
     fig, axes = plt.subplots(len(transforms), n, squeeze=False)
     for row, t in zip(axes, transforms.values()):
         for ax in row:
-            ax.imshow(t(image)[0])
+            ax.imshow(t(image)[0].numpy())
     return fig
 
 
