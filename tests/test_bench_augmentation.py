@@ -16,8 +16,9 @@ def load_bench():
 
 def test_overhead_table_and_accuracy_report(capsys):
     bench = load_bench()
-    result = bench.measure_overhead("cpu", n_train=96, repeats=1, per_item_n=64, log=lambda s: None)
-    assert result["n_train"] == 96 and result["plain_s"] > 0 and result["batched_s"] > 0 and result["per_item_s"] > 0
+    result = bench.measure_overhead("cpu", n_train=96, chunk=64, repeats=2, per_item_n=64, log=lambda s: None)
+    assert result["n_train"] == 96 and result["chunk"] == 64 and len(result["plain_all"]) == len(result["batched_all"]) == 2
+    assert result["plain_s"] > 0 and result["batched_s"] > 0 and result["per_item_s"] > 0 and result["cpu_ratio"] > 0
     info = bench.machine_info(torch.device("cpu"))
     assert set(info) == {"cpu", "torch", "device", "python"} and torch.__version__ in info["torch"]
     table = bench.report_overhead(info, result)
