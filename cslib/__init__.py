@@ -6,6 +6,8 @@ Modules, each small enough to read:
 - ``cslib.data``     MNIST / Fashion-MNIST from disk, Debian, torchvision or the bundled samples
 - ``cslib.train``    the decks' ``train_batch``/``accuracy`` and a fast ``fit``
 - ``cslib.plot``     image grids, training curves and the lectures' other figures
+- ``cslib.augment``  augmentation of whole batches on the device, one random transform per image
+- ``cslib.shifts``   how predictions change when images shift (lecture 3)
 - ``cslib.labs``     builds the student labs from the solution notebooks
 - ``cslib.checks``   the inline checks of the labs (also used by the grader)
 - ``cslib.grade``    the instructor's grader, a package: ``python -m cslib.grade LAB SUBMISSIONS...``
@@ -22,7 +24,7 @@ REPO = "dlcv-course/dlcv-pytorch"  # GitHub owner/name, used by the notebooks' C
 from cslib.runtime import budget, fast_mode, get_device, set_seed, setup  # noqa: E402
 from cslib.train import accuracy, evaluate, fit, predict_proba, train_batch  # noqa: E402
 
-_SUBMODULES = {"augment", "checks", "conv", "data", "grade", "labs", "models", "plot", "runtime", "train", "transfer", "widgets"}
+_SUBMODULES = {"augment", "checks", "conv", "data", "grade", "labs", "models", "plot", "runtime", "shifts", "train", "transfer", "widgets"}
 
 
 def __getattr__(name: str):

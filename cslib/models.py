@@ -153,3 +153,51 @@ def class_test_cnn(size: int = 8) -> nn.Sequential:
         nn.Linear(10, 10), nn.ReLU(),
         nn.Linear(10, 3),
     )
+
+# --------------------------------------------------------------------------- lecture 3: a deeper CNN, layer shapes
+def cnn_deep(channels: tuple[int, int] = (16, 32), hidden: int = 256, dropout: float = 0.25) -> nn.Sequential:
+    """Lecture 3: a deeper CNN in VGG's style, with batch norm (421,306 parameters as is).
+
+    Two blocks of two 3x3 convolutions (padding 1, so they keep the size) with batch norm and ReLU,
+    each block ending in a 2x2 max-pool (28 -> 14 -> 7), then a dense layer of ``hidden`` units with
+    batch norm and dropout. ``channels`` are the numbers of filters of the two blocks. Deeper than
+    lecture 2's CNN but with fewer parameters and half its arithmetic; trained with random shifts it is
+    shift-invariant and more accurate than lecture 2's CNN without them (92 % after 5 epochs).
+    """
+    def block(c_in: int, c_out: int) -> list[nn.Module]:
+        return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(),
+                nn.Conv2d(c_out, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(),
+                nn.MaxPool2d(2)]
+
+    c1, c2 = channels
+    return nn.Sequential(
+        *block(1, c1),
+        *block(c1, c2),
+        nn.Flatten(),
+        nn.Linear(c2 * 7 * 7, hidden),
+        nn.BatchNorm1d(hidden),
+        nn.ReLU(),
+        nn.Dropout(dropout),
+        nn.Linear(hidden, 10),
+    )
+
+
+def layer_output_shapes(layers, input_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """The output shape of every layer in ``layers`` (without the batch dimension) for inputs of ``input_shape``.
+
+    The reference for lab 3: a real forward pass, on PyTorch's "meta" device (shapes without numbers,
+    so even VGG16 at 224x224 costs nothing). ``layers`` is a list of modules or an ``nn.Sequential``.
+    """
+    import torch
+
+    x = torch.empty((2, *input_shape), device="meta")  # 2: batch norm in training mode needs more than one
+    shapes = []
+    with torch.no_grad():
+        for layer in layers:
+            x = copy.deepcopy(layer).to("meta")(x) if _has_real_tensors(layer) else layer(x)
+            shapes.append(tuple(int(s) for s in x.shape[1:]))
+    return shapes
+
+
+def _has_real_tensors(layer: nn.Module) -> bool:
+    return any(t.device.type != "meta" for t in [*layer.parameters(), *layer.buffers()])

@@ -93,3 +93,72 @@ def plot_history(histories: History | Mapping[str, History], *, title: str | Non
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- lecture 3: class probabilities under shifts
+def plot_probability_heatmap(probs, shifts: Sequence[int], classes: Sequence[str], *, title: str | None = None,
+                             annotate: bool = True, ax=None) -> Figure:
+    """The slides' "Prob. of each class for various shifts": rows = shifts, columns = classes, values written in.
+
+    ``probs`` is (len(shifts), len(classes)), e.g. from ``cslib.shifts.shift_probabilities``. The colors
+    run from 0 to 1 whatever the values, so that two heatmaps can be compared by eye.
+    """
+    p = probs.detach().cpu().numpy() if torch.is_tensor(probs) else np.asarray(probs, dtype=float)
+    shifts, classes = list(shifts), list(classes)
+    if p.shape != (len(shifts), len(classes)):
+        raise ValueError(f"probs has shape {p.shape}, but there are {len(shifts)} shifts and {len(classes)} classes")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(0.75 * len(classes) + 2.5, 0.42 * len(shifts) + 1.8))
+    else:
+        fig = ax.figure
+    image = ax.imshow(p, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    if annotate:
+        for (i, j), value in np.ndenumerate(p):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7.5,
+                    color="black" if value > 0.6 else "white")
+    ax.set_xticks(range(len(classes)), classes, rotation=40, ha="right")
+    ax.set_yticks(range(len(shifts)), [f"{s:+d}" if s else "0" for s in shifts])
+    ax.set_xlabel("class")
+    ax.set_ylabel("shift (pixels, + = right)")
+    ax.set_title(title or "Probability of each class for various shifts")
+    fig.colorbar(image, ax=ax, label="probability", fraction=0.05, pad=0.02)
+    fig.tight_layout()
+    return fig
+
+
+def plot_probability_bars(probs: Mapping[str, object], classes: Sequence[str], *, true_label: int | None = None,
+                          title: str | None = None, axes=None) -> Figure:
+    """One bar chart of class probabilities per model, side by side (``{"CNN": p1, "MLP": p2}``, each of length classes).
+
+    The predicted class of each model is drawn in a darker color; ``true_label`` marks the right class with a star.
+    """
+    if not probs:
+        raise ValueError("probs is empty: pass a dict {model name: probabilities}")
+    classes = list(classes)
+    names = list(probs)
+    if axes is None:
+        fig, axes = plt.subplots(1, len(names), figsize=(3.3 * len(names), 3.2), sharey=True, squeeze=False)
+        axes = axes[0]
+    else:
+        axes = np.atleast_1d(axes)
+        fig = axes[0].figure
+    for ax, name in zip(axes, names):
+        p = probs[name]
+        p = p.detach().cpu().numpy().reshape(-1) if torch.is_tensor(p) else np.asarray(p, dtype=float).reshape(-1)
+        if len(p) != len(classes):
+            raise ValueError(f"probs[{name!r}] has {len(p)} values for {len(classes)} classes")
+        best = int(p.argmax())
+        colors = ["tab:blue"] * len(p)
+        colors[best] = "tab:red" if true_label is not None and best != int(true_label) else "tab:green"
+        ax.bar(range(len(p)), p, color=colors)
+        ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=8)
+        ax.set_ylim(0, 1.08)
+        ax.set_title(f"{name}\n{classes[best]} ({p[best]:.2f})", fontsize=10)
+        if true_label is not None:
+            ax.text(int(true_label), min(p[int(true_label)] + 0.02, 1.0), "★", ha="center", va="bottom", fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("probability")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

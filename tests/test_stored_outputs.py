@@ -70,6 +70,26 @@ EXPECTED = {
                   "Total params: 248", "total         248      248", "mode: full"],
         "figures": 0,
     },
+    # lecture 3: data augmentation and deep CNNs
+    "notebooks/03_*.ipynb": {
+        "texts": ["Total params: 138,357,544", "102,764,544", "4,097,000",
+                  "VGG13: 10 conv + 3 dense = 13 layers with weights, 133,047,848 parameters",
+                  "VGG16: 13 conv + 3 dense = 16 layers with weights, 138,357,544 parameters",
+                  "VGG19: 16 conv + 3 dense = 19 layers with weights, 143,667,240 parameters",
+                  "Total params: 421,306", "Fashion-MNIST train: 60,000 images", "mode: full",
+                  "cslib.shifts.shift_probabilities gives the same numbers: True",
+                  "CNN test accuracy: 0.9", "augmented CNN test accuracy: 0.", "deep CNN, augmented   0.9",
+                  "per-image transform in __getitem__ (slides)", "batched RandomShift(5), cslib.fit",
+                  "when the size divides evenly it is plain average pooling: True",
+                  "320x320 image -> feature maps (512, 10, 10) -> AdaptiveAvgPool2d -> (512, 7, 7)",
+                  "shift +5: plain CNN:"],
+        "figures": 13,
+    },
+    "solutions/lab03_*.ipynb": {
+        "texts": ["✓ rotate_invert", "✓ shift_scale", "✓ my_transform", "✓ plot_samples", "✓ vgg_output_shapes",
+                  "all 40 layers agree: True", "mode: full"],
+        "figures": 1,
+    },
 }
 
 

@@ -1,0 +1,71 @@
+"""Lecture 3's shift explorer: the plain functions, and a widget that builds and updates (no browser needed)."""
+import matplotlib
+
+matplotlib.use("Agg")
+import re  # noqa: E402
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from cslib import models, widgets  # noqa: E402
+
+CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+LINE = re.compile(r"^[^:·]+: [^·]+ \(\d\.\d\d\)( · [^:·]+: [^·]+ \(\d\.\d\d\))*$")
+
+
+class ColumnReader(nn.Module):
+    """Predicts class = column of the brightest pixel // 3: a shift of 3 px changes its answer."""
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        col = x.flatten(2).argmax(-1)[:, 0] % x.shape[-1]
+        return nn.functional.one_hot(col // 3, 10).float() * 20 + self.dummy
+
+
+def images():
+    x = torch.zeros(2, 28, 28, dtype=torch.uint8)
+    x[0, 10, 4] = 255  # class 1 for ColumnReader
+    x[1, 3, 20] = 255  # class 6
+    return x, torch.tensor([1, 6])
+
+
+def test_probabilities_and_text_line():
+    torch.manual_seed(0)
+    nets = {"reader": ColumnReader(), "MLP": models.mlp(), "CNN": models.cnn()}
+    x, _ = images()
+    probs = widgets.shift_model_probabilities(nets, x[0], 0)
+    assert set(probs) == set(nets) and all(p.shape == (10,) for p in probs.values())
+    text = widgets.shift_prediction_text(probs, CLASSES)
+    assert LINE.match(text) and text.startswith("reader: Trouser (1.00) · MLP: ")
+    moved = widgets.shift_prediction_text(widgets.shift_model_probabilities({"reader": ColumnReader()}, x[0], 5), CLASSES)
+    assert moved == "reader: Dress (1.00)"  # column 9 -> class 3
+
+
+def test_static_figure_has_the_image_and_one_bar_chart_per_model():
+    x, y = images()
+    fig = widgets.plot_shift_explorer({"reader": ColumnReader(), "MLP": models.mlp()}, x[0], CLASSES, 5, label=int(y[0]))
+    image_ax, *bar_axes = fig.axes
+    assert len(bar_axes) == 2 and image_ax.images and image_ax.get_title().startswith("shift +5 px")
+    assert "true class: Trouser" in image_ax.get_title()
+    assert bar_axes[0].get_title() == "reader\nDress (1.00)"
+    assert float(image_ax.images[0].get_array()[10, 9]) == 1.0  # the pixel moved from column 4 to 9
+    matplotlib.pyplot.close(fig)
+
+
+def test_explorer_builds_and_updates_on_slider_and_picker():
+    x, y = images()
+    box = widgets.shift_explorer({"reader": ColumnReader()}, x, y, CLASSES, vertical=True)
+    c = box.controls
+    assert c["shift"].min == -10 and c["shift"].max == 10 and c["shift"].continuous_update is False
+    assert widgets.SHIFT_TEXT_CLASS in c["text"]._dom_classes
+    assert c["text"].value == "reader: Trouser (1.00)"
+    c["shift"].value = 5
+    assert c["text"].value == "reader: Dress (1.00)"
+    c["image"].value = 1
+    assert c["text"].value == "reader: Bag (1.00)"  # column 20 + 5 = 25 -> class 25 // 3 = 8
+    c["vertical"].value = 3
+    assert c["text"].value == "reader: Bag (1.00)"  # moving down keeps the column
+    assert len(box.children[0].children) == 3  # image picker, shift and vertical sliders
