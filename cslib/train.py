@@ -3,7 +3,10 @@
 ``fit`` does what the decks' loop does, minus its slow parts: the data set lives on the device
 as two tensors and batches are sliced from it (no per-sample ``__getitem__``), the training
 accuracy comes from the forward passes that train (no second pass over the training set), and
-the loss is summed on the device (no GPU-to-CPU sync per batch).
+the loss is summed on the device (no GPU-to-CPU sync per batch). Two more choices keep the math
+the same and the time down: Adam's "fused" implementation (one pass over all parameters instead
+of several), and, for convolutional networks, the channels-last memory layout during training,
+which CPU (oneDNN) and GPU (cuDNN) convolutions run fastest on.
 """
 from __future__ import annotations
 
@@ -132,51 +135,68 @@ def fit(
     x, y = (t.to(device) for t in _as_pair(train, "train"))
     test_pair = tuple(t.to(device) for t in _as_pair(test, "test")) if test is not None else None
     model.to(device)
-    if optimizer is None:
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr, **({"fused": True} if device.type == "cuda" else {}))
+    optimizer = optimizer or adam(model, lr)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.benchmark = True  # let cuDNN pick the fastest convolution for these shapes
+    channels_last = x.dim() == 4 and device.type in ("cpu", "cuda") and any(isinstance(m, nn.Conv2d) for m in model.modules())
+    if channels_last:
+        model.to(memory_format=torch.channels_last)  # undone at the end, so the model looks as before
     n, steps = len(x), math.ceil(len(x) / batch_size)
     sched = scheduler(optimizer, epochs * steps) if scheduler is not None else None
     history = History()
     bar = tqdm(total=epochs * steps, disable=not progress, unit="batch", desc=desc or "training", dynamic_ncols=True)
-    for epoch in range(epochs):
-        bar.set_description(f"{desc + ' ' if desc else ''}epoch {epoch + 1}/{epochs}")
-        model.train()
-        start = time.perf_counter()
-        order = torch.randperm(n).to(device)
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        for i in range(steps):
-            idx = order[i * batch_size:(i + 1) * batch_size]
-            xb, yb = x[idx], y[idx]
-            if augment is not None:
-                xb = augment(xb)
-            optimizer.zero_grad(set_to_none=True)
-            out = _forward(model, xb) if i == 0 and epoch == 0 else model(xb)
-            loss = loss_fn(out, yb)
-            loss.backward()
-            optimizer.step()
-            if sched is not None:
-                sched.step()
-            loss_sum += loss.detach() * len(yb)
-            correct += (out.argmax(dim=1) == yb).sum()
-            bar.update()
-        history.loss.append(loss_sum.item() / n)  # .item() waits for the GPU, so the time below is real
-        history.train_acc.append(correct.item() / n)
-        history.seconds.append(time.perf_counter() - start)
-        postfix = {"loss": f"{history.loss[-1]:.4f}", "train_acc": f"{history.train_acc[-1]:.4f}"}
-        if test_pair is not None:
-            test_loss, test_acc = evaluate(model, *test_pair, loss_fn=loss_fn, device=device)
-            history.test_loss.append(test_loss)
-            history.test_acc.append(test_acc)
-            postfix["test_acc"] = f"{test_acc:.4f}"
-        bar.set_postfix(postfix)
-        if stop_at is not None and history.test_acc[-1] >= stop_at:
-            break
-    bar.close()
+    try:
+        for epoch in range(epochs):
+            bar.set_description(f"{desc + ' ' if desc else ''}epoch {epoch + 1}/{epochs}")
+            model.train()
+            start = time.perf_counter()
+            order = torch.randperm(n).to(device)
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), device=device, dtype=torch.long)
+            for i in range(steps):
+                idx = order[i * batch_size:(i + 1) * batch_size]
+                xb, yb = x[idx], y[idx]
+                if augment is not None:
+                    xb = augment(xb)
+                if channels_last:
+                    xb = xb.contiguous(memory_format=torch.channels_last)
+                optimizer.zero_grad(set_to_none=True)
+                out = _forward(model, xb) if i == 0 and epoch == 0 else model(xb)
+                loss = loss_fn(out, yb)
+                loss.backward()
+                optimizer.step()
+                if sched is not None:
+                    sched.step()
+                loss_sum += loss.detach() * len(yb)
+                correct += (out.argmax(dim=1) == yb).sum()
+                bar.update()
+            history.loss.append(loss_sum.item() / n)  # .item() waits for the GPU, so the time below is real
+            history.train_acc.append(correct.item() / n)
+            history.seconds.append(time.perf_counter() - start)
+            postfix = {"loss": f"{history.loss[-1]:.4f}", "train_acc": f"{history.train_acc[-1]:.4f}"}
+            if test_pair is not None:
+                test_loss, test_acc = evaluate(model, *test_pair, loss_fn=loss_fn, device=device)
+                history.test_loss.append(test_loss)
+                history.test_acc.append(test_acc)
+                postfix["test_acc"] = f"{test_acc:.4f}"
+            bar.set_postfix(postfix)
+            if stop_at is not None and history.test_acc[-1] >= stop_at:
+                break
+    finally:
+        bar.close()
+        if channels_last:
+            model.to(memory_format=torch.contiguous_format)
     return history
+
+
+def adam(model: nn.Module, lr: float = 1e-3) -> torch.optim.Optimizer:
+    """Adam over the trainable parameters, fused where this torch and device can (same math, less time)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # older torch, or a device without fused kernels
+        return torch.optim.Adam(params, lr=lr)
 
 
 def _forward(model: nn.Module, xb: torch.Tensor) -> torch.Tensor:

@@ -27,9 +27,9 @@ def test_one_cycle_warms_up_then_anneals():
     assert 20 <= peak <= 30 and abs(max(lrs) - 0.1) < 1e-3 and lrs[-1] < 1e-3 and lrs[0] < 0.01
 
 
-def test_fast_conv_wrapper_trains_the_wrapped_model():
+def test_bfloat16_wrapper_trains_the_wrapped_model():
     model = recipe.fast_cnn(width=4)
-    wrapped = recipe.FastConv(model)
+    wrapped = recipe.BFloat16(model)
     out = wrapped(torch.rand(3, 1, 28, 28))
     assert out.dtype == torch.float32 and out.shape == (3, 10)
     assert list(wrapped.parameters())[0] is list(model.parameters())[0]

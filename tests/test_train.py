@@ -135,3 +135,25 @@ def test_fit_stops_once_the_test_accuracy_is_reached():
     assert 1 <= len(h) < 20 and h.test_acc[-1] >= 0.9 and all(a < 0.9 for a in h.test_acc[:-1])
     with pytest.raises(ValueError, match="stop_at needs test data"):
         fit(tiny_model(), toy_problem(), stop_at=0.9, progress=False)
+
+
+def test_fit_trains_conv_nets_channels_last_and_gives_them_back_unchanged_in_layout():
+    cslib.set_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 2))
+    layouts = []
+    model.register_forward_pre_hook(lambda m, args: layouts.append(args[0].is_contiguous(memory_format=torch.channels_last)))
+    x = torch.rand(64, 1, 8, 8)
+    y = (x.mean(dim=(1, 2, 3)) > 0.5).long()
+    fit(model, (x, y), epochs=1, batch_size=16, progress=False)
+    assert layouts and all(layouts)  # every training batch went in channels-last
+    assert model[0].weight.is_contiguous()  # and the model is back in the usual layout
+    model[0].weight.view(-1)  # which a student's .view() relies on
+
+
+def test_fit_uses_adam_over_trainable_parameters_only():
+    model = tiny_model()
+    model[0].weight.requires_grad_(False)
+    opt = cslib.train.adam(model, lr=0.01)
+    params = [p for group in opt.param_groups for p in group["params"]]
+    assert len(params) == 3 and all(p.requires_grad for p in params)
+    assert opt.param_groups[0]["lr"] == 0.01
