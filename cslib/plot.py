@@ -199,9 +199,13 @@ def _matrix(ax, M: np.ndarray, title: str, *, fill=None, bold=None, gid: str = "
     _grid_axes(ax, M.shape[0], M.shape[1], title)
 
 
-def draw_conv_step(A, B, i: int, j: int, stride: int = 1, padding: int = 0) -> Figure:
+def draw_conv_step(A, B, i: int, j: int, stride: int = 1, padding: int = 0,
+                   names: tuple[str, str, str] = ("A", "B", "C")) -> Figure:
     """One step of a convolution by hand: the window of input ``A`` that gives output entry ``(i, j)``, the kernel ``B``,
-    and the output filled in up to that entry; the title writes the sum out (e.g. 1×1 + 2×2 + 5×3 + 6×4 = 44)."""
+    and the output filled in up to that entry; the title writes the sum out (e.g. 1×1 + 2×2 + 5×3 + 6×4 = 44).
+
+    ``names`` are what the input, the kernel and the output are called in the titles.
+    """
     from cslib.conv import conv2d, explain_entry, pad
 
     A_padded, B = pad(A, padding), np.asarray(B)
@@ -215,10 +219,12 @@ def draw_conv_step(A, B, i: int, j: int, stride: int = 1, padding: int = 0) -> F
     widths = [A_padded.shape[1], B.shape[1], C.shape[1]]
     height = 0.55 * max(A_padded.shape[0], 3) + 1.5
     fig, axes = plt.subplots(1, 3, figsize=(2.2 + 0.55 * sum(widths), height), gridspec_kw={"width_ratios": widths})
-    _matrix(axes[0], A_padded, "input A" + (f" (padded by {padding})" if padding else ""), fill=window, gid="input-cell")
-    _matrix(axes[1], B, "kernel B", fill={(u, v): "#fdd9b5" for u in range(p) for v in range(q)}, gid="kernel-cell")
-    _matrix(axes[2], partial, f"output C = A ⊗ B\nentry ({i}, {j})", fill={(i, j): "#bcd7ef"}, bold={(i, j)}, gid="output-cell")
-    fig.suptitle(f"C[{i}, {j}] = {explain_entry(A, B, i, j, stride, padding)}", fontsize=11)
+    a, b, c = names
+    settings = ", ".join(t for t in [f"padded by {padding}" if padding else "", f"stride {stride}" if stride > 1 else ""] if t)
+    _matrix(axes[0], A_padded, f"input {a}" + (f" ({settings})" if settings else ""), fill=window, gid="input-cell")
+    _matrix(axes[1], B, f"kernel {b}", fill={(u, v): "#fdd9b5" for u in range(p) for v in range(q)}, gid="kernel-cell")
+    _matrix(axes[2], partial, f"output {c} = {a} ⊗ {b}\nentry ({i}, {j})", fill={(i, j): "#bcd7ef"}, bold={(i, j)}, gid="output-cell")
+    fig.suptitle(f"{c}[{i}, {j}] = {explain_entry(A, B, i, j, stride, padding)}", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / height))
     return fig
 

@@ -76,6 +76,11 @@ def test_draw_conv_step_writes_the_sum_out():
     highlighted = [p for p in by_gid(fig, "input-cell") if p.get_facecolor()[:3] != (1.0, 1.0, 1.0)]
     assert len(highlighted) == 4
     plt.close(fig)
+    fig = plot.draw_conv_step(np.ones((2, 2), dtype=int), np.ones((3, 3), dtype=int), 0, 0, padding=2, names=("C", "B", "D"))
+    text = all_text(fig)
+    assert "D[0, 0] = 0×1 + 0×1 + 0×1 + 0×1 + 0×1 + 0×1 + 0×1 + 0×1 + 1×1 = 1" in text
+    assert "input C (padded by 2)" in text and "output D = C ⊗ B" in text and len(by_gid(fig, "input-cell")) == 36
+    plt.close(fig)
 
 
 @pytest.mark.parametrize("mode, values", [("max", ["6", "8", "3", "4"]), ("average", ["3.25", "5.25", "2", "2"])])
