@@ -95,7 +95,176 @@ def plot_history(histories: History | Mapping[str, History], *, title: str | Non
     return fig
 
 
-# --------------------------------------------------------------------------- lecture 3: class probabilities under shifts
+# --------------------------------------------------------------------------- Lecture 2: convolution pictures
+# The arithmetic lives in cslib.conv (NumPy only, to read next to the lecture); the pictures live here
+# with the course's other figures. Each cell of a grid is one matplotlib Rectangle whose gid says what
+# it is ("input-cell", "padding-cell", "output-cell", "window-outline"; the window numbers are Text
+# artists with gid "window-start"), so tests can count what a figure shows.
+_PADDING_COLOR = "#d0d0d0"
+_INPUT_COLOR = "#dfeaf6"
+_UNUSED_HATCH_COLOR = "tab:red"
+
+
+def _grid_axes(ax, rows: int, cols: int, title: str) -> None:
+    ax.set_xlim(-0.05, cols + 0.05)
+    ax.set_ylim(rows + 0.05, -0.05)  # row 0 at the top, like a matrix
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(title, fontsize=10)
+
+
+def _cell(ax, r: int, c: int, gid: str, face: str, text: str = "", *, hatch: str | None = None,
+          edge: str = "0.45", fontsize: float = 9, color: str = "black", weight: str = "normal") -> None:
+    from matplotlib.patches import Rectangle
+
+    ax.add_patch(Rectangle((c, r), 1, 1, facecolor=face, edgecolor=edge, linewidth=0.8, hatch=hatch, gid=gid))
+    if text:
+        ax.text(c + 0.5, r + 0.5, text, ha="center", va="center", fontsize=fontsize, color=color, weight=weight)
+
+
+def _outline(ax, r: int, c: int, h: int, w: int, color, gid: str = "window-outline", lw: float = 3.0, ls: str = "-") -> None:
+    from matplotlib.patches import Rectangle
+
+    ax.add_patch(Rectangle((c + 0.06, r + 0.06), w - 0.12, h - 0.12, fill=False, edgecolor=color,
+                           linewidth=lw, linestyle=ls, gid=gid, zorder=5))
+
+
+def draw_convolution(n: int, k: int, stride: int = 1, padding: int = 0) -> Figure:
+    """Where a ``k × k`` kernel goes on an ``n × n`` input with ``stride`` and ``padding``, and the output it gives.
+
+    Left, the padded **input**: padding zeros in gray, input cells in blue; the top-left cell of
+    every window the kernel visits carries the window's number, windows 1 and 2 are outlined, and
+    input cells that no window reaches are hatched in red. Right, the **output**: cell ``i`` is what
+    window ``i`` computes. The title gives the output-size formula. Raises ValueError (from
+    :func:`cslib.conv.output_size`) when the kernel does not fit.
+    """
+    from cslib.conv import output_size, window_positions
+
+    m = output_size(n, k, stride, padding)
+    positions = window_positions(n, k, stride, padding)
+    size = n + 2 * padding
+    covered = np.zeros((size, size), dtype=bool)
+    for r, c in positions:
+        covered[r:r + k, c:c + k] = True
+
+    out_width = max(m, size * 0.35)
+    cell = min(0.45, 9.0 / (size + out_width))  # inches per cell: large grids shrink to stay on screen
+    height = cell * size + 1.9
+    fig, (ax_in, ax_out) = plt.subplots(1, 2, figsize=(max(7.0, cell * (size + out_width) + 2.5), height),
+                                        gridspec_kw={"width_ratios": [size, out_width]})
+    fontsize = max(5.0, min(9.0, 20 * cell))
+    for r in range(size):
+        for c in range(size):
+            is_padding = not (padding <= r < padding + n and padding <= c < padding + n)
+            unused = not covered[r, c] and not is_padding
+            _cell(ax_in, r, c, "padding-cell" if is_padding else "input-cell",
+                  _PADDING_COLOR if is_padding else _INPUT_COLOR, "0" if is_padding and size <= 12 else "",
+                  hatch="///" if unused else None, edge=_UNUSED_HATCH_COLOR if unused else "0.45",
+                  fontsize=fontsize, color="0.35")
+    for number, (r, c) in enumerate(positions, 1):
+        ax_in.text(c + 0.08, r + 0.1, str(number), ha="left", va="top", fontsize=max(4.5, fontsize - 2),
+                   color="black", weight="bold", gid="window-start", zorder=6)
+    colors = ["tab:blue", "tab:orange"]
+    for (r, c), color, ls in zip(positions[:2], colors, ["-", "--"]):
+        _outline(ax_in, r, c, k, k, color, ls=ls)
+    pad_text = f", padding {padding} → {size}×{size}" if padding else ""
+    _grid_axes(ax_in, size, size, f"input: {n}×{n}{pad_text}\nkernel {k}×{k}, stride {stride}: {len(positions)} window{'s' if len(positions) > 1 else ''}")
+
+    fills = {0: "#bcd7ef", 1: "#fdd9b5"}
+    for i in range(m):
+        for j in range(m):
+            number = i * m + j
+            _cell(ax_out, i, j, "output-cell", fills.get(number, "white"), str(number + 1), fontsize=fontsize)
+    _grid_axes(ax_out, m, m, f"output: {m}×{m}\n(cell i = window i)")
+    ax_out.set_xlim(-0.05, out_width + 0.05)
+
+    notes = []
+    if padding:
+        notes.append("gray: padding zeros")
+    if (~covered[padding:padding + n, padding:padding + n]).any():
+        notes.append("hatched: input cells no window reaches")
+    notes.append("blue/orange: windows 1 and 2, a stride apart" if len(positions) > 1 else "blue: the only window")
+    fig.suptitle(f"output size ⌊(n + 2p − k)/s⌋ + 1 = ⌊({n} + 2·{padding} − {k})/{stride}⌋ + 1 = {m}", fontsize=11)
+    fig.text(0.5, 0.01, ";  ".join(notes), ha="center", va="bottom", fontsize=8, color="0.3")
+    fig.tight_layout(rect=(0, 0.3 / height, 1, 1 - 0.35 / height))  # room for the note below and the title above
+    return fig
+
+
+def _matrix(ax, M: np.ndarray, title: str, *, fill=None, bold=None, gid: str = "cell") -> None:
+    """Draw matrix ``M`` as a grid of numbers; ``fill`` maps (r, c) to a color, ``bold`` is a set of cells."""
+    fill, bold = fill or {}, bold or set()
+    for (r, c), value in np.ndenumerate(M):
+        text = "" if value is None else (f"{value:g}" if isinstance(value, (float, np.floating)) else str(value))
+        _cell(ax, r, c, gid, fill.get((r, c), "white"), text, weight="bold" if (r, c) in bold else "normal")
+    _grid_axes(ax, M.shape[0], M.shape[1], title)
+
+
+def draw_conv_step(A, B, i: int, j: int, stride: int = 1, padding: int = 0,
+                   names: tuple[str, str, str] = ("A", "B", "C")) -> Figure:
+    """One step of a convolution by hand: the window of input ``A`` that gives output entry ``(i, j)``, the kernel ``B``,
+    and the output filled in up to that entry; the title writes the sum out (e.g. 1×1 + 2×2 + 5×3 + 6×4 = 44).
+
+    ``names`` are what the input, the kernel and the output are called in the titles.
+    """
+    from cslib.conv import conv2d, explain_entry, pad
+
+    A_padded, B = pad(A, padding), np.asarray(B)
+    C = conv2d(A, B, stride, padding)
+    p, q = B.shape
+    window = {(i * stride + u, j * stride + v): "#bcd7ef" for u in range(p) for v in range(q)}
+    partial = np.empty(C.shape, dtype=object)
+    for r in range(C.shape[0]):
+        for c in range(C.shape[1]):
+            partial[r, c] = C[r, c] if (r, c) <= (i, j) else None
+    widths = [A_padded.shape[1], B.shape[1], C.shape[1]]
+    height = 0.55 * max(A_padded.shape[0], 3) + 1.5
+    fig, axes = plt.subplots(1, 3, figsize=(2.2 + 0.55 * sum(widths), height), gridspec_kw={"width_ratios": widths})
+    a, b, c = names
+    settings = ", ".join(t for t in [f"padded by {padding}" if padding else "", f"stride {stride}" if stride > 1 else ""] if t)
+    _matrix(axes[0], A_padded, f"input {a}" + (f" ({settings})" if settings else ""), fill=window, gid="input-cell")
+    _matrix(axes[1], B, f"kernel {b}", fill={(u, v): "#fdd9b5" for u in range(p) for v in range(q)}, gid="kernel-cell")
+    _matrix(axes[2], partial, f"output {c} = {a} ⊗ {b}\nentry ({i}, {j})", fill={(i, j): "#bcd7ef"}, bold={(i, j)}, gid="output-cell")
+    fig.suptitle(f"{c}[{i}, {j}] = {explain_entry(A, B, i, j, stride, padding)}", fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / height))
+    return fig
+
+
+def draw_pooling(A, size: int = 2, stride: int = 2, mode: str = "max") -> Figure:
+    """Pooling of matrix ``A``: each window in its own color on the **input**, and the pooled **output** in the same colors.
+
+    ``mode`` is "max" (the maximum of each window is printed in bold) or "average".
+    """
+    from cslib.conv import avgpool2d, maxpool2d
+
+    if mode not in ("max", "average"):
+        raise ValueError(f"mode must be 'max' or 'average', got {mode!r}")
+    A = np.asarray(A)
+    out = maxpool2d(A, size, stride) if mode == "max" else avgpool2d(A, size, stride)
+    palette = ["#bcd7ef", "#fdd9b5", "#c7e9c0", "#e5d3ee", "#f9c8c8", "#d9d9d9", "#fff2ae", "#cde5e5"]
+    fill_in, fill_out, bold = {}, {}, set()
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            color = palette[(i * out.shape[1] + j) % len(palette)]
+            fill_out[(i, j)] = color
+            window = A[i * stride:i * stride + size, j * stride:j * stride + size]
+            for u in range(size):
+                for v in range(size):
+                    fill_in.setdefault((i * stride + u, j * stride + v), color)
+            if mode == "max":
+                u, v = np.unravel_index(np.argmax(window), window.shape)
+                bold.add((i * stride + u, j * stride + v))
+    widths = [A.shape[1], max(out.shape[1], 2)]
+    height = 0.6 * A.shape[0] + 1.4
+    fig, (ax_in, ax_out) = plt.subplots(1, 2, figsize=(2 + 0.6 * sum(widths), height), gridspec_kw={"width_ratios": widths})
+    _matrix(ax_in, A, f"input: {A.shape[0]}×{A.shape[1]}", fill=fill_in, bold=bold, gid="input-cell")
+    _matrix(ax_out, out, f"output: {out.shape[0]}×{out.shape[1]}", fill=fill_out, gid="output-cell")
+    ax_out.set_xlim(-0.05, widths[1] + 0.05)
+    fig.suptitle(f"{mode} pooling, {size}×{size} windows, stride {stride}", fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / height))
+    return fig
+
+
+# --------------------------------------------------------------------------- Lecture 3: class probabilities under shifts
 def plot_probability_heatmap(probs, shifts: Sequence[int], classes: Sequence[str], *, title: str | None = None,
                              annotate: bool = True, ax=None) -> Figure:
     """The slides' "Prob. of each class for various shifts": rows = shifts, columns = classes, values written in.

@@ -15,7 +15,108 @@ def _ipywidgets():
     return ipywidgets
 
 
-# --------------------------------------------------------------------------- lecture 3: shift explorer
+# --------------------------------------------------------------------------- Lecture 2: stride and padding explorer
+# The text line is plain text in an HTML widget of its own (DOM class "cslib-conv-shape"), in one of two
+# fixed formats, so that a browser test can read it back:
+#   "output: 3 × 3 — formula ⌊(5 + 2·0 − 3)/1⌋ + 1 = 3; nn.Conv2d gives (1, 1, 3, 3)"
+#   "impossible: kernel 7 × 7 does not fit in the padded input 5 × 5 (n + 2p = 5 + 2·0); use a smaller kernel or more padding"
+CONV_SLIDERS = {  # label: (min, max, start value)
+    "input size": (1, 12, 5),
+    "kernel size": (1, 7, 3),
+    "stride": (1, 4, 1),
+    "padding": (0, 3, 0),
+}
+
+
+def conv2d_shape(n: int, k: int, stride: int = 1, padding: int = 0) -> tuple[int, ...]:
+    """The shape ``nn.Conv2d(1, 1, k, stride, padding)`` really gives for one ``n × n`` image: (1, 1, H, W)."""
+    import torch
+    from torch import nn
+
+    layer = nn.Conv2d(1, 1, kernel_size=k, stride=stride, padding=padding, bias=False)
+    with torch.no_grad():
+        return tuple(layer(torch.zeros(1, 1, n, n)).shape)
+
+
+def describe_convolution(n: int, k: int, stride: int = 1, padding: int = 0) -> str:
+    """One line: the output shape from the formula, next to the shape ``nn.Conv2d`` produces (or why it is impossible)."""
+    from cslib.conv import output_size
+
+    padded = n + 2 * padding
+    if k > padded:
+        return (f"impossible: kernel {k} × {k} does not fit in the padded input {padded} × {padded} "
+                f"(n + 2p = {n} + 2·{padding}); use a smaller kernel or more padding")
+    m = output_size(n, k, stride, padding)
+    return (f"output: {m} × {m} — formula ⌊({n} + 2·{padding} − {k})/{stride}⌋ + 1 = {m}; "
+            f"nn.Conv2d gives {conv2d_shape(n, k, stride, padding)}")
+
+
+def convolution_png(n: int, k: int, stride: int = 1, padding: int = 0, dpi: int = 80) -> bytes:
+    """:func:`cslib.plot.draw_convolution` as PNG bytes (the figure is closed, so it is not shown twice)."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from cslib.plot import draw_convolution
+
+    fig = draw_convolution(n, k, stride, padding)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def conv_explorer(n: int = 5, k: int = 3, stride: int = 1, padding: int = 0):
+    """Sliders for input size, kernel size, stride and padding; the output shape (formula and nn.Conv2d); the picture.
+
+    Returns an ipywidgets ``VBox``: sliders, then the HTML line of :func:`describe_convolution`, then an
+    ``Output`` with the figure of :func:`cslib.plot.draw_convolution`. Settings where the kernel does
+    not fit show a message instead of a figure. ``box.update()`` redraws for the current slider values.
+    """
+    import base64
+    import html
+
+    widgets = _ipywidgets()
+    starts = {"input size": n, "kernel size": k, "stride": stride, "padding": padding}
+    sliders = {}
+    for label, (low, high, _) in CONV_SLIDERS.items():
+        value = min(max(int(starts[label]), low), high)
+        slider = widgets.IntSlider(value=value, min=low, max=high, step=1, description=label,
+                                   continuous_update=False, style={"description_width": "initial"})
+        slider.add_class("cslib-conv-" + label.replace(" ", "-"))
+        sliders[label] = slider
+    shape_line = widgets.HTML(value="")
+    shape_line.add_class("cslib-conv-shape")
+    figure_area = widgets.Output()
+    figure_area.add_class("cslib-conv-figure")
+
+    def update(change=None) -> None:
+        values = [sliders[label].value for label in CONV_SLIDERS]
+        try:
+            text = describe_convolution(*values)
+            picture = None if text.startswith("impossible") else convolution_png(*values)
+        except Exception as e:  # never a traceback in the widget: say what went wrong instead
+            text, picture = f"error: {type(e).__name__}: {e}", None
+        shape_line.value = html.escape(text)
+        if picture is None:
+            message = "No picture: the kernel has no position on the padded input." if text.startswith("impossible") else text
+            figure_area.outputs = ({"output_type": "display_data", "data": {"text/plain": message}, "metadata": {}},)
+        else:
+            figure_area.outputs = ({"output_type": "display_data", "metadata": {},
+                                    "data": {"image/png": base64.b64encode(picture).decode("ascii"),
+                                             "text/plain": f"<convolution picture: {text}>"}},)
+
+    for slider in sliders.values():
+        slider.observe(update, names="value")
+    box = widgets.VBox([widgets.HBox(list(sliders.values())[:2]), widgets.HBox(list(sliders.values())[2:]),
+                        shape_line, figure_area])
+    box.add_class("cslib-conv-explorer")
+    box.sliders, box.shape_line, box.figure_area, box.update = sliders, shape_line, figure_area, update
+    update()
+    return box
+
+
+# --------------------------------------------------------------------------- Lecture 3: shift explorer
 # Move a test image left/right (and up/down) and watch each model's class probabilities: the plain
 # CNN and the MLP change their minds, the CNN trained with shifted images does not.
 SHIFT_TEXT_CLASS = "cslib-shift-predictions"  # CSS class of the text line, for browser tests

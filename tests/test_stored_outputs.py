@@ -90,6 +90,24 @@ EXPECTED = {
                   "all 40 layers agree: True", "mode: full"],
         "figures": 1,
     },
+    # Lecture 2 (convolutional networks): the deck's parameter counts, hand-computed convolution, shapes, accuracies.
+    "notebooks/02_*.ipynb": {
+        "texts": ["Fashion-MNIST train: 60,000 images", "Fashion-MNIST test: 10,000 images", "mode: full", "9 Ankle boot",
+                  "Total params: 795,010", "785,000", "10,010", "Total params: 716,706", "640,200", "73,856", "[-1, 128, 5, 5]",
+                  "C[0, 0] = 1×1 + 2×2 + 5×3 + 6×4 = 44", "C[0, 1] = 2×1 + 3×2 + 6×3 + 7×4 = 54",
+                  "C[0, 2] = 3×1 + 4×2 + 7×3 + 8×4 = 64", "C[1, 0] = 5×1 + 6×2 + 9×3 + 10×4 = 84",
+                  "C[1, 1] = 6×1 + 7×2 + 10×3 + 11×4 = 94", "same as convolve(A, B): True",
+                  "output by hand: (8, 5, 4) | nn.Conv2d: (8, 5, 4)", "the same numbers: True",
+                  "28  3  1  0 |      26 | (1, 1, 26, 26)", "3×3 convolution, 28×28 → 26×26: 10 parameters",
+                  "a batch of inputs: torch.Size([32, 1, 28, 28])", "Test accuracy: 0.8", "Test accuracy: 0.9",
+                  "MLP         795,010         0.8", "CNN         716,706         0.9"],
+        "figures": 13,
+    },
+    "solutions/lab02_*.ipynb": {
+        "texts": ["✓ maxpool2d", "✓ pad", "✓ conv2d", "✓ A", "✓ C", "✓ D", "✓ E", "✓ bn_dropout_net", "✓ maxpool_backward",
+                  "✓ cnn_table", "equal: True", "Total params: 716,706", "total                           716,706", "mode: full"],
+        "figures": 2,
+    },
 }
 
 
