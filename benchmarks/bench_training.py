@@ -190,7 +190,8 @@ def compare(data, device, epochs, augmented: bool, repeats: int) -> list[dict]:
         if augmented:
             from cslib.augment import RandomShift
 
-            batched = RandomShift(MAX_SHIFT)  # a different random shift for each image, on the device
+            # a different random shift for each image, on the device, filling with zeros as RandomAffine does
+            batched = RandomShift(MAX_SHIFT, mode="zeros")
             variants.append(("augmented", deck_shift(MAX_SHIFT), flat(batched) if flatten else batched))
         for variant, per_item, batched in variants:
             label = f"{model_name} {variant}"
@@ -297,7 +298,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=1, help="runs per comparison row (seeds 0..N-1; the table shows means)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[7500, 15000, 30000, 60000])
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128, 512])
-    parser.add_argument("--recipe-epochs", type=int, default=6, help="most epochs the fast recipe may take")
+    parser.add_argument("--recipe-epochs", type=int, default=3, help="epochs of the fast recipe (its learning-rate schedule spans them)")
     parser.add_argument("--quick", action="store_true", help="bundled samples, 1 epoch: checks that the script runs")
     parser.add_argument("--json", type=Path, default=None, help="save all numbers to this file")
     args = parser.parse_args()
