@@ -63,7 +63,7 @@ EXPECTED = {
                   "Transfer to 500 MNIST digits, 20 epochs", "method               test acc after 1 epoch",
                   "104,650", "11,530", "85,386", "VGG16: 138,357,544 parameters", "119,586,826 trainable",
                   "126,666,250 trainable"],
-        "figures": 9,
+        "figures": 11,
     },
     "solutions/lab04_*.ipynb": {
         "texts": ["✓ class_test_net", "✓ params_by_hand", "✓ feature_extractor", "✓ fine_tune_setup", "✓ transfer_results",
@@ -118,7 +118,7 @@ def test_stored_outputs_show_the_decks_numbers_and_figures(pattern):
     assert not errors, f"{path} was stored with errors: {errors}"
     for expected in EXPECTED[pattern]["texts"]:
         assert expected in text, f"{path}: stored outputs lack {expected!r}"
-    assert images >= EXPECTED[pattern]["figures"], f"{path}: {images} figures stored, expected {EXPECTED[pattern]['figures']}"
+    assert images == EXPECTED[pattern]["figures"], f"{path}: {images} figures stored, expected {EXPECTED[pattern]['figures']}"
     assert "✗" not in text, f"{path}: a check failed in the stored run"
     assert nb.metadata.get("cslib", {}).get("executed", {}).get("mode") == "full", f"{path} was not stored from a full-mode run"
 
