@@ -83,7 +83,7 @@ def _random(n: int, k: int, device: torch.device, generator: torch.Generator | N
 
 
 # --------------------------------------------------------------------------- integer shifts
-def shift(images: torch.Tensor, dx, dy=0, *, mode: str = "wrap") -> torch.Tensor:
+def shift(images: torch.Tensor, dx: int | Sequence[int] | torch.Tensor, dy: int | Sequence[int] | torch.Tensor = 0, *, mode: str = "wrap") -> torch.Tensor:
     """Move ``images`` (N, C, H, W) by ``dx`` pixels to the right and ``dy`` pixels down.
 
     ``dx`` and ``dy`` are ints (the same shift for all images) or one int per image. With
@@ -170,7 +170,8 @@ def affine_matrices(angle: torch.Tensor, translate: torch.Tensor, scale: torch.T
     return torch.cat([inv, offset], dim=2)
 
 
-def affine(images: torch.Tensor, angle, translate=(0.0, 0.0), scale=1.0, shear=(0.0, 0.0), *,
+def affine(images: torch.Tensor, angle: float | torch.Tensor, translate: tuple | torch.Tensor = (0.0, 0.0),
+           scale: float | torch.Tensor = 1.0, shear: tuple | torch.Tensor = (0.0, 0.0), *,
            interpolation: str = "bilinear", fill: float = 0.0) -> torch.Tensor:
     """Rotate, translate, scale and shear float ``images`` (N, C, H, W), one set of parameters per image.
 
@@ -271,7 +272,9 @@ class _AffineRanges:
         return {"angle": angle, "translate": translate, "scale": scale, "shear": shear}
 
 
-def random_affine(images: torch.Tensor, degrees=0, translate=None, scale=None, shear=None, *,
+def random_affine(images: torch.Tensor, degrees: float | Sequence[float] = 0,
+                  translate: Sequence[float] | None = None, scale: Sequence[float] | None = None,
+                  shear: float | Sequence[float] | None = None, *,
                   interpolation: str = "bilinear", fill: float = 0.0,
                   generator: torch.Generator | None = None) -> torch.Tensor:
     """torchvision's ``RandomAffine`` with its arguments, but a different random transform for every image.

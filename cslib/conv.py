@@ -19,6 +19,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 # --------------------------------------------------------------------------- sizes and positions
@@ -85,7 +86,7 @@ def _out_shape(shape: tuple[int, int], kernel: tuple[int, int], stride: int, pad
 
 
 # --------------------------------------------------------------------------- convolution
-def pad(A, p: int) -> np.ndarray:
+def pad(A: ArrayLike, p: int) -> np.ndarray:
     """``A`` with a frame of ``p`` zeros on every side: shape (m, n) becomes (m + 2p, n + 2p)."""
     A = _as_matrix("A", A)
     p = _check_int("padding p", p, 0)
@@ -95,7 +96,7 @@ def pad(A, p: int) -> np.ndarray:
     return padded
 
 
-def conv2d(A, B, stride: int = 1, padding: int = 0) -> np.ndarray:
+def conv2d(A: ArrayLike, B: ArrayLike, stride: int = 1, padding: int = 0) -> np.ndarray:
     """The deep-learning "convolution" of matrix ``A`` with kernel ``B``: a cross-correlation.
 
     ``A`` is zero-padded by ``padding`` on each side, then the kernel ``B`` (shape (p, q), not
@@ -116,7 +117,7 @@ def conv2d(A, B, stride: int = 1, padding: int = 0) -> np.ndarray:
     return C
 
 
-def conv2d_multichannel(X, W, bias=None, stride: int = 1, padding: int = 0) -> np.ndarray:
+def conv2d_multichannel(X: ArrayLike, W: ArrayLike, bias: ArrayLike | None = None, stride: int = 1, padding: int = 0) -> np.ndarray:
     """A convolutional layer by hand: input ``X`` of shape (C, H, W), filters ``W`` of shape (F, C, k, k).
 
     Each filter has as many channels as the input; filter ``f`` gives output channel ``f``, the
@@ -156,7 +157,7 @@ def _pool(A, size: int, stride: int, reduce, name: str) -> np.ndarray:
     return out
 
 
-def maxpool2d(A, size: int = 2, stride: int = 2) -> np.ndarray:
+def maxpool2d(A: ArrayLike, size: int = 2, stride: int = 2) -> np.ndarray:
     """Max pooling: the largest entry of each ``size × size`` window, windows ``stride`` apart.
 
     No parameters to learn. Rows or columns that do not fill a last window are dropped (as in
@@ -165,12 +166,12 @@ def maxpool2d(A, size: int = 2, stride: int = 2) -> np.ndarray:
     return _pool(A, size, stride, np.max, "max")
 
 
-def avgpool2d(A, size: int = 2, stride: int = 2) -> np.ndarray:
+def avgpool2d(A: ArrayLike, size: int = 2, stride: int = 2) -> np.ndarray:
     """Average pooling: the mean of each ``size × size`` window (as ``nn.AvgPool2d``)."""
     return _pool(A, size, stride, np.mean, "average")
 
 
-def maxpool2d_backward(A, grad_out, size: int = 2, stride: int = 2) -> np.ndarray:
+def maxpool2d_backward(A: ArrayLike, grad_out: ArrayLike, size: int = 2, stride: int = 2) -> np.ndarray:
     """The gradient of a loss with respect to ``A``, given its gradient ``grad_out`` with respect to ``maxpool2d(A)``.
 
     Max pooling passes on one entry per window, so the derivative of an output with respect to an
@@ -201,7 +202,7 @@ def _number(x) -> str:
     return f"({text})" if text.startswith("-") else text
 
 
-def explain_entry(A, B, i: int, j: int, stride: int = 1, padding: int = 0) -> str:
+def explain_entry(A: ArrayLike, B: ArrayLike, i: int, j: int, stride: int = 1, padding: int = 0) -> str:
     """Output entry ``(i, j)`` of ``conv2d(A, B, stride, padding)`` written out, e.g. ``1×1 + 2×2 + 5×3 + 6×4 = 44``.
 
     Each term is (input value in the window) × (kernel value).

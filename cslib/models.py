@@ -6,6 +6,7 @@ checks and the benchmark take it from here.
 from __future__ import annotations
 
 import copy
+from typing import Sequence
 
 from torch import nn
 
@@ -182,7 +183,7 @@ def cnn_deep(channels: tuple[int, int] = (16, 32), hidden: int = 256, dropout: f
     )
 
 
-def layer_output_shapes(layers, input_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+def layer_output_shapes(layers: Sequence[nn.Module] | nn.Sequential, input_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
     """The output shape of every layer in ``layers`` (without the batch dimension) for inputs of ``input_shape``.
 
     The reference for lab 3: a real forward pass, on PyTorch's "meta" device (shapes without numbers,

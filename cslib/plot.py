@@ -10,13 +10,15 @@ from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from numpy.typing import ArrayLike
 import torch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from cslib.train import History
 
 
-def as_image_array(images) -> np.ndarray:
+def as_image_array(images: ArrayLike | torch.Tensor) -> np.ndarray:
     """Images as a NumPy array of shape (N, H, W) or (N, H, W, 3), whatever they came as.
 
     Accepts tensors or arrays shaped (N, H, W), (N, 1, H, W), (N, 3, H, W), (N, H, W, 3) or
@@ -32,7 +34,8 @@ def as_image_array(images) -> np.ndarray:
     return a
 
 
-def show_images(images, labels=None, classes: Sequence[str] | None = None, *, predictions=None,
+def show_images(images: ArrayLike | torch.Tensor, labels: ArrayLike | torch.Tensor | None = None,
+                classes: Sequence[str] | None = None, *, predictions: ArrayLike | torch.Tensor | None = None,
                 ncols: int = 8, title: str | None = None, size: float = 1.5, cmap: str = "gray") -> Figure:
     """A grid of images titled with their labels (class names if ``classes`` is given).
 
@@ -199,7 +202,7 @@ def _matrix(ax, M: np.ndarray, title: str, *, fill=None, bold=None, gid: str = "
     _grid_axes(ax, M.shape[0], M.shape[1], title)
 
 
-def draw_conv_step(A, B, i: int, j: int, stride: int = 1, padding: int = 0,
+def draw_conv_step(A: ArrayLike, B: ArrayLike, i: int, j: int, stride: int = 1, padding: int = 0,
                    names: tuple[str, str, str] = ("A", "B", "C")) -> Figure:
     """One step of a convolution by hand: the window of input ``A`` that gives output entry ``(i, j)``, the kernel ``B``,
     and the output filled in up to that entry; the title writes the sum out (e.g. 1×1 + 2×2 + 5×3 + 6×4 = 44).
@@ -229,7 +232,7 @@ def draw_conv_step(A, B, i: int, j: int, stride: int = 1, padding: int = 0,
     return fig
 
 
-def draw_pooling(A, size: int = 2, stride: int = 2, mode: str = "max") -> Figure:
+def draw_pooling(A: ArrayLike, size: int = 2, stride: int = 2, mode: str = "max") -> Figure:
     """Pooling of matrix ``A``: each window in its own color on the **input**, and the pooled **output** in the same colors.
 
     ``mode`` is "max" (the maximum of each window is printed in bold) or "average".
@@ -265,8 +268,8 @@ def draw_pooling(A, size: int = 2, stride: int = 2, mode: str = "max") -> Figure
 
 
 # --------------------------------------------------------------------------- Lecture 3: class probabilities under shifts
-def plot_probability_heatmap(probs, shifts: Sequence[int], classes: Sequence[str], *, title: str | None = None,
-                             annotate: bool = True, ax=None) -> Figure:
+def plot_probability_heatmap(probs: ArrayLike | torch.Tensor, shifts: Sequence[int], classes: Sequence[str], *, title: str | None = None,
+                             annotate: bool = True, ax: Axes | None = None) -> Figure:
     """The slides' "Prob. of each class for various shifts": rows = shifts, columns = classes, values written in.
 
     ``probs`` is (len(shifts), len(classes)), e.g. from ``cslib.shifts.shift_probabilities``. The colors
@@ -296,7 +299,7 @@ def plot_probability_heatmap(probs, shifts: Sequence[int], classes: Sequence[str
 
 
 def plot_probability_bars(probs: Mapping[str, object], classes: Sequence[str], *, true_label: int | None = None,
-                          title: str | None = None, axes=None) -> Figure:
+                          title: str | None = None, axes: Sequence[Axes] | None = None) -> Figure:
     """One bar chart of class probabilities per model, side by side (``{"CNN": p1, "MLP": p2}``, each of length classes).
 
     The predicted class of each model is drawn in a darker color; ``true_label`` marks the right class with a star.

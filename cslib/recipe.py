@@ -20,9 +20,10 @@ from typing import Callable
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from cslib.runtime import get_device
-from cslib.train import History, fit
+from cslib.train import Batch, History, fit
 
 
 def fast_cnn(width: int = 32) -> nn.Sequential:
@@ -62,7 +63,7 @@ def gpu_speedups_apply(device: torch.device) -> bool:
     return device.type == "cuda" and torch.cuda.is_bf16_supported()
 
 
-def fast_fit(model: nn.Module, train, test=None, *, epochs: int = 3, batch_size: int = 128, max_lr: float = 1e-2,
+def fast_fit(model: nn.Module, train: Batch | Dataset, test: Batch | Dataset | None = None, *, epochs: int = 3, batch_size: int = 128, max_lr: float = 1e-2,
              stop_at: float | None = None, device: torch.device | str | None = None, progress: bool = True) -> History:
     """Train ``model`` with the fast recipe (see the module docstring); returns ``fit``'s History.
 

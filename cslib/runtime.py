@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import random
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -17,6 +18,7 @@ FAST_ENV = "CSLIB_FAST"
 DEVICE_ENV = "CSLIB_DEVICE"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
+T = TypeVar("T")
 
 
 def fast_mode() -> bool:
@@ -29,7 +31,7 @@ def fast_mode() -> bool:
     raise ValueError(f"{FAST_ENV}={os.environ[FAST_ENV]!r} is not understood: use {FAST_ENV}=1 (fast) or {FAST_ENV}=0 (full).")
 
 
-def budget(full, fast):
+def budget(full: T, fast: T) -> T:
     """Pick a size for the current mode, e.g. ``n_epochs = budget(full=5, fast=1)``."""
     return fast if fast_mode() else full
 

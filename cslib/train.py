@@ -17,6 +17,7 @@ from typing import Callable
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from cslib.runtime import get_device
@@ -103,8 +104,8 @@ class History:
 
 def fit(
     model: nn.Module,
-    train,
-    test=None,
+    train: Batch | Dataset,
+    test: Batch | Dataset | None = None,
     *,
     epochs: int = 5,
     batch_size: int = 32,

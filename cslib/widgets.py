@@ -7,6 +7,14 @@ used, so the explorers work in Colab too.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:  # for the type hints only: torch and ipywidgets are imported when needed
+    import ipywidgets
+    import torch
+    from matplotlib.figure import Figure
+    from torch import nn
+
 
 def _ipywidgets():
     """ipywidgets, imported when an explorer is built (the rest of cslib does not need it)."""
@@ -66,7 +74,7 @@ def convolution_png(n: int, k: int, stride: int = 1, padding: int = 0, dpi: int 
     return buffer.getvalue()
 
 
-def conv_explorer(n: int = 5, k: int = 3, stride: int = 1, padding: int = 0):
+def conv_explorer(n: int = 5, k: int = 3, stride: int = 1, padding: int = 0) -> ipywidgets.VBox:
     """Sliders for input size, kernel size, stride and padding; the output shape (formula and nn.Conv2d); the picture.
 
     Returns an ipywidgets ``VBox``: sliders, then the HTML line of :func:`describe_convolution`, then an
@@ -129,7 +137,7 @@ def _shift_batch(image, shift: int, vertical: int, mode: str):
     return shift_images(as_batch(image), int(shift), int(vertical), mode=mode)
 
 
-def shift_model_probabilities(models: dict, image, shift: int = 0, *, vertical: int = 0, mode: str = "wrap") -> dict:
+def shift_model_probabilities(models: dict[str, nn.Module], image: torch.Tensor, shift: int = 0, *, vertical: int = 0, mode: str = "wrap") -> dict:
     """{model name: class probabilities (a 1-D tensor)} for ``image`` moved ``shift`` px right and ``vertical`` px down."""
     import torch
 
@@ -150,7 +158,7 @@ def shift_model_probabilities(models: dict, image, shift: int = 0, *, vertical: 
     return result
 
 
-def shift_prediction_text(probabilities: dict, classes) -> str:
+def shift_prediction_text(probabilities: dict[str, torch.Tensor], classes: Sequence[str]) -> str:
     """The explorer's text line, e.g. "plain CNN: Trouser (0.99) · MLP: Bag (0.61) · augmented CNN: Trouser (1.00)"."""
     parts = []
     for name, p in probabilities.items():
@@ -159,8 +167,8 @@ def shift_prediction_text(probabilities: dict, classes) -> str:
     return " · ".join(parts)
 
 
-def plot_shift_explorer(models: dict, image, classes, shift: int = 0, *, vertical: int = 0, label: int | None = None,
-                        mode: str = "wrap"):
+def plot_shift_explorer(models: dict[str, nn.Module], image: torch.Tensor, classes: Sequence[str], shift: int = 0, *, vertical: int = 0, label: int | None = None,
+                        mode: str = "wrap") -> Figure:
     """The explorer's figure for one setting: the shifted image, then one bar chart of class probabilities per model."""
     import matplotlib.pyplot as plt
 
@@ -182,8 +190,9 @@ def plot_shift_explorer(models: dict, image, classes, shift: int = 0, *, vertica
     return fig
 
 
-def shift_explorer(models: dict, images, labels, classes, *, max_shift: int = 10, vertical: bool = False,
-                   mode: str = "wrap"):
+def shift_explorer(models: dict[str, nn.Module], images: torch.Tensor, labels: Sequence[int] | torch.Tensor,
+                   classes: Sequence[str], *, max_shift: int = 10, vertical: bool = False,
+                   mode: str = "wrap") -> ipywidgets.VBox:
     """Sliders for the shift (and an image picker) over :func:`plot_shift_explorer`, with the text line above it.
 
     ``images`` are a few test images ((N, 28, 28) uint8 or (N, 1, 28, 28) floats), ``labels`` their classes.
