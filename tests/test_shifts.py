@@ -6,18 +6,7 @@ from torch import nn
 
 from cslib import models
 from cslib.shifts import as_batch, model_input, shift_accuracy, shift_probabilities
-
-
-class ColumnReader(nn.Module):
-    """A 'model' that predicts class = column of the brightest pixel // 3 (so shifts change its answer)."""
-
-    def __init__(self):
-        super().__init__()
-        self.dummy = nn.Parameter(torch.zeros(()))
-
-    def forward(self, x):
-        col = x.flatten(2).argmax(-1)[:, 0] % x.shape[-1]
-        return nn.functional.one_hot(col // 3, 10).float() * 20 + self.dummy
+from toy_models import ColumnReader
 
 
 def test_model_input_flattens_for_mlps_only():
