@@ -290,18 +290,22 @@ def _cap_output(limit, tag):
     notice = f"\n{tag} output over {limit:,} characters in this cell was dropped\n"
     original_stdout_write = sys.stdout.write
 
+    def over_limit(size, write_notice):
+        """Count ``size`` characters of this cell's output; past the limit, say so once and return True."""
+        state["used"] += size
+        if state["used"] <= limit:
+            return False
+        if not state["noticed"]:
+            state["noticed"] = True
+            write_notice(notice)
+        return True
+
     def capped(stream):
         original = stream.write
 
         def write(text):
             n = len(text) if isinstance(text, str) else 0
-            state["used"] += n
-            if state["used"] > limit:
-                if not state["noticed"]:
-                    state["noticed"] = True
-                    original(notice)
-                return n
-            return original(text)
+            return n if over_limit(n, original) else original(text)
 
         return write
 
@@ -320,11 +324,7 @@ def _cap_output(limit, tag):
             if isinstance(data, dict):
                 for value in data.values():
                     size += len(value) if isinstance(value, (str, bytes)) else 1000
-            state["used"] += size
-            if state["used"] > limit:
-                if not state["noticed"]:
-                    state["noticed"] = True
-                    original_stdout_write(notice)
+            if over_limit(size, original_stdout_write):
                 return None
             return original_publish(data, *args, **kwargs)
 
