@@ -428,3 +428,25 @@ def test_run_notes_say_what_happened_to_each_cell():
         "blocked: tried to start a program: pip install x",  # ldconfig (started by ctypes.util) is not worth a note
         "blocked: tried to write /x (outside its scratch folder)",
     ]
+
+
+def test_the_kernel_drops_output_over_the_cap_in_every_cell(tmp_path):
+    """The kernel's own cap, not only the worker's count: IPython puts back sys.stdout.write after each cell."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    job = {"job_dir": str(tmp_path), "scratch": str(scratch), "env": dict(os.environ), "deny": [],
+           "guard_log": str(tmp_path / "guard.log"), "kernel_pids": str(tmp_path / "kernels.txt"),
+           "kernel_sources": [inspect.getsource(probe), inspect.getsource(grade_kernelside)],
+           "limits": {"output_chars": 10_000}}
+    kernel = grade_worker.GuardedKernel(job)
+    kernel.start()
+    try:
+        for code in ("print('x' * 100_000)", "for i in range(30_000):\n    print(i)",
+                     "import sys\nsys.stderr.write('y' * 100_000)", "print('x' * 100_000)"):
+            run = kernel.execute(code, 60)
+            assert run.status == "ok" and run.capped, (code, run)
+            assert run.output_chars < 10_200, (code, run.output_chars)  # the limit and one notice
+        small = kernel.execute("print('short')", 60)
+        assert small.status == "ok" and not small.capped and small.output_chars == len("short\n")
+    finally:
+        kernel.kill()

@@ -288,7 +288,10 @@ def _cap_output(limit, tag):
     shell.events.register("pre_execute", reset)
     shell._cslib_grader_stdout = sys.stdout  # run_question prints here even if a notebook replaces sys.stdout
     notice = f"\n{tag} output over {limit:,} characters in this cell was dropped\n"
-    original_stdout_write = sys.stdout.write
+    stdout = sys.stdout
+
+    def write_stdout(text):  # the stream class's own write: no wrapper of IPython's or of a notebook's
+        return type(stdout).write(stdout, text)
 
     def over_limit(size, write_notice):
         """Count ``size`` characters of this cell's output; past the limit, say so once and return True."""
@@ -300,21 +303,31 @@ def _cap_output(limit, tag):
             write_notice(notice)
         return True
 
-    def capped(stream):
-        original = stream.write
-
-        def write(text):
+    def capped(original):
+        def write(text, *args, **kwargs):
             n = len(text) if isinstance(text, str) else 0
-            return n if over_limit(n, original) else original(text)
+            return n if over_limit(n, original) else original(text, *args, **kwargs)
 
+        write._cslib_capped = True
         return write
 
-    for name in ("stdout", "stderr"):
-        stream = getattr(sys, name)
-        try:
-            stream.write = capped(stream)
-        except (AttributeError, TypeError):  # pragma: no cover - not an ipykernel stream
-            pass
+    def cap_streams(*_):
+        """Wrap the write of sys.stdout and sys.stderr in the cap (once: an already capped one is left alone)."""
+        for name in ("stdout", "stderr"):
+            stream = getattr(sys, name)
+            current = getattr(stream, "write", None)
+            if current is None or getattr(current, "_cslib_capped", False):
+                continue
+            try:
+                stream.write = capped(current)
+            except (AttributeError, TypeError):  # not an ipykernel stream (e.g. a notebook's io.StringIO)
+                pass
+
+    # IPython (9.18 and later) replaces sys.stdout.write at the start of each cell and puts back the one it
+    # found at the end (InteractiveShell._tee), which undoes a wrap made in an earlier cell: wrap again at the
+    # start of every cell, after IPython's own replacement.
+    shell.events.register("pre_execute", cap_streams)
+    cap_streams()
     publisher = getattr(shell, "display_pub", None)
     if publisher is not None:
         original_publish = publisher.publish
@@ -324,7 +337,7 @@ def _cap_output(limit, tag):
             if isinstance(data, dict):
                 for value in data.values():
                     size += len(value) if isinstance(value, (str, bytes)) else 1000
-            if over_limit(size, original_stdout_write):
+            if over_limit(size, write_stdout):
                 return None
             return original_publish(data, *args, **kwargs)
 

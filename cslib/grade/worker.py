@@ -283,6 +283,8 @@ class GuardedKernel:
                 result.error = f"{content.get('ename', '')}: {content.get('evalue', '')}"[:300].rstrip(": ")
         result.seconds = time.monotonic() - start
         result.text = "".join(kept)
+        # the kernel's cap is a courtesy a notebook can undo; what arrived here is what counts
+        result.capped = result.capped or result.output_chars > self.job["limits"]["output_chars"] + 1000
         if result.status == "ok" and reply is not None:
             if reply["content"].get("status") == "error":
                 result.status = "error"
