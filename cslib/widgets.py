@@ -218,7 +218,8 @@ def shift_explorer(models: dict[str, nn.Module], images: torch.Tensor, labels: S
         i = picker.value
         dy = v_slider.value if vertical else 0
         probabilities = shift_model_probabilities(models, images[i], slider.value, vertical=dy, mode=mode)
-        text.value = shift_prediction_text(probabilities, classes)
+        setting = f"shift {slider.value:+d} px" + (f", down {dy:+d} px" if vertical else "")
+        text.value = f"{setting}: {shift_prediction_text(probabilities, classes)}"
         with output:
             output.clear_output(wait=True)
             fig = plot_shift_explorer(models, images[i], classes, slider.value, vertical=dy, label=int(labels[i]), mode=mode)

@@ -121,24 +121,46 @@ def wait_idle(page, timeout_ms: int) -> None:
     page.wait_for_function("() => document.body.innerText.includes('| Idle')", timeout=timeout_ms)
 
 
-def run_menu(page, item: str, timeout_ms: int) -> None:
-    """Choose ``item`` in JupyterLab's Run menu, as a student would, and wait for the kernel to finish."""
+def run_menu(page, item: str) -> None:
+    """Choose ``item`` in JupyterLab's Run menu, as a student would (returns at once; see wait_ran)."""
     page.get_by_role("menuitem", name="Run", exact=True).click()
     label = page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}$"))
     page.locator(".lm-Menu-content .lm-Menu-item", has=label).first.click()  # (a shortcut, if any, is not in the label)
-    try:  # the kernel may finish a short cell before the status bar is even read
-        page.wait_for_function("() => !document.body.innerText.includes('| Idle')", timeout=5_000)
-    except Exception:
-        pass
-    wait_idle(page, timeout_ms)
+
+
+# True when the cell has run: its prompt shows an execution count, and no cell waits or runs ("[*]").
+CELL_RAN = """(cell) => {
+    const prompt = cell.querySelector('.jp-InputPrompt');
+    const busy = [...document.querySelectorAll('.jp-InputPrompt')].some(p => p.innerText.includes('*'));
+    return !busy && prompt && /\\[\\d+\\]/.test(prompt.innerText);
+}"""
 
 
 def run_through(page, code: str, timeout_ms: int) -> None:
-    """Run every cell up to and including the first code cell containing ``code``."""
+    """Run every cell up to and including the first code cell containing ``code``, and wait until it has run.
+
+    Waits on what the page shows (the cell's execution count, no cell still queued), not on the
+    status bar, which a busy machine may not update before the wait starts. The notebook must be
+    opened with clear prompts (``clear_outputs``), so a count can only come from this run.
+    """
     cell = page.locator(".jp-CodeCell", has=page.locator(".jp-InputArea-editor", has_text=code)).first
     cell.locator(".jp-InputPrompt").click()  # select the cell without entering its editor
-    run_menu(page, "Run All Above Selected Cell", timeout_ms)
-    run_menu(page, "Run Selected Cell", timeout_ms)
+    run_menu(page, "Run All Above Selected Cell")
+    run_menu(page, "Run Selected Cell")  # queued behind the cells above
+    page.wait_for_function(CELL_RAN, arg=cell.element_handle(), timeout=timeout_ms)
+    wait_idle(page, timeout_ms)
+
+
+def clear_outputs(path: Path) -> None:
+    """Remove the stored outputs and execution counts of a notebook copy, as "Clear All Outputs" does."""
+    import json
+
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        if cell.get("cell_type") == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+    nb.get("metadata", {}).pop("widgets", None)
+    path.write_text(json.dumps(nb), encoding="utf-8")
 
 
 def press_slider(page, description: str, key: str, times: int = 1, scope=None) -> None:

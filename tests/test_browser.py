@@ -2,19 +2,24 @@
 
 Skipped, with a message saying how to enable it, where Chromium or Playwright is missing;
 .ci/run installs both, so CI always runs it. Screenshots go to artifacts/ (look at them).
+
+Every wait is on a condition the page shows, with limits meant for a busy machine (CI shares its
+two cores with the notebook tests): no fixed sleeps, no wall-clock assertions (speed is the
+benchmarks' business).
 """
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 
-from browser import chromium, jupyterlab, missing_requirements, open_notebook, press_slider, run_through, wait_idle
+from browser import (chromium, clear_outputs, jupyterlab, missing_requirements, open_notebook, press_slider, run_through,
+                     wait_idle)
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(missing_requirements() is not None, reason=str(missing_requirements()))]
-CELL_MS = 120_000
+CELL_MS = 600_000  # running the cells above an explorer (fast mode), on a loaded machine
+WIDGET_MS = 120_000  # one redraw of an explorer after a slider moved
 
 
 def notebook(pattern: str) -> Path:
@@ -29,7 +34,7 @@ def lab(tmp_path_factory):
     root = tmp / "course"
     root.mkdir()
     for pattern in ("02_*.ipynb", "03_*.ipynb"):
-        shutil.copy(notebook(pattern), root)
+        clear_outputs(Path(shutil.copy(notebook(pattern), root)))
     ARTIFACTS.mkdir(exist_ok=True)
     with jupyterlab(root, ARTIFACTS / "jupyterlab.log") as (url, token), chromium(tmp / "chromium-profile") as page:
         yield page, url, token
@@ -39,7 +44,7 @@ def text_of(page, selector: str) -> str:
     return page.locator(selector).first.inner_text().strip()
 
 
-def wait_for_change(page, selector: str, old: str, timeout_ms: int = 30_000) -> str:
+def wait_for_change(page, selector: str, old: str, timeout_ms: int = WIDGET_MS) -> str:
     page.wait_for_function("([sel, old]) => { const e = document.querySelector(sel); return e && e.innerText.trim() !== old; }",
                            arg=[selector, old], timeout=timeout_ms)
     return text_of(page, selector)
@@ -47,8 +52,7 @@ def wait_for_change(page, selector: str, old: str, timeout_ms: int = 30_000) -> 
 
 def test_stride_and_padding_explorer_reacts_to_its_sliders(lab):
     page, url, token = lab
-    start = time.monotonic()
-    open_notebook(page, url, token, notebook("02_*.ipynb").name)
+    open_notebook(page, url, token, notebook("02_*.ipynb").name, WIDGET_MS)
     run_through(page, "cslib.widgets.conv_explorer()", CELL_MS)
     explorer = page.locator(".cslib-conv-explorer").first
     explorer.scroll_into_view_if_needed()
@@ -62,7 +66,7 @@ def test_stride_and_padding_explorer_reacts_to_its_sliders(lab):
     second = wait_for_change(page, shape, first)
     assert second.startswith("output: 2 × 2") and "nn.Conv2d gives (1, 1, 2, 2)" in second, second
     page.wait_for_function("([sel, old]) => document.querySelector(sel).getAttribute('src') !== old",
-                           arg=[".cslib-conv-explorer img", picture], timeout=30_000)
+                           arg=[".cslib-conv-explorer img", picture], timeout=WIDGET_MS)
     page.screenshot(path=ARTIFACTS / "browser-conv-stride2.png")
 
     press_slider(page, "padding", "ArrowRight", scope=explorer)  # padding 0 -> 1: (5 + 2 - 3) // 2 + 1 = 3
@@ -71,30 +75,28 @@ def test_stride_and_padding_explorer_reacts_to_its_sliders(lab):
 
     press_slider(page, "kernel size", "End", scope=explorer)  # kernel 7 on a padded input of 7 still fits
     press_slider(page, "padding", "Home", scope=explorer)  # padding 0: kernel 7 > 5 does not
-    page.wait_for_function("(sel) => document.querySelector(sel).innerText.startsWith('impossible')", arg=shape, timeout=30_000)
+    page.wait_for_function("(sel) => document.querySelector(sel).innerText.startsWith('impossible')", arg=shape, timeout=WIDGET_MS)
     assert "does not fit" in text_of(page, shape)
     page.screenshot(path=ARTIFACTS / "browser-conv-impossible.png")
-    assert time.monotonic() - start < 120
 
 
 def test_shift_explorer_predictions_move_with_the_slider(lab):
     page, url, token = lab
-    start = time.monotonic()
-    open_notebook(page, url, token, notebook("03_*.ipynb").name)
+    open_notebook(page, url, token, notebook("03_*.ipynb").name, WIDGET_MS)
     run_through(page, "cslib.widgets.shift_explorer(", CELL_MS)
     predictions = ".cslib-shift-predictions"
-    page.wait_for_selector(predictions, timeout=30_000)
+    page.wait_for_selector(predictions, timeout=WIDGET_MS)
     page.locator(predictions).first.scroll_into_view_if_needed()
     at_zero = text_of(page, predictions)
-    assert at_zero.count(":") >= 3 and "(" in at_zero, at_zero  # one "model: class (probability)" per model
+    assert at_zero.startswith("shift +0 px") and at_zero.count(":") >= 4 and "(" in at_zero, at_zero  # the setting, then "model: class (p)" each
     page.screenshot(path=ARTIFACTS / "browser-shift-0.png")
 
     box = page.locator(".widget-vbox", has=page.locator(predictions)).first
     press_slider(page, "shift", "ArrowRight", times=5, scope=box)
-    page.wait_for_function("() => [...document.querySelectorAll('.widget-readout')].some(e => e.innerText.trim() === '5')", timeout=30_000)
-    page.wait_for_timeout(500)
-    wait_idle(page, 30_000)  # the kernel has redrawn for every step, the last one being shift 5
+    # the text line names the setting it was computed for: wait for the last step's line, then for its figure
+    page.wait_for_function("(sel) => document.querySelector(sel).innerText.trim().startsWith('shift +5 px')",
+                           arg=predictions, timeout=WIDGET_MS)
+    wait_idle(page, WIDGET_MS)
     at_five = text_of(page, predictions)
-    assert at_five != at_zero, at_five
+    assert at_five.split(": ", 1)[1] != at_zero.split(": ", 1)[1], (at_zero, at_five)
     page.screenshot(path=ARTIFACTS / "browser-shift-5.png")
-    assert time.monotonic() - start < 120

@@ -49,11 +49,11 @@ def test_explorer_builds_and_updates_on_slider_and_picker():
     c = box.controls
     assert c["shift"].min == -10 and c["shift"].max == 10 and c["shift"].continuous_update is False
     assert widgets.SHIFT_TEXT_CLASS in c["text"]._dom_classes
-    assert c["text"].value == "reader: Trouser (1.00)"
+    assert c["text"].value == "shift +0 px, down +0 px: reader: Trouser (1.00)"
     c["shift"].value = 5
-    assert c["text"].value == "reader: Dress (1.00)"
+    assert c["text"].value == "shift +5 px, down +0 px: reader: Dress (1.00)"
     c["image"].value = 1
-    assert c["text"].value == "reader: Bag (1.00)"  # column 20 + 5 = 25 -> class 25 // 3 = 8
+    assert c["text"].value == "shift +5 px, down +0 px: reader: Bag (1.00)"  # column 20 + 5 = 25 -> class 25 // 3 = 8
     c["vertical"].value = 3
-    assert c["text"].value == "reader: Bag (1.00)"  # moving down keeps the column
+    assert c["text"].value == "shift +5 px, down +3 px: reader: Bag (1.00)"  # moving down keeps the column
     assert len(box.children[0].children) == 3  # image picker, shift and vertical sliders
