@@ -111,6 +111,26 @@ def data_dir() -> Path:
     return Path(os.environ.get(DATA_ENV) or "~/data").expanduser()
 
 
+def shown(path: Path) -> str:
+    """``path`` as printed in a notebook: under ``$CSLIB_DATA`` or ``~``, not this machine's absolute path."""
+    for prefix, base in ((f"${DATA_ENV}", os.environ.get(DATA_ENV)), ("~", str(Path.home()))):
+        if base and (path == Path(base) or Path(base) in path.parents):
+            return prefix + "/" + str(path.relative_to(base)) if path != Path(base) else prefix
+    return str(path)
+
+
+def _why_download_failed(error: BaseException) -> str:
+    """A few words for a failed download: "no network" for the usual offline errors, else the error itself."""
+    import socket
+    import urllib.error
+
+    text = " ".join(str(error).split()) or type(error).__name__
+    offline = (urllib.error.URLError, socket.gaierror, socket.timeout, ConnectionError, TimeoutError)
+    if isinstance(error, offline) or "urlopen error" in text or "Name or service not known" in text:
+        return "no network"
+    return text[:200]
+
+
 # --------------------------------------------------------------------------- IDX files
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -222,7 +242,7 @@ def _from_subset(info: DatasetInfo, root: Path, train: bool) -> tuple[np.ndarray
     share = "first" if train else "last"
     pct = round(100 * (SUBSET_TRAIN_FRACTION if train else 1 - SUBSET_TRAIN_FRACTION))
     note = (
-        f"{path}: {description}; this split is the {share} {pct}% of each class. "
+        f"{shown(path)}: {description}; this split is the {share} {pct}% of each class. "
         f"NOT the full {info.name}: fetch it with `python -m cslib.data fetch` for the real numbers"
     )
     return images[keep], labels[keep], note
@@ -275,7 +295,7 @@ def _load_full(info: DatasetInfo, train: bool, root: Path, download: bool) -> tu
     raw = root / info.folder / "raw"
     pair = _read_pair(info, raw, train)
     if pair is not None:
-        return (*pair, f"{raw} (data directory)")
+        return (*pair, f"{shown(raw)} (data directory)")
     tried.append(f"data directory {raw}: no {_idx_names(train)[0]}[.gz] there (set {DATA_ENV} to use another folder)")
 
     if info.debian_dir is not None:
@@ -284,16 +304,18 @@ def _load_full(info: DatasetInfo, train: bool, root: Path, download: bool) -> tu
             return (*pair, f"{info.debian_dir} (Debian package)")
         tried.append(f"{info.debian_dir}: not there (Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist)")
 
+    download_problem = ""
     if download:
         try:
             _torchvision_download(info, root, train)
         except Exception as e:  # network errors, HTTP errors, read-only folders: all reported below
             reason = " ".join(str(e).split()) or type(e).__name__
+            download_problem = _why_download_failed(e)
             tried.append(f"torchvision download into {root}: failed ({reason[:300]})")
         else:
             pair = _read_pair(info, raw, train)
             if pair is not None:
-                return (*pair, f"{raw} (downloaded by torchvision)")
+                return (*pair, f"{shown(raw)} (downloaded by torchvision)")
             tried.append(f"torchvision download into {root}: finished but left no files in {raw}")
     else:
         tried.append("torchvision download: not tried (download=False)")
@@ -301,7 +323,9 @@ def _load_full(info: DatasetInfo, train: bool, root: Path, download: bool) -> tu
     subset = _from_subset(info, root, train)
     if subset is not None:
         images, labels, note = subset
-        print(f"NOTE: the full {info.name} could not be loaded, so a smaller subset is used:\n  " + "\n  ".join(tried))
+        why = f"download failed: {download_problem}" if download_problem else "not downloaded"
+        print(f"NOTE: the full {info.name} could not be loaded (not in the data directory; {why}), so a smaller "
+              f"subset is used. `python -m cslib.data info` says where each data set would come from.")
         return images, labels, note
 
     steps = "\n".join(f"  {i}. {t}" for i, t in enumerate(tried, 1))
