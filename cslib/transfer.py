@@ -8,8 +8,13 @@ torchvision's networks such as VGG16.
 - :func:`freeze_batchnorm` keeps batch-norm layers frozen *during training* (see below);
 - :func:`replace_head` puts a new, trainable last layer for ``n_classes`` classes on a network;
 - :func:`trainable_parameters` lists what an optimizer should update, :func:`trainable_summary` shows it;
+- :func:`reestimate_batchnorm` recomputes the running statistics of the batch-norm layers that trained
+  (a fair evaluation after few steps, see below);
 - :func:`load_pretrained_base` loads the course's pretrained weights, offline, from the package;
-- :func:`torchvision_pretrained` loads e.g. VGG16 with its ImageNet weights, or says why it cannot.
+- :func:`torchvision_pretrained` loads e.g. VGG16 with its ImageNet weights, or says in one line why it
+  cannot (it never downloads in fast mode);
+- :func:`conv_base_features` runs gray 28x28 images through an ImageNet convolutional base (VGG16's
+  ``features``) at a size it was made for, and returns the flattened feature maps.
 
 Why batch norm needs care: ``requires_grad = False`` stops gradient descent from changing a
 batch-norm layer's scale and shift, but not its *running mean and variance*: those are updated by
@@ -18,12 +23,22 @@ every forward pass in training mode, and ``model.train()`` (which every training
 layer in evaluation mode and adds a forward pre-hook that puts it back in evaluation mode right
 before each forward pass, for as long as its parameters stay frozen. (Keras does the same for a
 ``BatchNormalization`` layer with ``trainable = False``.)
+
+The other side of the same coin: a network whose batch-norm layers *do* train (one trained from
+scratch) keeps in its running statistics an exponential average (momentum 0.1) of the batches it
+saw. After a handful of steps that average still mostly holds the initial values (mean 0, variance 1),
+so the network scores badly in evaluation mode although its weights are fine. Comparing it then with a
+pretrained network (whose statistics are settled) fakes an advantage for the pretrained one.
+:func:`reestimate_batchnorm` removes the lag: it recomputes the statistics on the training images.
 """
 from __future__ import annotations
 
 import hashlib
 import socket
+import urllib.error
+import urllib.request
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
 from torch import nn
@@ -89,6 +104,50 @@ def batchnorm_layers(module: nn.Module) -> list[nn.Module]:
     """The batch-norm layers of ``module``, in order."""
     _check_module(module)
     return [m for m in module.modules() if isinstance(m, _BatchNorm)]
+
+
+def _is_frozen(bn: nn.Module) -> bool:
+    """A batch-norm layer frozen by :func:`freeze_batchnorm` (hook registered, no trainable parameter)."""
+    return bool(getattr(bn, "_cslib_frozen_hook", False)) and not any(p.requires_grad for p in bn.parameters(recurse=False))
+
+
+@torch.no_grad()
+def reestimate_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> nn.Module:
+    """Recompute the running mean and variance of ``model``'s batch-norm layers from ``images``. Returns ``model``.
+
+    Each layer's statistics become the average over the batches of ``images`` (the training images,
+    say), instead of the exponential average that training left, which lags behind the weights after
+    few steps. Layers frozen with :func:`freeze` / :func:`freeze_batchnorm` keep their (pretrained)
+    statistics. Every other layer runs in evaluation mode meanwhile (no dropout), and the model's
+    modes and the layers' momentum are restored afterwards. This is what
+    ``torch.optim.swa_utils.update_bn`` does, minus the frozen layers.
+    """
+    _check_module(model, "model")
+    if not torch.is_tensor(images) or len(images) == 0:
+        raise ValueError("images must be a non-empty tensor of inputs for the model, e.g. the training images")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    layers = [m for m in batchnorm_layers(model) if not _is_frozen(m)]
+    if not layers:
+        return model
+    modes = {m: m.training for m in model.modules()}
+    momenta = {m: m.momentum for m in layers}
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    model.eval()
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None  # None: a plain average over all batches (PyTorch's "cumulative" mode)
+        m.train()
+    try:
+        for i in range(0, len(images), batch_size):
+            model(images[i:i + batch_size].to(device))
+    finally:
+        for m, momentum in momenta.items():
+            m.momentum = momentum
+        for m, training in modes.items():
+            m.training = training
+    return model
 
 
 def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
@@ -227,34 +286,125 @@ def load_pretrained_base(device: torch.device | str | None = None, path: str | P
 
 
 # --------------------------------------------------------------------------- torchvision's pretrained networks
-def torchvision_pretrained(name: str = "vgg16", timeout: float = 20.0, progress: bool = True) -> tuple[nn.Module | None, str]:
+def _shown(path: Path) -> str:
+    from cslib.data import shown
+
+    return shown(Path(path))
+
+
+def _reachable(url: str, timeout: float) -> bool:
+    """Whether ``url``'s server answers at all (a HEAD request): False offline, behind a firewall, on a dead proxy."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True  # the server answered (with an error status): the download will say more
+    except (OSError, ValueError):  # URLError, DNS failure, refused, timeout
+        return False
+
+
+def _in_words(error: BaseException) -> str:
+    """A few words for a failed download, without the machine's paths or a trace."""
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP {error.code}"
+    if isinstance(error, (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError)):
+        return "the connection failed"
+    if isinstance(error, RuntimeError) and "hash" in str(error).lower():
+        return "the file arrived damaged (checksum mismatch)"
+    return type(error).__name__
+
+
+def torchvision_pretrained(name: str = "vgg16", *, download: bool | None = None, timeout: float = 20.0,
+                           progress: bool = True, cache_dir: str | Path | None = None) -> tuple[nn.Module | None, str]:
     """A torchvision network with its default ImageNet weights, e.g. ``vgg16(weights=VGG16_Weights.DEFAULT)``.
 
-    Returns ``(model, message)``. Offline, or when the download fails, it does not raise: it returns
-    ``(None, reason)``, so that a notebook can skip the cells that need the network and say why.
-    The weights are cached by torch (``torch.hub.get_dir()``), so they download only once.
+    Returns ``(model, message)``. The weights come from torch's cache (``cache_dir``, by default
+    ``torch.hub.get_dir()/checkpoints``) or are downloaded into it, once. ``download=None`` (the default)
+    downloads only in full mode: fast mode (``CSLIB_FAST=1``) never starts a download. Before downloading
+    it prints what it downloads (file, size, from where, to where). When the weights cannot be had
+    (fast mode, offline, a failed download) it does not raise: it returns ``(None, message)``, one line
+    that says why, so that a notebook can skip the cells that need the network.
     """
     from torchvision import models as tv_models
+
+    from cslib.runtime import fast_mode
 
     try:
         weights = tv_models.get_model_weights(name).DEFAULT
     except Exception as e:  # an unknown name is a mistake in the call: say so, do not hide it
         raise ValueError(f"torchvision has no model called {name!r} with pretrained weights ({e})") from None
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(timeout)  # a firewalled machine fails after `timeout` s instead of hanging
+    cache = Path(cache_dir) if cache_dir is not None else Path(torch.hub.get_dir()) / "checkpoints"
+    file = cache / Path(urlparse(weights.url).path).name
+    size = weights.meta.get("_file_size")
+    what = f"{name}'s ImageNet weights ({file.name}" + (f", {size:.0f} MB)" if size else ")")
+    if not file.is_file():
+        why = "fast mode never downloads them" if download is None and fast_mode() else "download=False"
+        if download is None:
+            download = not fast_mode()
+        if not download:
+            return None, (f"{what}: skipped, not downloaded ({why}, and they are not in {_shown(cache)}); "
+                          "the cells that need them do nothing.")
+        host = urlparse(weights.url).netloc
+        if not _reachable(weights.url, timeout):
+            return None, f"{what}: skipped offline ({host} cannot be reached); the cells that need them do nothing."
+        print(f"Downloading {what} from {weights.url} into {_shown(cache)}: once, later runs use that file.")
+        previous = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(timeout)  # a connection that stalls fails after `timeout` s instead of hanging
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            match = torch.hub.HASH_REGEX.search(file.name)
+            torch.hub.download_url_to_file(weights.url, str(file), match.group(1) if match else None, progress=progress)
+        except Exception as e:  # proxy, HTTP error, truncated file: all mean "not available here"
+            return None, f"{what}: skipped, the download from {host} failed ({_in_words(e)}); the cells that need them do nothing."
+        finally:
+            socket.setdefaulttimeout(previous)
     try:
-        state = torch.hub.load_state_dict_from_url(weights.url, progress=progress, check_hash=True)
-    except Exception as e:  # no network, proxy, HTTP error, truncated file: all mean "not available here"
-        reason = " ".join(str(e).split()) or type(e).__name__
-        return None, (
-            f"The pretrained {name} weights are not available here: downloading {weights.url} failed "
-            f"({type(e).__name__}: {reason[:200]}). This needs internet once (the file is then cached in {cached.parent}); "
-            "the cells that need it are skipped."
-        )
-    finally:
-        socket.setdefaulttimeout(previous)
-    model = tv_models.get_model(name, weights=None)
-    model.load_state_dict(state)
+        state = torch.load(file, map_location="cpu", weights_only=True)
+        model = tv_models.get_model(name, weights=None)
+        model.load_state_dict(state)
+    except Exception as e:
+        return None, (f"{what}: skipped, the cached file {_shown(file)} cannot be loaded ({type(e).__name__}); "
+                      "delete it to download it again.")
     model.eval()
-    return model, f"{name} with its ImageNet weights ({weights.url.rsplit('/', 1)[-1]}, from {cached.parent})"
+    return model, f"{name} with its ImageNet weights ({file.name}, from {_shown(cache)})"
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # the per-channel mean and standard deviation that torchvision's
+IMAGENET_STD = (0.229, 0.224, 0.225)  # ImageNet networks were trained with
+
+
+@torch.no_grad()
+def conv_base_features(conv_base: nn.Module, images: torch.Tensor, *, size: int = 112, batch_size: int = 64,
+                       device: torch.device | str | None = None) -> torch.Tensor:
+    """The output of an ImageNet ``conv_base`` (e.g. ``vgg16.features``) for gray images, flattened: (N, features), on the CPU.
+
+    Each image (N, 1, H, W) with values in [0, 1] is resized to ``size`` x ``size`` (bilinear), copied
+    into the three color channels and normalized as for ImageNet (:data:`IMAGENET_MEAN`,
+    :data:`IMAGENET_STD`), then goes through ``conv_base`` in evaluation mode. For VGG16 (five 2x2
+    max-pools) ``size=224`` gives 512 x 7 x 7 = 25,088 features per image, ``size=112`` 512 x 3 x 3 = 4,608.
+    """
+    import torch.nn.functional as F
+
+    _check_module(conv_base, "conv_base")
+    if not torch.is_tensor(images) or images.ndim != 4 or images.shape[1] not in (1, 3):
+        shape = tuple(images.shape) if torch.is_tensor(images) else type(images).__name__
+        raise ValueError(f"images must be a float tensor (N, 1, H, W) or (N, 3, H, W), got {shape}")
+    if not images.is_floating_point():
+        raise TypeError(f"images must be floats in [0, 1] (see cslib.data.prepare), got {images.dtype}")
+    if device is None:
+        param = next(conv_base.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+    device = torch.device(device)
+    was_training = conv_base.training
+    conv_base.eval()
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+    out = []
+    try:
+        for i in range(0, len(images), batch_size):
+            x = F.interpolate(images[i:i + batch_size].to(device), size=(size, size), mode="bilinear", align_corners=False)
+            x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+            out.append(conv_base((x - mean) / std).flatten(1).cpu())
+    finally:
+        conv_base.train(was_training)
+    return torch.cat(out)

@@ -126,8 +126,12 @@ def conv_explorer(n: int = 5, k: int = 3, stride: int = 1, padding: int = 0) -> 
 
 # --------------------------------------------------------------------------- Lecture 3: shift explorer
 # Move a test image left/right (and up/down) and watch each model's class probabilities: the plain
-# CNN and the MLP change their minds, the CNN trained with shifted images does not.
+# CNN and the MLP change their minds, the CNN trained with shifted images does not. The text line
+# (DOM class "cslib-shift-predictions") starts with its setting, so that a browser test can read it:
+#   "shift +5 px, down +0 px (np.roll): plain CNN: Trouser (0.99) · MLP: Ankle boot (0.94) · ..."
 SHIFT_TEXT_CLASS = "cslib-shift-predictions"  # CSS class of the text line, for browser tests
+EDGES = {"wrap": "np.roll", "zeros": "zero-fill"}  # mode -> how the line and the figure name it
+BARS_KEY = "★ = the true class; the predicted class is green when right, red when wrong"
 
 
 def _shift_batch(image, shift: int, vertical: int, mode: str):
@@ -138,7 +142,11 @@ def _shift_batch(image, shift: int, vertical: int, mode: str):
 
 
 def shift_model_probabilities(models: dict[str, nn.Module], image: torch.Tensor, shift: int = 0, *, vertical: int = 0, mode: str = "wrap") -> dict:
-    """{model name: class probabilities (a 1-D tensor)} for ``image`` moved ``shift`` px right and ``vertical`` px down."""
+    """{model name: class probabilities (a 1-D tensor)} for ``image`` moved ``shift`` px right and ``vertical`` px down.
+
+    ``mode="wrap"`` moves it as ``np.roll`` does (what leaves one side comes back on the other, as in the
+    slides); ``mode="zeros"`` fills the uncovered border with black, as a real shift would.
+    """
     import torch
 
     from cslib.shifts import model_input
@@ -159,7 +167,7 @@ def shift_model_probabilities(models: dict[str, nn.Module], image: torch.Tensor,
 
 
 def shift_prediction_text(probabilities: dict[str, torch.Tensor], classes: Sequence[str]) -> str:
-    """The explorer's text line, e.g. "plain CNN: Trouser (0.99) · MLP: Bag (0.61) · augmented CNN: Trouser (1.00)"."""
+    """The explorer's predictions, e.g. "plain CNN: Trouser (0.99) · MLP: Bag (0.61) · augmented CNN: Trouser (1.00)"."""
     parts = []
     for name, p in probabilities.items():
         best = int(p.argmax())
@@ -167,49 +175,75 @@ def shift_prediction_text(probabilities: dict[str, torch.Tensor], classes: Seque
     return " · ".join(parts)
 
 
+def shift_setting_text(shift: int, vertical: int | None = None, mode: str = "wrap") -> str:
+    """The setting the explorer's line starts with, e.g. "shift +5 px, down +0 px (np.roll)" (no "down" when ``vertical`` is None)."""
+    from cslib.augment import MODES
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    down = f", down {int(vertical):+d} px" if vertical is not None else ""
+    return f"shift {int(shift):+d} px{down} ({EDGES[mode]})"
+
+
 def plot_shift_explorer(models: dict[str, nn.Module], image: torch.Tensor, classes: Sequence[str], shift: int = 0, *, vertical: int = 0, label: int | None = None,
                         mode: str = "wrap") -> Figure:
-    """The explorer's figure for one setting: the shifted image, then one bar chart of class probabilities per model."""
+    """The explorer's figure for one setting: the shifted image, then one bar chart of class probabilities per model.
+
+    With ``label``, a ★ marks the true class in every chart and the predicted class is green when right,
+    red when wrong (a line under the charts says so).
+    """
     import matplotlib.pyplot as plt
 
     from cslib.plot import plot_probability_bars
 
     probabilities = shift_model_probabilities(models, image, shift, vertical=vertical, mode=mode)
     n = len(probabilities)
-    fig, axes = plt.subplots(1, n + 1, figsize=(2.8 + 3.1 * n, 3.4), gridspec_kw={"width_ratios": [0.9] + [1] * n})
+    fig, axes = plt.subplots(1, n + 1, figsize=(2.8 + 3.1 * n, 3.7), gridspec_kw={"width_ratios": [0.9] + [1] * n})
     shifted = _shift_batch(image, shift, vertical, mode)[0, 0].cpu().numpy()
     axes[0].imshow(shifted, cmap="gray", vmin=0, vmax=1)
-    where = f"shift {shift:+d} px" + (f", {vertical:+d} px down" if vertical else "")
+    where = f"shift {shift:+d} px" + (f", {vertical:+d} px down" if vertical else "") + f" ({EDGES[mode]})"
     axes[0].set_title(where + (f"\ntrue class: {classes[int(label)]}" if label is not None else ""), fontsize=10)
     axes[0].set_xticks([])
     axes[0].set_yticks([])
     plot_probability_bars(probabilities, classes, true_label=label, axes=axes[1:])
     for ax in axes[2:]:
         ax.tick_params(labelleft=False)
-    fig.tight_layout()
+    if label is not None:
+        fig.text(0.99, 0.01, BARS_KEY, ha="right", va="bottom", fontsize=8, color="0.3")
+        fig.tight_layout(rect=(0, 0.04, 1, 1))
+    else:
+        fig.tight_layout()
     return fig
 
 
 def shift_explorer(models: dict[str, nn.Module], images: torch.Tensor, labels: Sequence[int] | torch.Tensor,
                    classes: Sequence[str], *, max_shift: int = 10, vertical: bool = False,
                    mode: str = "wrap") -> ipywidgets.VBox:
-    """Sliders for the shift (and an image picker) over :func:`plot_shift_explorer`, with the text line above it.
+    """An image picker, a shift slider (a "down" slider too with ``vertical=True``) and an edges menu
+    (``np.roll`` or zero-fill, starting at ``mode``) over :func:`plot_shift_explorer`, with the text line above it.
 
     ``images`` are a few test images ((N, 28, 28) uint8 or (N, 1, 28, 28) floats), ``labels`` their classes.
-    Returns the widget box; its ``.controls`` dict holds the widgets ("shift", "vertical", "image", "text", "output").
+    Returns the widget box; its ``.controls`` dict holds the widgets ("shift", "vertical", "edges", "image",
+    "text", "output").
     """
     import matplotlib.pyplot as plt
     from IPython.display import display
 
+    from cslib.augment import MODES
+
     widgets = _ipywidgets()
     if len(images) != len(labels) or len(images) == 0:
         raise ValueError(f"need as many labels as images (at least one), got {len(images)} images and {len(labels)} labels")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     picker = widgets.Dropdown(options=[(f"test image {i}: {classes[int(y)]}", i) for i, y in enumerate(labels)],
                               value=0, description="image")
     slider = widgets.IntSlider(value=0, min=-max_shift, max=max_shift, step=1, description="shift (px)",
                                continuous_update=False)
     v_slider = widgets.IntSlider(value=0, min=-max_shift, max=max_shift, step=1, description="down (px)",
                                  continuous_update=False)
+    edges = widgets.Dropdown(options=[("np.roll (wraps around)", "wrap"), ("zero-fill (black)", "zeros")],
+                             value=mode, description="edges")
     text = widgets.Label(value="")
     text.add_class(SHIFT_TEXT_CLASS)
     output = widgets.Output()
@@ -217,19 +251,19 @@ def shift_explorer(models: dict[str, nn.Module], images: torch.Tensor, labels: S
     def update(_=None):
         i = picker.value
         dy = v_slider.value if vertical else 0
-        probabilities = shift_model_probabilities(models, images[i], slider.value, vertical=dy, mode=mode)
-        setting = f"shift {slider.value:+d} px" + (f", down {dy:+d} px" if vertical else "")
+        probabilities = shift_model_probabilities(models, images[i], slider.value, vertical=dy, mode=edges.value)
+        setting = shift_setting_text(slider.value, dy if vertical else None, edges.value)
         text.value = f"{setting}: {shift_prediction_text(probabilities, classes)}"
         with output:
             output.clear_output(wait=True)
-            fig = plot_shift_explorer(models, images[i], classes, slider.value, vertical=dy, label=int(labels[i]), mode=mode)
+            fig = plot_shift_explorer(models, images[i], classes, slider.value, vertical=dy, label=int(labels[i]), mode=edges.value)
             display(fig)
             plt.close(fig)
 
-    for w in (picker, slider, v_slider):
+    for w in (picker, slider, v_slider, edges):
         w.observe(update, names="value")
-    controls = [picker, slider] + ([v_slider] if vertical else [])
+    controls = [picker, slider] + ([v_slider] if vertical else []) + [edges]
     box = widgets.VBox([widgets.HBox(controls), text, output])
-    box.controls = {"shift": slider, "vertical": v_slider, "image": picker, "text": text, "output": output}
+    box.controls = {"shift": slider, "vertical": v_slider, "edges": edges, "image": picker, "text": text, "output": output}
     update()
     return box

@@ -223,21 +223,152 @@ def test_pretrain_script_saves_a_loadable_file_with_provenance(tmp_path):
 
 
 # --------------------------------------------------------------------------- torchvision's pretrained route
-def test_torchvision_route_returns_a_reason_offline(monkeypatch):
-    def offline(*args, **kwargs):
-        raise urllib.error.URLError("[Errno -2] Name or service not known")
+MACHINE_TRACE = re.compile(r"Errno|urlopen|Traceback|/root|/home/|/tmp/")
 
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
-    model, reason = transfer.torchvision_pretrained("vgg16")
+
+def no_download(*args, **kwargs):
+    raise AssertionError("a download was started")
+
+
+def test_torchvision_route_says_skipped_offline_in_one_line(monkeypatch, tmp_path):
+    monkeypatch.setenv("CSLIB_FAST", "0")
+    monkeypatch.setattr(transfer, "_reachable", lambda url, timeout: False)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    model, reason = transfer.torchvision_pretrained("vgg16", cache_dir=tmp_path)
     assert model is None
-    assert "vgg16-397923af.pth" in reason and "Name or service not known" in reason and "skipped" in reason
+    assert "skipped offline" in reason and "vgg16-397923af.pth" in reason and "528 MB" in reason
+    assert "\n" not in reason and not MACHINE_TRACE.search(reason), reason
 
 
-def test_torchvision_route_loads_the_weights_when_they_come(monkeypatch):
+def test_torchvision_route_never_downloads_in_fast_mode(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("CSLIB_FAST", "1")
+    monkeypatch.setattr(transfer, "_reachable", no_download)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    model, reason = transfer.torchvision_pretrained("vgg16", cache_dir=tmp_path)
+    assert model is None and "fast mode never downloads" in reason and "skipped" in reason
+    monkeypatch.setenv("CSLIB_FAST", "0")
+    model, reason = transfer.torchvision_pretrained("vgg16", download=False, cache_dir=tmp_path)
+    assert model is None and "download=False" in reason
+    assert capsys.readouterr().out == ""
+
+
+def test_torchvision_route_says_what_it_downloads_then_loads_it(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("CSLIB_FAST", "0")
     state = tv_models.mobilenet_v3_small(weights=None).state_dict()
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", lambda url, **kwargs: state)
-    model, message = transfer.torchvision_pretrained("mobilenet_v3_small")
+    calls = []
+
+    def fake_download(url, dst, hash_prefix=None, progress=True):
+        calls.append((url, hash_prefix))
+        torch.save(state, dst)
+
+    monkeypatch.setattr(transfer, "_reachable", lambda url, timeout: True)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
+    model, message = transfer.torchvision_pretrained("mobilenet_v3_small", cache_dir=tmp_path / "hub")
+    printed = capsys.readouterr().out
+    url = tv_models.MobileNet_V3_Small_Weights.DEFAULT.url
+    assert printed.startswith("Downloading mobilenet_v3_small's ImageNet weights") and url in printed and " MB" in printed
+    assert calls == [(url, url.rsplit("-", 1)[1].split(".")[0])]  # torch checks the file's hash prefix
     assert isinstance(model, nn.Module) and not model.training and "ImageNet" in message
     assert torch.equal(model.state_dict()["features.0.0.weight"], state["features.0.0.weight"])
+    # a second call uses the cached file: no message, no download
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    model, _ = transfer.torchvision_pretrained("mobilenet_v3_small", cache_dir=tmp_path / "hub")
+    assert model is not None and capsys.readouterr().out == ""
     with pytest.raises(ValueError, match="no model called"):
         transfer.torchvision_pretrained("vgg17")
+
+
+def test_torchvision_route_reports_a_failed_download_and_a_broken_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("CSLIB_FAST", "0")
+
+    def refused(url, dst, hash_prefix=None, progress=True):
+        raise urllib.error.URLError("[Errno 111] Connection refused")
+
+    monkeypatch.setattr(transfer, "_reachable", lambda url, timeout: True)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refused)
+    model, reason = transfer.torchvision_pretrained("mobilenet_v3_small", cache_dir=tmp_path)
+    assert model is None and "the download from download.pytorch.org failed" in reason and not MACHINE_TRACE.search(reason)
+    name = Path(tv_models.MobileNet_V3_Small_Weights.DEFAULT.url).name
+    (tmp_path / name).write_bytes(b"not a checkpoint")
+    model, reason = transfer.torchvision_pretrained("mobilenet_v3_small", cache_dir=tmp_path)
+    assert model is None and "cannot be loaded" in reason and "delete it" in reason
+
+
+# --------------------------------------------------------------------------- ImageNet features of gray digits
+def test_conv_base_features_resize_copy_to_rgb_normalize_and_flatten():
+    seen = []
+
+    class Probe(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pool = nn.MaxPool2d(32)
+
+        def forward(self, x):
+            seen.append(x.clone())
+            return self.pool(x)
+
+    images = torch.rand(5, 1, 28, 28)
+    features = transfer.conv_base_features(Probe(), images, size=64, batch_size=2)
+    assert features.shape == (5, 3 * 2 * 2) and [len(b) for b in seen] == [2, 2, 1]
+    x = torch.cat(seen)
+    assert x.shape == (5, 3, 64, 64)
+    mean, std = torch.tensor(transfer.IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(transfer.IMAGENET_STD).view(1, 3, 1, 1)
+    gray = x * std + mean  # undo the normalization: the three channels are the same resized gray image
+    assert torch.allclose(gray[:, 0], gray[:, 1], atol=1e-5) and torch.allclose(gray[:, 0], gray[:, 2], atol=1e-5)
+    assert torch.allclose(gray[:, :1], torch.nn.functional.interpolate(images, size=64, mode="bilinear"), atol=1e-5)
+
+
+def test_conv_base_features_on_vgg16_sizes_and_bad_input():
+    with torch.device("meta"):
+        vgg16 = tv_models.vgg16(weights=None)
+    shapes = [vgg16.features(torch.empty(1, 3, s, s, device="meta")).flatten(1).shape[1] for s in (112, 224)]
+    assert shapes == [4608, 25088]  # the sizes the docstring promises
+    with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
+        transfer.conv_base_features(nn.Identity(), torch.rand(28, 28))
+    with pytest.raises(TypeError, match="floats"):
+        transfer.conv_base_features(nn.Identity(), torch.zeros(2, 1, 28, 28, dtype=torch.uint8))
+
+
+# --------------------------------------------------------------------------- re-estimating batch-norm statistics
+def test_reestimate_batchnorm_gives_the_statistics_of_the_data():
+    torch.manual_seed(0)
+    model = random_stats(small_convnet()).eval()
+    x = torch.rand(40, 1, 28, 28)
+    transfer.reestimate_batchnorm(model, x, batch_size=64)  # one batch: exact mean and (unbiased) variance
+    bn = model.features.block1[1]
+    with torch.no_grad():
+        z = model.features.block1[0](x)
+    assert torch.allclose(bn.running_mean, z.mean(dim=(0, 2, 3)), atol=1e-5)
+    assert torch.allclose(bn.running_var, z.var(dim=(0, 2, 3), unbiased=True), atol=1e-4)
+    assert bn.momentum == 0.1 and not model.training and not bn.training  # modes and momentum restored
+    model.train()
+    transfer.reestimate_batchnorm(model, x, batch_size=8)  # five batches of 8: the average of their statistics
+    assert model.training and torch.allclose(bn.running_mean, z.mean(dim=(0, 2, 3)), atol=1e-5)
+
+
+def test_reestimate_batchnorm_removes_the_lag_after_few_steps():
+    x, y = small_data(96)
+    x = x * 3 + 1  # inputs far from mean 0, variance 1: the initial running statistics are wrong
+    cslib.set_seed(0)
+    model = small_convnet(3)
+    cslib.fit(model, (x, y), epochs=1, batch_size=32, progress=False, device="cpu")  # 3 steps: statistics lag
+    lagging = [m.running_mean.clone() for m in transfer.batchnorm_layers(model)]
+    transfer.reestimate_batchnorm(model, x)
+    fresh = [m.running_mean for m in transfer.batchnorm_layers(model)]
+    with torch.no_grad():
+        z = model.features.block1[0](x).mean(dim=(0, 2, 3))
+    assert torch.allclose(fresh[0], z, atol=1e-4) and not torch.allclose(lagging[0], z, atol=0.1)
+
+
+def test_reestimate_batchnorm_leaves_frozen_layers_alone():
+    model = transfer.replace_head(transfer.freeze(random_stats(small_convnet())), 10)
+    transfer.unfreeze(model.features.block3, keep_batchnorm_frozen=False)
+    before = bn_stats(model)
+    transfer.reestimate_batchnorm(model, torch.rand(16, 1, 28, 28))
+    after = bn_stats(model)
+    assert same_stats(before[:2], after[:2]) and not same_stats(before[2:], after[2:])
+    frozen = transfer.freeze(random_stats(small_convnet()))
+    before = bn_stats(frozen)
+    assert transfer.reestimate_batchnorm(frozen, torch.rand(4, 1, 28, 28)) is frozen and same_stats(before, bn_stats(frozen))
+    with pytest.raises(ValueError, match="non-empty"):
+        transfer.reestimate_batchnorm(model, torch.empty(0, 1, 28, 28))

@@ -36,8 +36,9 @@ def test_static_figure_has_the_image_and_one_bar_chart_per_model():
     x, y = images()
     fig = widgets.plot_shift_explorer({"reader": ColumnReader(), "MLP": models.mlp()}, x[0], CLASSES, 5, label=int(y[0]))
     image_ax, *bar_axes = fig.axes
-    assert len(bar_axes) == 2 and image_ax.images and image_ax.get_title().startswith("shift +5 px")
+    assert len(bar_axes) == 2 and image_ax.images and image_ax.get_title().startswith("shift +5 px (np.roll)")
     assert "true class: Trouser" in image_ax.get_title()
+    assert widgets.BARS_KEY in [t.get_text() for t in fig.texts]  # the ★ and the colors are explained
     assert bar_axes[0].get_title() == "reader\nDress (1.00)"
     assert float(image_ax.images[0].get_array()[10, 9]) == 1.0  # the pixel moved from column 4 to 9
     matplotlib.pyplot.close(fig)
@@ -49,11 +50,26 @@ def test_explorer_builds_and_updates_on_slider_and_picker():
     c = box.controls
     assert c["shift"].min == -10 and c["shift"].max == 10 and c["shift"].continuous_update is False
     assert widgets.SHIFT_TEXT_CLASS in c["text"]._dom_classes
-    assert c["text"].value == "shift +0 px, down +0 px: reader: Trouser (1.00)"
+    assert c["text"].value == "shift +0 px, down +0 px (np.roll): reader: Trouser (1.00)"
     c["shift"].value = 5
-    assert c["text"].value == "shift +5 px, down +0 px: reader: Dress (1.00)"
+    assert c["text"].value == "shift +5 px, down +0 px (np.roll): reader: Dress (1.00)"
     c["image"].value = 1
-    assert c["text"].value == "shift +5 px, down +0 px: reader: Bag (1.00)"  # column 20 + 5 = 25 -> class 25 // 3 = 8
+    assert c["text"].value == "shift +5 px, down +0 px (np.roll): reader: Bag (1.00)"  # column 20 + 5 = 25 -> class 25 // 3 = 8
     c["vertical"].value = 3
-    assert c["text"].value == "shift +5 px, down +3 px: reader: Bag (1.00)"  # moving down keeps the column
-    assert len(box.children[0].children) == 3  # image picker, shift and vertical sliders
+    assert c["text"].value == "shift +5 px, down +3 px (np.roll): reader: Bag (1.00)"  # moving down keeps the column
+    assert len(box.children[0].children) == 4  # image picker, shift and vertical sliders, edges menu
+    c["shift"].value = 10  # column 20 + 10 = 30: np.roll brings the pixel back at column 2 (class 0) ...
+    assert c["text"].value == "shift +10 px, down +3 px (np.roll): reader: T-shirt/top (1.00)"
+    c["edges"].value = "zeros"  # ... zero-fill loses it: a black image, all columns tie, argmax is class 0 too
+    assert c["text"].value.startswith("shift +10 px, down +3 px (zero-fill): reader: ")
+
+
+def test_zero_fill_and_np_roll_differ_only_when_something_wraps():
+    x, _ = images()
+    wrap = widgets.shift_model_probabilities({"reader": ColumnReader()}, x[0], -6, mode="wrap")["reader"]
+    zeros = widgets.shift_model_probabilities({"reader": ColumnReader()}, x[0], -6, mode="zeros")["reader"]
+    assert int(wrap.argmax()) == 26 // 3 and not torch.equal(wrap, zeros)  # column 4 - 6 wraps to 26 with np.roll
+    same = [widgets.shift_model_probabilities({"reader": ColumnReader()}, x[0], 3, mode=m)["reader"] for m in ("wrap", "zeros")]
+    assert torch.equal(*same)
+    assert widgets.shift_setting_text(-2, None, "zeros") == "shift -2 px (zero-fill)"
+    assert widgets.shift_setting_text(4, 0) == "shift +4 px, down +0 px (np.roll)"
