@@ -23,6 +23,8 @@ def test_overhead_table_and_accuracy_report(capsys):
     assert set(info) == {"cpu", "torch", "device", "python"} and torch.__version__ in info["torch"]
     table = bench.report_overhead(info, result)
     assert "augmentation overhead ratio:" in table and "per-item shifts in __getitem__ (slides)" in table
+    added = result["per_item_s"] - result["loader_only_s"]
+    assert f"what augmentation adds: to the slides' loop {added:+.2f} s per epoch" in table
     fake = {"clean": 0.92, "by_shift": {-5: 0.9, 0: 0.92, 5: 0.86}, "worst_shifted": 0.86, "at_5": 0.86, "epoch_s": 1.0}
     line = bench.report_accuracy("x", fake)
     assert "clean test accuracy 0.9200 (target >= 0.91: met)" in line and "shifted by ±5 px: 0.8600 (target >= 0.85: met)" in line
