@@ -57,3 +57,17 @@ def test_explorer_builds_and_updates_on_slider_and_picker():
     c["vertical"].value = 3
     assert c["text"].value == "shift +5 px, down +3 px: reader: Bag (1.00)"  # moving down keeps the column
     assert len(box.children[0].children) == 3  # image picker, shift and vertical sliders
+
+
+def test_explorers_carry_a_picture_for_front_ends_that_cannot_run_them():
+    """An untrusted notebook (someone else's run) shows the PNG and a sentence, not VBox(children=...)."""
+    import base64
+
+    x, y = images()
+    for box in (widgets.shift_explorer({"reader": ColumnReader()}, x, y, CLASSES), widgets.conv_explorer()):
+        bundle = box._repr_mimebundle_()
+        assert "application/vnd.jupyter.widget-view+json" in bundle  # the live widget, when the cell runs
+        assert bundle["text/plain"] == widgets.EXPLORER_TEXT
+        assert base64.b64decode(bundle["image/png"]).startswith(b"\x89PNG")
+    box = widgets.conv_explorer(n=3, k=7)  # kernel larger than the input: no picture, still a sentence
+    assert "image/png" not in box._repr_mimebundle_() and box._repr_mimebundle_()["text/plain"] == widgets.EXPLORER_TEXT
