@@ -57,3 +57,27 @@ def test_explorer_builds_and_updates_on_slider_and_picker():
     c["vertical"].value = 3
     assert c["text"].value == "shift +5 px, down +3 px: reader: Bag (1.00)"  # moving down keeps the column
     assert len(box.children[0].children) == 3  # image picker, shift and vertical sliders
+
+
+def test_explorer_rejects_bad_input_with_one_message():
+    import pytest
+
+    x, y = images()
+    reader = {"reader": ColumnReader()}
+    with pytest.raises(ValueError, match="max_shift must be a whole number of pixels >= 0, got -3"):
+        widgets.shift_explorer(reader, x, y, CLASSES, max_shift=-3)
+    with pytest.raises(ValueError, match="need as many labels as images"):
+        widgets.shift_explorer(reader, x, y[:1], CLASSES)
+    with pytest.raises(ValueError, match="need as many labels as images"):
+        widgets.shift_explorer(reader, x[:0], y[:0], CLASSES)
+    with pytest.raises(ValueError, match=r"label 12 is outside the 10 classes \(0\.\.9\)"):
+        widgets.shift_explorer(reader, x, torch.tensor([1, 12]), CLASSES)
+    with pytest.raises(ValueError, match="models is empty"):
+        widgets.shift_explorer({}, x, y, CLASSES)
+    with pytest.raises(ValueError, match="classes is empty"):
+        widgets.shift_explorer(reader, x, y, [])
+    with pytest.raises(ValueError, match="label 10 is outside the 3 classes"):
+        widgets.plot_shift_explorer(reader, x[0], CLASSES[:3], label=10)
+    probs = widgets.shift_model_probabilities(reader, x[0])
+    with pytest.raises(ValueError, match="'reader' gives 10 class probabilities but there are 3 class names"):
+        widgets.shift_prediction_text(probs, CLASSES[:3])
