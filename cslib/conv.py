@@ -213,6 +213,7 @@ def explain_entry(A: ArrayLike, B: ArrayLike, i: int, j: int, stride: int = 1, p
     Each term is (input value in the window) × (kernel value).
     """
     A, B = _wide(pad(A, padding)), _wide(_as_matrix("kernel B", B))
+    i, j = _check_int("row i", i, 0), _check_int("column j", j, 0)
     rows, cols = _out_shape(A.shape, B.shape, stride)
     if not (0 <= i < rows and 0 <= j < cols):
         raise ValueError(f"entry ({i}, {j}) is outside the {rows}×{cols} output")

@@ -293,6 +293,8 @@ def _torchvision_download(info: DatasetInfo, root: Path, train: bool) -> None:
 def load(name: str, train: bool = True, *, root: str | Path | None = None, download: bool = True, verbose: bool = True) -> ImageSet:
     """Load a split of MNIST or Fashion-MNIST as uint8 tensors (see the module docstring)."""
     info = dataset_info(name)
+    if not isinstance(train, bool):  # load("mnist", "test") would otherwise give the training split
+        raise TypeError(f"train must be True (training split) or False (test split), got {train!r}")
     split = "train" if train else "test"
     if fast_mode():
         images, labels, source = _from_bundled(info, train)

@@ -47,18 +47,23 @@ def accuracy(x: torch.Tensor, y: torch.Tensor, model: nn.Module) -> float:
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 1000,
              loss_fn: Callable | None = None, device: torch.device | str | None = None) -> tuple[float, float]:
     """Mean loss and accuracy of ``model`` on ``(x, y)``, in eval mode, batch by batch."""
+    _check_inputs(x, "x", len(y))
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     device = _model_device(model) if device is None else torch.device(device)
     was_training = model.training
     model.eval()
     total_loss, correct = torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
-    for i in range(0, len(x), batch_size):
-        xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
-        out = model(xb)
-        total_loss += loss_fn(out, yb) * len(yb)
-        correct += (out.argmax(dim=1) == yb).sum()
-    model.train(was_training)
-    n = max(len(x), 1)
+    try:
+        for i in range(0, len(x), batch_size):
+            xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
+            out = model(xb) if i else _forward(model, xb)
+            if i == 0 and out.ndim == 2:  # once per call: labels a cross-entropy can take (else a raw IndexError)
+                _check_label_range("y", y, out.shape[1], loss_fn)
+            total_loss += loss_fn(out, yb) * len(yb)
+            correct += (out.argmax(dim=1) == yb).sum()
+    finally:
+        model.train(was_training)
+    n = len(x)
     return total_loss.item() / n, correct.item() / n
 
 
@@ -66,12 +71,27 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: 
 def predict_proba(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1000,
                   device: torch.device | str | None = None) -> torch.Tensor:
     """Class probabilities (softmax of the outputs) for every row of ``x``, on the CPU."""
+    _check_inputs(x, "x")
     device = _model_device(model) if device is None else torch.device(device)
     was_training = model.training
     model.eval()
-    out = [torch.softmax(model(x[i:i + batch_size].to(device)), dim=1).cpu() for i in range(0, len(x), batch_size)]
-    model.train(was_training)
+    try:
+        out = [torch.softmax(_forward(model, x[i:i + batch_size].to(device)), dim=1).cpu() for i in range(0, len(x), batch_size)]
+    finally:
+        model.train(was_training)
     return torch.cat(out) if out else torch.empty(0)
+
+
+def _check_inputs(x, name: str, n_labels: int | None = None) -> None:
+    """Float tensor inputs (and as many labels), or a one-line error saying what to do."""
+    if not torch.is_tensor(x):
+        raise TypeError(f"{name} must be a tensor, got {type(x).__name__}" + (" (torch.from_numpy(...) converts it)" if hasattr(x, "__array__") else ""))
+    if not x.is_floating_point():
+        raise TypeError(f"{name} is {x.dtype}; rescale images to floats first, e.g. cslib.data.prepare(images)")
+    if n_labels is not None and len(x) != n_labels:
+        raise ValueError(f"{len(x)} inputs but {n_labels} labels")
+    if n_labels is not None and len(x) == 0:
+        raise ValueError(f"{name} is empty: nothing to evaluate")
 
 
 @dataclass
@@ -140,15 +160,18 @@ def fit(
     """
     if stop_at is not None and test is None:
         raise ValueError("stop_at needs test data: pass test=(x_test, y_test)")
+    if stop_at is not None and not 0 < stop_at <= 1:
+        raise ValueError(f"stop_at is a test accuracy between 0 and 1, got {stop_at}" + (f" (for {stop_at} % write {stop_at / 100:g})" if 1 < stop_at <= 100 else ""))
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
-    device = get_device() if device is None else torch.device(device)
+    device = get_device(device)  # None: the best there is; a device asked for must exist (a clear error if not)
     x, y = (t.to(device) for t in _as_pair(train, "train"))
     test_pair = tuple(t.to(device) for t in _as_pair(test, "test")) if test is not None else None
     model.to(device)
     x, test_pair = _match_model_dtype(model, x, test_pair)
     optimizer = optimizer or adam(model, lr)
+    _check_optimizer(optimizer, model)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # let cuDNN pick the fastest convolution for these shapes
@@ -286,8 +309,6 @@ def _check_before_training(model, x, y, test_pair, loss_fn, channels_last: bool,
     if out.ndim < 2:
         return  # not a classifier's (N, classes) output: nothing to check the labels against
     n_classes = out.shape[1]
-    allowed = getattr(loss_fn, "ignore_index", None)  # a label the loss skips, if the student chose one
-    allowed = None if allowed == -100 else allowed  # -100 is torch's default, not a choice
     for name, labels in (("train", y), ("test", test_pair[1] if test_pair is not None else None)):
         if labels is None or labels.numel() == 0:
             continue
@@ -295,24 +316,45 @@ def _check_before_training(model, x, y, test_pair, loss_fn, channels_last: bool,
             hint = " (one-hot? use y.argmax(1))" if labels.ndim == 2 and labels.shape[1] == n_classes else \
                 " (use y.view(-1))" if labels.ndim == 2 and labels.shape[1] == 1 else ""
             raise ValueError(f"{name}: labels must be one class number per input, shape (N,), got shape {tuple(labels.shape)}{hint}")
-        valid = labels if allowed is None else labels[labels != allowed]
-        if valid.numel() == 0:
-            continue
-        low, high = int(valid.min()), int(valid.max())
-        if low < 0 or high >= n_classes:
-            bad = low if low < 0 else high
-            raise ValueError(f"{name}: label {bad} is outside the valid range 0..{n_classes - 1}: the model has "
-                             f"{n_classes} outputs, one per class. Check the labels, or give the model's last layer "
-                             f"as many outputs as there are classes (labels run from {low} to {high}).")
+        _check_label_range(name, labels, n_classes, loss_fn)
+
+
+def _check_label_range(name: str, labels: torch.Tensor, n_classes: int, loss_fn) -> None:
+    """Labels in 0..n_classes-1 (a raw IndexError on the CPU, a device-side assert on CUDA otherwise)."""
+    if labels.is_floating_point() or labels.numel() == 0:
+        return
+    allowed = getattr(loss_fn, "ignore_index", None)  # a label the loss skips, if the student chose one
+    allowed = None if allowed == -100 else allowed  # -100 is torch's default, not a choice
+    valid = labels if allowed is None else labels[labels != allowed]
+    if valid.numel() == 0:
+        return
+    low, high = int(valid.min()), int(valid.max())
+    if low < 0 or high >= n_classes:
+        bad = low if low < 0 else high
+        raise ValueError(f"{name}: label {bad} is outside the valid range 0..{n_classes - 1}: the model has "
+                         f"{n_classes} outputs, one per class. Check the labels, or give the model's last layer "
+                         f"as many outputs as there are classes (labels run from {low} to {high}).")
 
 
 def adam(model: nn.Module, lr: float = 1e-3) -> torch.optim.Optimizer:
     """Adam over the trainable parameters, fused where this torch and device can (same math, less time)."""
     params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters (are they all frozen?): unfreeze what should "
+                         "learn, e.g. cslib.transfer.unfreeze(model.classifier)")
     try:
         return torch.optim.Adam(params, lr=lr, fused=True)
     except (RuntimeError, TypeError, ValueError):  # older torch, or a device without fused kernels
         return torch.optim.Adam(params, lr=lr)
+
+
+def _check_optimizer(optimizer: torch.optim.Optimizer, model: nn.Module) -> None:
+    """An optimizer made for another model (say, before the model cell was run again) would train nothing."""
+    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    if not any(id(p) in held for p in model.parameters()):
+        raise ValueError("the optimizer holds none of this model's parameters, so training would change nothing: "
+                         "was it made for another model (or before the model was made again)? Make it again, "
+                         "e.g. torch.optim.Adam(model.parameters()), or leave optimizer out")
 
 
 def _forward(model: nn.Module, xb: torch.Tensor) -> torch.Tensor:
@@ -336,9 +378,15 @@ def _as_pair(data, name: str) -> Batch:
     elif hasattr(data, "tensors") and len(data.tensors) == 2:
         x, y = data.tensors
     else:
-        raise TypeError(f"{name} must be an (x, y) pair of tensors or a Dataset with .x and .y, got {type(data).__name__}")
+        hint = ""
+        if hasattr(data, "dataset") and hasattr(data, "batch_size"):
+            hint = " Pass the Dataset (loader.dataset) or the tensors, not a DataLoader: fit makes its own batches."
+        elif hasattr(data, "data") and hasattr(data, "targets"):
+            hint = " For a torchvision dataset pass (cslib.data.prepare(ds.data), ds.targets)."
+        raise TypeError(f"{name} must be an (x, y) pair of tensors or a Dataset with .x and .y, got {type(data).__name__}.{hint}")
     if not (torch.is_tensor(x) and torch.is_tensor(y)):
-        raise TypeError(f"{name}: x and y must be tensors, got {type(x).__name__} and {type(y).__name__}")
+        hint = " (torch.from_numpy(a) turns a NumPy array into one)" if any(hasattr(t, "__array__") for t in (x, y)) else ""
+        raise TypeError(f"{name}: x and y must be tensors, got {type(x).__name__} and {type(y).__name__}{hint}")
     if not x.is_floating_point():
         raise TypeError(f"{name}: x is {x.dtype}; rescale images to floats first, e.g. cslib.data.prepare(images)")
     if len(x) != len(y):

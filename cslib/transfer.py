@@ -249,7 +249,9 @@ def load_pretrained_base(device: torch.device | str | None = None, path: str | P
     model.load_state_dict(state)
     model.eval()
     if device is not None:
-        model.to(device)
+        from cslib.runtime import get_device
+
+        model.to(get_device(device))  # a device that is not there: a clear error, not torch's driver message
     if verbose:
         meta = saved["meta"]
         print(f"pretrained base: {meta.get('architecture', 'small_convnet')} trained on {meta.get('data', '?')} "

@@ -158,3 +158,10 @@ def test_uint8_inputs_do_not_overflow():
     W = np.full((1, 2, 2, 2), 200, dtype=np.uint8)
     assert conv.conv2d_multichannel(X, W)[0, 0, 0] == 200 * 200 * 8
     assert conv.conv2d(np.array([[True, True]]), np.array([[True, True]])).tolist() == [[2]]  # booleans add up too
+
+
+def test_explain_entry_wants_whole_numbers():
+    with pytest.raises(TypeError, match=r"row i must be an integer, got 0.5"):
+        conv.explain_entry(np.ones((3, 3)), np.ones((2, 2)), 0.5, 0)
+    with pytest.raises(ValueError, match="column j must be at least 0, got -1"):
+        conv.explain_entry(np.ones((3, 3)), np.ones((2, 2)), 0, -1)

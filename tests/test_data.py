@@ -361,3 +361,8 @@ def test_prepare_takes_numpy_arrays_and_says_what_shapes_it_wants():
     assert ds.y.dtype == torch.int64 and ds[1][1].item() == 2
     with pytest.raises(TypeError, match="whole class numbers"):
         data.ImageDataset(images, np.array([0.5, 1, 2]))
+
+
+def test_the_split_must_be_true_or_false():
+    with pytest.raises(TypeError, match="train must be True \\(training split\\) or False \\(test split\\), got 'test'"):
+        data.load("mnist", "test")  # a string is "true": it used to give the training split

@@ -317,3 +317,53 @@ def test_epochs_and_batch_size_must_be_whole_numbers(value):
         fit(tiny_model(), toy_problem(8), epochs=value, progress=False)
     with pytest.raises(ValueError, match="must be a whole number of at least 1"):
         fit(tiny_model(), toy_problem(8), batch_size=value, progress=False)
+
+
+# --------------------------------------------------------------------------- more bad input, found by probing the API
+def test_evaluate_and_predict_proba_reject_bad_input_with_one_message():
+    x, y = toy_problem(20)
+    model = tiny_model().train()
+    with pytest.raises(ValueError, match=r"y: label 7 is outside the valid range 0\.\.1"):
+        evaluate(model, x, y * 7)
+    assert model.training  # the mode is restored after an error too
+    with pytest.raises(ValueError, match="x is empty: nothing to evaluate"):
+        evaluate(model, x[:0], y[:0])
+    with pytest.raises(ValueError, match="20 inputs but 5 labels"):
+        evaluate(model, x, y[:5])
+    with pytest.raises(TypeError, match="x is torch.uint8; rescale images to floats first"):
+        evaluate(model, x.byte(), y)
+    with pytest.raises(TypeError, match="x is torch.uint8"):
+        predict_proba(model, x.byte())
+    with pytest.raises(RuntimeError, match=r"model\(x\) failed on a batch of shape \(20, 3\)"):
+        evaluate(model, torch.rand(20, 3), y)
+    with pytest.raises(TypeError, match=r"x must be a tensor, got ndarray \(torch.from_numpy"):
+        predict_proba(model, x.numpy())
+
+
+def test_fit_catches_mistakes_that_would_train_nothing_or_never_stop():
+    x, y = toy_problem(20)
+    frozen = tiny_model().requires_grad_(False)
+    with pytest.raises(ValueError, match=r"no trainable parameters \(are they all frozen\?\)"):
+        fit(frozen, (x, y), progress=False)
+    old_model, model = tiny_model(), tiny_model()  # the model cell was run again after the optimizer cell
+    opt = torch.optim.Adam(old_model.parameters())
+    with pytest.raises(ValueError, match="the optimizer holds none of this model's parameters"):
+        fit(model, (x, y), optimizer=opt, progress=False)
+    with pytest.raises(ValueError, match=r"stop_at is a test accuracy between 0 and 1, got 95 \(for 95 % write 0.95\)"):
+        fit(model, (x, y), (x, y), stop_at=95, progress=False)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=4)
+    with pytest.raises(TypeError, match=r"not a DataLoader: fit makes its own batches"):
+        fit(model, loader, progress=False)
+    with pytest.raises(TypeError, match=r"torch.from_numpy\(a\) turns a NumPy array into one"):
+        fit(model, (x.numpy(), y.numpy()), progress=False)
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA was asked for"):
+            fit(model, (x, y), device="cuda", progress=False)
+
+
+def test_seeds_and_device_names_are_checked():
+    for seed in (-1, 1.5, "abc", 2**32):
+        with pytest.raises(ValueError, match="seed must be a whole number from 0 to 2\\*\\*32 - 1"):
+            cslib.set_seed(seed)
+    with pytest.raises(ValueError, match="unknown device 'gpu': use 'cpu', 'cuda'"):
+        cslib.get_device("gpu")

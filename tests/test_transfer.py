@@ -252,6 +252,12 @@ def test_corrupt_weights_are_caught_by_their_checksum(tmp_path):
     assert transfer.load_pretrained_base(path=path, verify=False) is not None  # the check is what caught it
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_device_that_is_not_there_is_named():
+    with pytest.raises(RuntimeError, match="CUDA was asked for"):
+        transfer.load_pretrained_base(device="cuda")
+
+
 def test_the_shipped_weights_need_their_recorded_checksum(tmp_path, monkeypatch):
     path = copy_of_the_shipped_weights(tmp_path)
     (tmp_path / "PROVENANCE.md").unlink()
