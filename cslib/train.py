@@ -182,6 +182,7 @@ def fit(
     if n % batch_size == 1 and n > 1 and any(isinstance(m, nn.BatchNorm1d) for m in model.modules()):
         steps -= 1  # BatchNorm1d cannot normalise a batch of one (torch raises): the last input joins the batch before
     history, bar, epoch = History(), None, 0
+    check_within_epoch = device.type == "cpu"  # the loss is checked after each epoch; on a CPU (no device to wait for) more often
     try:
         _check_before_training(model, x, y, test_pair, loss_fn, channels_last, device)  # one batch, in eval mode
         sched = scheduler(optimizer, epochs * steps) if scheduler is not None else None
@@ -210,7 +211,7 @@ def fit(
                 loss_sum += loss.detach() * len(yb)
                 correct += (out.argmax(dim=1) == yb).sum()
                 bar.update()
-                if (i + 1) % NAN_CHECK_EVERY == 0 and not torch.isfinite(loss_sum):  # one sync per NAN_CHECK_EVERY batches
+                if check_within_epoch and (i + 1) % NAN_CHECK_EVERY == 0 and not torch.isfinite(loss_sum):
                     raise LossNotFiniteError(_not_finite_message(loss_sum.item(), epoch, i + 1, steps, optimizer), history)
             mean_loss = loss_sum.item() / n  # .item() waits for the GPU, so the time below is real
             if not math.isfinite(mean_loss):
@@ -249,7 +250,7 @@ def fit(
     return history
 
 
-NAN_CHECK_EVERY = 200  # batches between two checks that the loss is still finite (each check waits for the device)
+NAN_CHECK_EVERY = 200  # on the CPU, batches between two checks that the loss is still finite (on a GPU: once per epoch)
 
 
 class LossNotFiniteError(FloatingPointError):

@@ -229,7 +229,7 @@ def test_the_nan_check_inside_an_epoch_stops_early(monkeypatch):
         return xb * float("nan")
 
     with pytest.raises(cslib.train.LossNotFiniteError, match="within its first 3 of 32 batches"):
-        fit(tiny_model(), toy_problem(256), epochs=1, batch_size=8, augment=nan, progress=False)
+        fit(tiny_model(), toy_problem(256), epochs=1, batch_size=8, augment=nan, progress=False, device="cpu")
     assert len(seen) == 3
 
 
