@@ -3,7 +3,7 @@
     python benchmarks/bench_training.py                       # everything, on the default device
     python benchmarks/bench_training.py --device cuda --sections compare recipe
     python benchmarks/bench_training.py --quick               # a smoke run on the bundled samples
-    python benchmarks/bench_training.py --json results.json   # also save the numbers
+    python benchmarks/bench_training.py --json results.json   # also save the numbers (after every section)
 
 Sections:
   compare  the decks' loop vs cslib.fit: the MLP and the CNN of lecture 2, plain and augmented
@@ -110,6 +110,13 @@ def deck_shift(max_shift: int):
 
 
 # --------------------------------------------------------------------------- measuring
+def finished(history: cslib.train.History) -> cslib.train.History:
+    """``history``, unless Ctrl-C cut its fit short: then stop the benchmark (a partial epoch is no measurement)."""
+    if history.interrupted:
+        raise KeyboardInterrupt
+    return history
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -211,7 +218,7 @@ def compare(data, device, epochs, augmented: bool, repeats: int) -> list[dict]:
                 with PeakMemory(device) as mem:
                     synchronize(device)
                     start = time.perf_counter()
-                    cslib.fit(model, (x, y_tr), epochs=epochs, batch_size=32, lr=1e-3, augment=batched, device=device, progress=False)
+                    finished(cslib.fit(model, (x, y_tr), epochs=epochs, batch_size=32, lr=1e-3, augment=batched, device=device, progress=False))
                     synchronize(device)
                     seconds = time.perf_counter() - start
                 acc = cslib.evaluate(model, xt, y_te, device=device)[1]
@@ -260,7 +267,7 @@ def scaling(data, device, sizes, batch_sizes, repeats: int = 1) -> list[dict]:
                 times = []
                 for seed in range(repeats):
                     cslib.set_seed(seed)
-                    times.append(cslib.fit(make(), (x[:n], y_tr[:n]), epochs=1, batch_size=bs, device=device, progress=False).seconds[0])
+                    times.append(finished(cslib.fit(make(), (x[:n], y_tr[:n]), epochs=1, batch_size=bs, device=device, progress=False)).seconds[0])
                 seconds = float(np.median(times))
                 rows.append({"model": name, "batch_size": bs, "n_train": n, "seconds_per_epoch": seconds, "all_seconds": times})
                 print(f"  {name} batch {bs:4d} n {n:6,d}: {seconds:.2f} s", flush=True)
@@ -285,7 +292,7 @@ def fast_recipe(data, device, max_epochs) -> dict:
     model = recipe.fast_cnn()
     synchronize(device)
     start = time.perf_counter()
-    h = recipe.fast_fit(model, (x, y_tr), (xt, y_te), epochs=max_epochs, stop_at=DECK_CNN_ACCURACY, device=device, progress=False)
+    h = finished(recipe.fast_fit(model, (x, y_tr), (xt, y_te), epochs=max_epochs, stop_at=DECK_CNN_ACCURACY, device=device, progress=False))
     synchronize(device)
     seconds = time.perf_counter() - start
     reached = h.test_acc[-1] >= DECK_CNN_ACCURACY
@@ -294,24 +301,75 @@ def fast_recipe(data, device, max_epochs) -> dict:
 
 
 # --------------------------------------------------------------------------- main
-def main() -> int:
+FULL = {"epochs": 5, "sizes": [7500, 15000, 30000, 60000], "batch_sizes": [32, 128, 512], "recipe_epochs": 3}
+QUICK = {"epochs": 1, "sizes": [500, 1000], "batch_sizes": [32, 128], "recipe_epochs": 1}
+
+
+def at_least(minimum: int):
+    """An argparse type: a whole number >= ``minimum`` (so that -5 or 0 fail before anything runs)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+    return parse
+
+
+def check_output(parser: argparse.ArgumentParser, path: Path | None) -> None:
+    """Fail now, not after an hour of measuring, when the results could not be saved to ``path``."""
+    if path is None:
+        return
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        parser.error(f"--json {path}: that is a folder; give a file name, e.g. {path / 'bench.json'}")
+    if not folder.is_dir():
+        parser.error(f"--json {path}: the folder {folder} does not exist (create it first: mkdir -p {folder})")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        parser.error(f"--json {path}: cannot write there (permission denied); choose another file")
+
+
+def save(results: dict, path: Path | None) -> None:
+    """Write ``results`` to ``path`` (after every section, so that a crash or Ctrl-C later loses nothing)."""
+    if path is None:
+        return
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(results, indent=1))
+    partial.replace(path)  # a reader never sees a half-written file
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sections", nargs="+", default=["compare", "recipe", "scaling"], choices=["compare", "recipe", "scaling"])
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
-    parser.add_argument("--epochs", type=int, default=5, help="epochs for the comparison (the decks: 5)")
+    parser.add_argument("--epochs", type=at_least(1), default=None, help=f"epochs for the comparison (default: the decks' {FULL['epochs']})")
     parser.add_argument("--no-augmented", action="store_true", help="skip the augmented rows of the comparison")
-    parser.add_argument("--repeats", type=int, default=1,
+    parser.add_argument("--repeats", type=at_least(1), default=1,
                         help="runs per comparison row (seeds 0..N-1; the table shows means) and per scaling cell (medians)")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[7500, 15000, 30000, 60000])
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128, 512])
-    parser.add_argument("--recipe-epochs", type=int, default=3, help="epochs of the fast recipe (its learning-rate schedule spans them)")
-    parser.add_argument("--quick", action="store_true", help="bundled samples, 1 epoch: checks that the script runs")
-    parser.add_argument("--json", type=Path, default=None, help="save all numbers to this file")
-    args = parser.parse_args()
+    parser.add_argument("--sizes", type=at_least(1), nargs="+", default=None, help=f"training-set sizes for scaling (default: {FULL['sizes']})")
+    parser.add_argument("--batch-sizes", type=at_least(1), nargs="+", default=None, help=f"batch sizes for scaling (default: {FULL['batch_sizes']})")
+    parser.add_argument("--recipe-epochs", type=at_least(1), default=None,
+                        help=f"epochs of the fast recipe (its learning-rate schedule spans them; default: {FULL['recipe_epochs']})")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"bundled samples and small settings {QUICK}: checks that the script runs; options you give are kept")
+    parser.add_argument("--json", type=Path, default=None, help="save all numbers to this file (after every section)")
+    args = parser.parse_args(argv)
+    check_output(parser, args.json)
+    settings = QUICK if args.quick else FULL
+    given = [name for name in settings if getattr(args, name) is not None]
+    for name, value in settings.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     if args.quick:
         os.environ["CSLIB_FAST"] = "1"
-        args.epochs, args.sizes, args.batch_sizes, args.recipe_epochs = 1, [500, 1000], [32, 128], 1
-    device = cslib.get_device(args.device)
+        kept = f"; kept as you gave them: {', '.join('--' + n.replace('_', '-') for n in given)}" if given else ""
+        print(f"--quick: the bundled samples, {', '.join(f'{k} {v}' for k, v in QUICK.items() if k not in given)}{kept}")
+    try:
+        device = cslib.get_device(args.device)
+    except (RuntimeError, ValueError) as e:
+        parser.error(f"--device {args.device}: {e}")
     info = machine(device)
     print("Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()))
     train, test = load("fashion-mnist"), load("fashion-mnist", train=False)
@@ -325,6 +383,7 @@ def main() -> int:
         print()
         results["compare"] = rows
         results["speedups"] = report_compare(rows, device)
+        save(results, args.json)
     if "recipe" in args.sections:
         print(f"\n## Fast recipe: time to reach the decks' {DECK_CNN_ACCURACY:.1%} CNN test accuracy")
         r = fast_recipe(data, device, args.recipe_epochs)
@@ -337,13 +396,14 @@ def main() -> int:
             r["share_of_decks_time"] = share
         elif not r["reached"]:
             print(f"  ✗ the fast recipe did not reach {DECK_CNN_ACCURACY:.1%} in {args.recipe_epochs} epochs")
+        save(results, args.json)
     if "scaling" in args.sections:
         print(f"\n## How the cost grows: seconds per epoch (cslib.fit, median of {args.repeats} epoch(s) each)")
         rows = scaling(data, device, args.sizes, args.batch_sizes, args.repeats)
         results["scaling"] = rows
         report_scaling(rows)
+        save(results, args.json)
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
         print(f"\nSaved {args.json}")
     return 0
 

@@ -188,6 +188,19 @@ def _shift_batch(image, shift: int, vertical: int, mode: str):
     return shift_images(as_batch(image), int(shift), int(vertical), mode=mode)
 
 
+def _check_shift_inputs(models, classes, *, max_shift: int | None = None, labels=()) -> None:
+    """The shift explorer's arguments, checked before any widget is built (one clear message each)."""
+    if not models:
+        raise ValueError("models is empty: pass a dict such as {'CNN': cnn_model, 'MLP': mlp_model}")
+    if len(classes) == 0:
+        raise ValueError("classes is empty: pass the class names, e.g. train.classes")
+    if max_shift is not None and (isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0):
+        raise ValueError(f"max_shift must be a whole number of pixels >= 0, got {max_shift!r}")
+    for y in (labels if labels is not None else []):
+        if not 0 <= int(y) < len(classes):
+            raise ValueError(f"label {int(y)} is outside the {len(classes)} classes (0..{len(classes) - 1})")
+
+
 def shift_model_probabilities(models: dict[str, nn.Module], image: torch.Tensor, shift: int = 0, *, vertical: int = 0, mode: str = "wrap") -> dict:
     """{model name: class probabilities (a 1-D tensor)} for ``image`` moved ``shift`` px right and ``vertical`` px down."""
     import torch
@@ -213,6 +226,8 @@ def shift_prediction_text(probabilities: dict[str, torch.Tensor], classes: Seque
     """The explorer's text line, e.g. "plain CNN: Trouser (0.99) · MLP: Bag (0.61) · augmented CNN: Trouser (1.00)"."""
     parts = []
     for name, p in probabilities.items():
+        if len(p) != len(classes):
+            raise ValueError(f"{name!r} gives {len(p)} class probabilities but there are {len(classes)} class names")
         best = int(p.argmax())
         parts.append(f"{name}: {classes[best]} ({float(p[best]):.2f})")
     return " · ".join(parts)
@@ -225,6 +240,7 @@ def plot_shift_explorer(models: dict[str, nn.Module], image: torch.Tensor, class
 
     from cslib.plot import plot_probability_bars
 
+    _check_shift_inputs(models, classes, labels=None if label is None else [label])
     probabilities = shift_model_probabilities(models, image, shift, vertical=vertical, mode=mode)
     n = len(probabilities)
     fig, axes = plt.subplots(1, n + 1, figsize=(2.8 + 3.1 * n, 3.4), gridspec_kw={"width_ratios": [0.9] + [1] * n})
@@ -255,6 +271,7 @@ def shift_explorer(models: dict[str, nn.Module], images: torch.Tensor, labels: S
     widgets = _ipywidgets()
     if len(images) != len(labels) or len(images) == 0:
         raise ValueError(f"need as many labels as images (at least one), got {len(images)} images and {len(labels)} labels")
+    _check_shift_inputs(models, classes, max_shift=max_shift, labels=labels)
     picker = widgets.Dropdown(options=[(f"test image {i}: {classes[int(y)]}", i) for i, y in enumerate(labels)],
                               value=0, description="image")
     slider = widgets.IntSlider(value=0, min=-max_shift, max=max_shift, step=1, description="shift (px)",

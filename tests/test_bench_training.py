@@ -3,11 +3,14 @@
 No timing is asserted (benchmarks hold the speed targets, not tests): this checks that the script
 runs, compares both loops on every model, and reports the ratios, the recipe and the scaling table.
 """
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,3 +34,69 @@ def test_quick_run_reports_every_section(tmp_path):
     assert results["recipe"]["seconds"] > 0 and "share_of_decks_time" in results["recipe"]
     assert {(r["model"], r["batch_size"], r["n_train"]) for r in results["scaling"]} == {
         (m, bs, n) for m in ("MLP", "CNN") for bs in (32, 128) for n in (500, 1000)}
+
+
+def run_bench(*args):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_training.py"), *args],
+                          capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--json", "/no/such/folder/bench.json"], "--json /no/such/folder/bench.json: the folder /no/such/folder does not exist"),
+    (["--sizes", "500", "-100"], "argument --sizes: must be at least 1, got -100"),
+    (["--repeats", "0"], "argument --repeats: must be at least 1, got 0"),
+    (["--batch-sizes", "0"], "argument --batch-sizes: must be at least 1, got 0"),
+    (["--epochs", "two"], "argument --epochs: 'two' is not a whole number"),
+    (["--device", "gpu"], "--device gpu:"),
+])
+def test_bad_arguments_fail_before_anything_runs(args, message):
+    proc = run_bench("--quick", *args)
+    assert proc.returncode == 2 and message in proc.stderr
+    assert "Machine:" not in proc.stdout and "##" not in proc.stdout  # nothing was measured
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("bench_training", ROOT / "benchmarks" / "bench_training.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_results_are_saved_after_every_section(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CSLIB_FAST", "1")  # --quick sets it; monkeypatch puts the old value back
+    bench = load_bench()
+    rows = [{"loop": loop, "model": "CNN plain", "seconds": 2.0, "seconds_per_epoch": 2.0, "images_per_s": 1.0,
+             "test_acc": 0.9, "peak_mb": 1.0} for loop in ("decks' loop", "cslib.fit")]
+    monkeypatch.setattr(bench, "compare", lambda *args, **kwargs: rows)
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C during the second section
+
+    monkeypatch.setattr(bench, "fast_recipe", crash)
+    out = tmp_path / "bench.json"
+    with pytest.raises(KeyboardInterrupt):
+        bench.main(["--quick", "--device", "cpu", "--sections", "compare", "recipe", "--json", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["compare"] == rows and "recipe" not in saved and saved["epochs"] == 1
+
+
+def test_quick_keeps_the_options_you_gave_and_says_so(monkeypatch, capsys):
+    monkeypatch.setenv("CSLIB_FAST", "1")
+    bench = load_bench()
+    seen = {}
+    monkeypatch.setattr(bench, "scaling", lambda data, device, sizes, batch_sizes, repeats: seen.update(sizes=sizes, batch_sizes=batch_sizes) or [])
+    monkeypatch.setattr(bench, "report_scaling", lambda rows: None)
+    assert bench.main(["--quick", "--device", "cpu", "--sections", "scaling", "--sizes", "300", "--epochs", "3"]) == 0
+    out = capsys.readouterr().out
+    assert seen == {"sizes": [300], "batch_sizes": [32, 128]}
+    assert "--quick: the bundled samples, batch_sizes [32, 128], recipe_epochs 1; kept as you gave them: --epochs, --sizes" in out
+
+
+def test_an_interrupted_fit_stops_the_benchmark():
+    bench = load_bench()
+    h = bench.cslib.train.History(loss=[1.0], train_acc=[0.5], seconds=[1.0])
+    assert bench.finished(h) is h
+    h.interrupted = True
+    with pytest.raises(KeyboardInterrupt):
+        bench.finished(h)
