@@ -2,8 +2,9 @@
 
 The answer lines are the lines between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` in the
 cells of ``solutions/*.ipynb`` (code and markdown). Trivial lines are ignored: short ones
-(``return out``, ``)``) and lines that the published notebooks (lectures and student labs) contain
-themselves, since those are on the site by right. Every other answer line found in the built site
+(``return out``, ``)``) and lines that are on the site by right, because a lecture contains them
+or the solution notebook has them outside its solution regions too (which the student lab keeps).
+The labs themselves are not taken as "by right": a lab with an answer in it is what this catches. Every other answer line found in the built site
 (the text of its HTML pages, the notebooks offered for download, any other text file) is a leak.
 """
 from __future__ import annotations
@@ -26,20 +27,20 @@ def normalize(text: str) -> str:
     return " ".join(text.split())
 
 
-def answer_lines(solution: Path) -> list[str]:
-    """The lines inside the solution regions of one solution notebook, normalized."""
+def answer_lines(solution: Path, inside: bool = True) -> list[str]:
+    """The lines inside the solution regions of one solution notebook (whitespace collapsed); outside them with ``inside=False``."""
     nb = json.loads(solution.read_text(encoding="utf-8"))
     lines = []
     for cell in nb.get("cells", []):
         source = "".join(cell.get("source", ""))
-        inside = False
+        within = False
         for line in source.splitlines():
             if line.strip() == BEGIN:
-                inside = True
+                within = True
             elif line.strip() == END:
-                inside = False
-            elif inside:
-                lines.append(normalize(line))
+                within = False
+            elif within == inside and line.strip():
+                lines.append(" ".join(line.split()))
     return lines
 
 
@@ -53,16 +54,18 @@ def published_text(paths: list[Path]) -> str:
             for out in cell.get("outputs", []):
                 text = out.get("text") or out.get("data", {}).get("text/plain", "")
                 chunks.extend(normalize(line) for line in "".join(text).splitlines())
-    return "\n".join(chunks)
+    return "\n".join(chunks)  # one normalized line per line
 
 
-def secret_lines(root: Path, published: list[Path]) -> list[str]:
+def secret_lines(root: Path, lectures: list[Path]) -> list[str]:
     """The answer lines of ``root/solutions`` worth looking for (see the module's docstring)."""
-    public = published_text(published)
+    solutions = sorted((root / "solutions").glob("*.ipynb"))
+    public = " ".join([published_text(lectures)] + [normalize(line) for solution in solutions for line in answer_lines(solution, inside=False)])
+    public = " ".join(public.split())  # one line, as find_leaks reads a page: "a secret" that is part of a public line is public
     found = []
-    for solution in sorted((root / "solutions").glob("*.ipynb")):
+    for solution in solutions:
         for line in answer_lines(solution):
-            if len(line.replace(" ", "")) >= MIN_CHARS and line not in public and line not in found:
+            if len(normalize(line).replace(" ", "")) >= MIN_CHARS and normalize(line) not in public and line not in found:
                 found.append(line)
     return found
 
@@ -117,5 +120,5 @@ def find_leaks(site: Path, secrets: list[str]) -> list[str]:
     for path in sorted(p for p in site.rglob("*") if p.is_file() and p.suffix in TEXT_FILES):
         text = " ".join(normalize(line) for line in page_text(path).splitlines())
         text = " ".join(text.split())
-        leaks.extend(f"{path.relative_to(site)}: {line}" for line in secrets if line in text)
+        leaks.extend(f"{path.relative_to(site)}: {line}" for line in secrets if normalize(line) in text)
     return leaks

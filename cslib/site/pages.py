@@ -62,9 +62,10 @@ def _walk(state: dict, model_id: str, seen: set | None = None):
         yield from _walk(state, child.removeprefix("IPY_MODEL_"), seen)
 
 
-def _text(value: str) -> str:
+def _text(value: str, strip: bool = True) -> str:
     """Plain text of an HTML widget's value (tqdm pads with figure spaces)."""
-    return html.unescape(re.sub(r"<[^>]+>", "", value)).replace("\u2007", " ").strip()
+    text = html.unescape(re.sub(r"<[^>]+>", "", value)).replace("\u2007", " ")
+    return text.strip() if strip else text
 
 
 def _progress_line(models: list[dict]) -> str:
@@ -73,7 +74,7 @@ def _progress_line(models: list[dict]) -> str:
     for m in models:
         s = m.get("state", {})
         if m.get("model_name") in ("HTMLModel", "LabelModel") and s.get("value"):
-            parts.append(_text(s["value"]))
+            parts.append(_text(s["value"], strip=False))
         elif m.get("model_name") in ("FloatProgressModel", "IntProgressModel"):
             low, high, value = s.get("min", 0) or 0, s.get("max", 1) or 1, s.get("value", 0) or 0
             filled = round(10 * max(0.0, min(1.0, (value - low) / ((high - low) or 1))))
