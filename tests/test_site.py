@@ -69,7 +69,8 @@ def test_a_progress_bar_becomes_the_line_it_showed_at_the_end():
 
 
 def test_an_explorer_becomes_one_line_then_its_stored_figure_and_text():
-    state = widget_state(("box", model("VBoxModel", ["sliders", "shape", "plot"])),
+    state = widget_state(("box", model("VBoxModel", ["sliders", "shape", "plot", "picture"])),
+                         ("picture", {**model("ImageModel", format="png"), "buffers": [{"path": ["value"], "encoding": "base64", "data": "iVBORw0KGgoB"}]}),
                          ("sliders", model("HBoxModel", ["stride"])),
                          ("stride", model("IntSliderModel", value=1, description="stride")),
                          ("shape", model("HTMLModel", value="output: 3 × 3")),
@@ -80,7 +81,8 @@ def test_an_explorer_becomes_one_line_then_its_stored_figure_and_text():
     assert out[0].data["text/plain"] == pages.EXPLORER_LINE and "move the sliders in Colab or JupyterLab" in out[0].data["text/html"]
     assert out[1].text == "output: 3 × 3\n"
     assert out[2].data["image/png"] == "iVBORw0KGgo="
-    assert len(out) == 3
+    assert out[3].data["image/png"] == "iVBORw0KGgoB"  # an ipywidgets.Image's bytes
+    assert len(out) == 4
 
 
 def test_widgets_without_stored_state_never_show_their_repr():

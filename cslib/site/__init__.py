@@ -111,6 +111,7 @@ def build(out: str | Path = "_site", root: str | Path = ".", repository: str = R
     per step (nothing when ``quiet``; Sphinx's own progress too when ``verbose``).
     """
     _require_sphinx()
+    mathjax_dir()  # installed? (before any work)
     from sphinx.application import Sphinx
     from sphinx.util.console import nocolor
 
@@ -138,6 +139,8 @@ def build(out: str | Path = "_site", root: str | Path = ".", repository: str = R
         for folder, paths in (("notebooks", lectures), ("labs", labs)):
             for path in paths:  # the notebooks as stored, for "Download notebook"
                 shutil.copy2(path, site / folder / path.name)
+        if (site / "_sources").is_dir() and not any((site / "_sources").iterdir()):
+            (site / "_sources").rmdir()  # html_copy_source is off: Sphinx leaves it empty
         (site / ".nojekyll").write_text("")  # GitHub Pages: serve _static/ and _images/ as they are
         (site / MARKER).write_text("built by python -m cslib.site build; the next build replaces this folder\n")
         secrets = leaks.secret_lines(root, lectures)
@@ -151,19 +154,19 @@ def build(out: str | Path = "_site", root: str | Path = ".", repository: str = R
 
 
 def _replace(out: Path, site: Path) -> None:
-    """Move the finished ``site`` to ``out``; an earlier site there is removed only once the new one is beside it."""
+    """Move the finished ``site`` to ``out``; an earlier site there is removed only once the new one is in place."""
     out.parent.mkdir(parents=True, exist_ok=True)
     _check_target(out)  # again: someone may have written there during the build
-    new = Path(tempfile.mkdtemp(prefix=f".{out.name}-new-", dir=out.parent))
+    new, old = Path(tempfile.mkdtemp(prefix=f".{out.name}-new-", dir=out.parent)), None
     try:
         shutil.copytree(site, new, dirs_exist_ok=True)
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}-old-", dir=out.parent))
             out.rename(old / out.name)
-            new.rename(out)
-            shutil.rmtree(old)
-        else:
-            new.rename(out)
+        new.rename(out)
     finally:
-        if new.exists():
-            shutil.rmtree(new)
+        if old is not None and not out.exists() and (old / out.name).exists():
+            (old / out.name).rename(out)  # interrupted between the two renames: the earlier site goes back
+        for folder in (new, old):
+            if folder is not None and folder.exists():
+                shutil.rmtree(folder)
