@@ -113,10 +113,13 @@ def test_an_executed_explorer_shows_its_picture_before_anything_runs(lab):
     NotebookClient(nb, timeout=600, kernel_name="python3").execute()
     (page.course_root / "executed_elsewhere.ipynb").write_text(nbformat.writes(nb), encoding="utf-8")
     page.goto(f"{url}/lab/tree/executed_elsewhere.ipynb?token={token}")
-    output = page.locator(".jp-CodeCell .jp-OutputArea-output").first
+    # JupyterLab reopens the notebooks of the earlier tests too (hidden tabs): look in the one in front
+    panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)", has_text="conv_explorer()").first
+    panel.wait_for(timeout=WIDGET_MS)
+    output = panel.locator(".jp-CodeCell .jp-OutputArea-output").first
     output.wait_for(timeout=WIDGET_MS)
     picture = output.locator("img").first
     picture.wait_for(timeout=WIDGET_MS)
     page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=picture.element_handle(), timeout=WIDGET_MS)
-    assert "VBox(children" not in page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)").first.inner_text()
+    assert "VBox(children" not in panel.inner_text()
     page.screenshot(path=ARTIFACTS / "browser-explorer-before-running.png")
