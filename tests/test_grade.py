@@ -26,6 +26,8 @@ from cslib import grade
 from cslib.grade import lab as grade_lab
 from grading_lab import BLANK, SOLUTION
 
+import sandboxing
+
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = str(ROOT / "tests" / "grading_lab.py")
 SEED = 1234
@@ -186,7 +188,7 @@ def graded(tmp_path_factory):
     os.utime(subs / "carol.ipynb", (1_600_000_000, 1_600_000_000))
     os.utime(subs / "carol (1).ipynb", (1_700_000_000, 1_700_000_000))
     originals = {p.name: p.read_bytes() for p in subs.iterdir()}
-    common = ["--questions", QUESTIONS, "--seed", str(SEED), "--test-timeout", "5", "-q"]
+    common = ["--questions", QUESTIONS, "--seed", str(SEED), "--test-timeout", "5", "-q", *sandboxing.grade_args()]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     cli = subprocess.Popen([sys.executable, "-m", "cslib.grade", "lab99", *map(str, sorted(timing.iterdir())),
                             "--out", str(timing_out / "grades.csv"), "-j", "4", "--cell-timeout", "2",
@@ -220,8 +222,9 @@ def test_one_row_per_student_with_all_columns(graded):
     rows = graded["rows"]
     assert len(rows) == 32  # 33 files, carol twice (29 files in one run, 4 in the other)
     assert list(next(iter(rows.values()))) == ["student_id", "file", "add", "shout", "answer", "step", "total",
-                                               "max_total", "status", "notes", "seed"]
-    assert all(r["max_total"] == "5" and r["seed"] == str(SEED) for r in rows.values())
+                                               "max_total", "status", "notes", "seed", "isolation"]
+    isolation = "none" if sandboxing.grade_args() else "bubblewrap"
+    assert all(r["max_total"] == "5" and r["seed"] == str(SEED) and r["isolation"] == isolation for r in rows.values())
 
 
 def test_a_correct_notebook_gets_full_marks(graded):

@@ -23,6 +23,8 @@ from cslib.grade import submissions as grade_submissions, worker as grade_worker
 from cslib.checks import Case, Question, probe
 from cslib.grade.report import csv_rows, feedback_markdown
 
+import sandboxing
+
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = str(ROOT / "tests" / "grading_lab.py")
 
@@ -341,7 +343,8 @@ def test_hangs_crashes_and_grader_bugs_fail_one_submission_and_keep_the_others(t
 
     monkeypatch.setattr(grade.Grader, "write_job", buggy)
     script = FAKE_WORKER.replace("WORKER", repr(grade_worker.__file__))
-    options = grade.Options(jobs=4, seed=1, hard_timeout=12, worker_command=[sys.executable, "-c", script], quiet=True)
+    options = grade.Options(jobs=4, seed=1, hard_timeout=12, worker_command=[sys.executable, "-c", script], quiet=True,
+                            sandbox=not sandboxing.grade_args())
     run = grade.grade_files(grade_lab.load_lab("lab99", QUESTIONS), paths, options)
     by_name = {g.submission.path.name: g for g in run.graded}
     assert by_name["ok.ipynb"].status == "ran" and by_name["ok.ipynb"].total == 1  # only `answer` is written
@@ -366,15 +369,19 @@ def test_kernels_get_their_own_home_and_caches_and_no_secrets(tmp_path, monkeypa
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_secret")
     monkeypatch.setenv("MY_API_KEY", "secret")
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/tmp/torchinductor_me")  # torch sets this in the grader's process
+    monkeypatch.setenv("PYTHONSTARTUP", str(tmp_path / "startup.py"))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "my-ipython"))
+    monkeypatch.setenv("CSLIB_DATA", "/data/course")
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     grader = grade.Grader(grade_lab.load_lab("lab99", QUESTIONS), grade.Options(jobs=2, workdir=str(tmp_path)), [])
     try:
         env = grader.kernel_env(tmp_path / "scratch")
     finally:
         grader.cleanup()
-    assert "GITHUB_TOKEN" not in env and "MY_API_KEY" not in env and "TORCHINDUCTOR_CACHE_DIR" not in env
+    for name in ("GITHUB_TOKEN", "MY_API_KEY", "TORCHINDUCTOR_CACHE_DIR", "PYTHONSTARTUP", "IPYTHONDIR", "MPLCONFIGDIR"):
+        assert name not in env, name  # IPython's, Jupyter's and matplotlib's folders are new at each kernel start
     assert env["HOME"] == str(tmp_path / "scratch") and env["TMPDIR"] == str(tmp_path / "scratch" / "tmp")
-    assert env["MPLCONFIGDIR"].startswith(env["HOME"]) and env["IPYTHONDIR"].startswith(env["HOME"])
+    assert env["CSLIB_DATA"] == "/data/course" and not env["PYTHONUSERBASE"].startswith(env["HOME"])
     assert env["CSLIB_FAST"] == "1" and env["PYTHONPATH"].split(os.pathsep)[0] == str(ROOT)
     assert env["OMP_NUM_THREADS"] == str(max(1, (os.cpu_count() or 1) // 2))
 
@@ -387,7 +394,8 @@ def test_gradescope_single_results_file(tmp_path, capsys):
     write_gradescope(tmp_path / "results.json", [grade_score.Graded(sub, "failed", "empty file")], lab)
     result = json.loads((tmp_path / "results.json").read_text())
     assert result["score"] == 0 and result["extra_data"] == {"status": "failed", "reason": "empty file",
-                                                            "student_id": "alice", "file": "alice.ipynb"}
+                                                            "student_id": "alice", "file": "alice.ipynb",
+                                                            "isolation": "none"}
     assert result["tests"][0]["max_score"] == 5 and "could not be graded: empty file" in result["output"]
     (tmp_path / "a.ipynb").write_text("{}")
     (tmp_path / "b.ipynb").write_text("{}")
@@ -434,8 +442,9 @@ def test_the_kernel_drops_output_over_the_cap_in_every_cell(tmp_path):
     """The kernel's own cap, not only the worker's count: IPython puts back sys.stdout.write after each cell."""
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    job = {"job_dir": str(tmp_path), "scratch": str(scratch), "env": dict(os.environ), "deny": [],
-           "guard_log": str(tmp_path / "guard.log"), "kernel_pids": str(tmp_path / "kernels.txt"),
+    env = {"PATH": os.environ["PATH"], "HOME": str(scratch), "LANG": "C.UTF-8"}
+    job = {"job_dir": str(tmp_path), "scratch": str(scratch), "env": env, "deny": [], "sandbox": sandboxing.job_sandbox(),
+           **sandboxing.job_python(), "kernel_pids": str(tmp_path / "kernels.txt"),
            "kernel_sources": [inspect.getsource(probe), inspect.getsource(grade_kernelside)],
            "limits": {"output_chars": 10_000}}
     kernel = grade_worker.GuardedKernel(job)
