@@ -187,7 +187,7 @@ class GuardedKernel:
 
     def _start_dir(self) -> Path:
         base = Path(self.job["job_dir"])
-        if len(str(base)) + 40 > MAX_SOCKET_PATH:  # a long --workdir: the sockets go to a short folder
+        if len(str(base)) + len("/kernel-12345678/ipc-12") > MAX_SOCKET_PATH:  # a long --workdir: sockets go elsewhere
             base = Path("/tmp") if Path("/tmp").is_dir() else Path(tempfile.gettempdir())
         return Path(tempfile.mkdtemp(prefix="cslib-kernel-" if base != Path(self.job["job_dir"]) else "kernel-", dir=base))
 
