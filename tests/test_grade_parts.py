@@ -2,10 +2,12 @@
 student ids, pre-checks, and a worker that hangs, crashes or meets a bug in the grader."""
 from __future__ import annotations
 
+import csv
 import inspect
 import json
 import math
 import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -117,6 +119,47 @@ def test_objects_that_lie_about_equality_never_leave_the_kernel_as_such(capsys):
 
     payload = run_question({"f": lambda x: Yes()}, {"answer": "f", "cases": [grade_lab.encode_value((1,))]}, capsys)
     assert payload["cases"][0]["kind"] == "exception" and "cannot be checked" in payload["cases"][0]["error"]
+
+
+def test_answers_that_call_or_wrap_a_rejected_reference_are_found(capsys):
+    import functools
+
+    import cslib.conv
+    from cslib.conv import conv2d as reference
+
+    def own(A, B, stride=1, padding=0):  # an own version that uses an allowed helper of cslib
+        A = cslib.conv.pad(np.asarray(A, dtype=float), padding)
+        k = len(B)
+        n = (len(A) - k) // stride + 1
+        return np.array([[np.sum(A[i * stride:i * stride + k, j * stride:j * stride + k] * B) for j in range(n)]
+                         for i in range(n)])
+
+    def wrapper(A, B, stride=1, padding=0):
+        return reference(A, B, stride, padding)
+
+    @functools.wraps(reference)
+    def decorated(*args):
+        return own(*args)
+
+    answers = {"own": own, "wrapper": wrapper, "lambda": lambda A, B, s=1, p=0: cslib.conv.conv2d(A, B, s, p),
+               "partial": functools.partial(reference), "itself": reference, "decorated": decorated,
+               "copy": functools.update_wrapper(lambda *a: own(*a), own)}
+    cases = [grade_lab.encode_value((np.eye(4), np.ones((2, 2)), 1, 0))]
+    found = {}
+    for name, answer in answers.items():
+        payload = run_question({"conv2d": answer}, {"answer": "conv2d", "cases": cases, "reject": ["cslib.conv.conv2d"]},
+                               capsys)
+        assert payload["cases"][0]["ok"], (name, payload)
+        found[name] = payload["references"]
+    assert found == {"own": [], "wrapper": ["cslib.conv.conv2d"], "lambda": ["cslib.conv.conv2d"],
+                     "partial": ["cslib.conv.conv2d"], "itself": ["cslib.conv.conv2d"],
+                     "decorated": ["cslib.conv.conv2d"], "copy": []}
+    lab = grade_lab.Lab("lab77", [Question("conv2d", "conv2d", reject=("cslib.conv.conv2d",))], "test")
+    result, _ = grade_score.judge_question(lab.questions[0], [grade_lab.GradingCase(cases[0], np.ones((3, 3)), "", False)],
+                                           {"status": "ok", "payload": {"defined": True, "module": "__main__",
+                                                                        "qualname": "wrapper", "cases": [{"ok": True, "got": 1}],
+                                                                        "references": found["wrapper"]}})
+    assert result.points == 0 and result.problem == "`conv2d` calls or wraps cslib's own cslib.conv.conv2d; write your own version"
 
 
 def test_only_one_frame_with_the_right_nonce_counts():
@@ -459,3 +502,48 @@ def test_the_kernel_drops_output_over_the_cap_in_every_cell(tmp_path):
         assert small.status == "ok" and not small.capped and small.output_chars == len("short\n")
     finally:
         kernel.kill()
+
+
+# --------------------------------------------------------------------------- no sandbox, outputs
+def test_without_a_sandbox_the_grader_stops_unless_told_and_records_it(tmp_path, monkeypatch, capsys):
+    from grading_lab import SOLUTION
+
+    nb = new_notebook(cells=[new_code_cell("import numpy as np"), *map(new_code_cell, SOLUTION.values())])
+    nb.metadata["cslib"] = {"lab": "lab99"}
+    nbformat.write(nb, tmp_path / "alice.ipynb")
+    (tmp_path / "bin").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))  # no bwrap on the PATH
+    argv = ["lab99", str(tmp_path / "alice.ipynb"), "--questions", QUESTIONS, "--out", str(tmp_path / "out" / "g.csv"),
+            "--gradescope", str(tmp_path / "out" / "results.json"), "-q"]
+    assert grade.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "error: bubblewrap (bwrap) is not installed; install bubblewrap (Debian/Ubuntu: apt install bubblewrap" in err
+    assert "pass --no-sandbox (recorded as isolation: none)" in err
+    assert not (tmp_path / "out").exists()
+    assert grade.main(argv + ["--no-sandbox"]) == 0
+    printed = capsys.readouterr()
+    assert printed.err.startswith("Isolation: none: WARNING: no sandbox (--no-sandbox)")
+    assert "  isolation: none   (no sandbox: submissions could read and change your files)" in printed.out
+    row = next(csv.DictReader(open(tmp_path / "out" / "g.csv", encoding="utf-8")))
+    assert row["isolation"] == "none" and row["total"] == "5"
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["extra_data"]["isolation"] == "none"
+
+
+def test_a_pipe_or_a_link_where_an_output_goes_is_an_error_not_a_hang(tmp_path):
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "empty.ipynb").write_bytes(b"")
+    out = tmp_path / "out"
+    (out / "grades-feedback").mkdir(parents=True)
+    os.mkfifo(out / "grades.csv")
+    (tmp_path / "precious.txt").write_text("precious")
+    (out / "grades-feedback" / "empty.md").symlink_to(tmp_path / "precious.txt")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-m", "cslib.grade", "lab99", str(tmp_path / "subs"), "--questions", QUESTIONS,
+                           "--out", str(out / "grades.csv"), "--gradescope", str(out / "gs"), "-q", *sandboxing.grade_args()],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 1, done.stderr
+    assert f"error: cannot write {out / 'grades.csv'}: it is a named pipe (FIFO), not a regular file" in done.stderr
+    assert f"error: cannot write {out / 'grades-feedback' / 'empty.md'}: it is a symbolic link" in done.stderr
+    assert stat.S_ISFIFO((out / "grades.csv").lstat().st_mode) and (tmp_path / "precious.txt").read_text() == "precious"
+    assert json.loads((out / "gs" / "empty" / "results.json").read_text())["extra_data"]["reason"] == "empty file"
+    assert sorted(p.name for p in out.iterdir()) == ["grades-feedback", "grades.csv", "gs"]  # no temporary files left

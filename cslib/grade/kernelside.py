@@ -25,9 +25,10 @@ around it. What keeps a kernel away from the grader's files is the OS sandbox it
 
 
 def install_guard(config):
-    """Install the audit hook and the output cap. ``config``: scratch, deny, log, output_limit, tag.
+    """Install the audit hook and the output cap. ``config``: scratch, writable, deny, log, output_limit, tag.
 
-    - ``scratch``: the only directory (with /dev/shm) where files may be written or removed;
+    - ``scratch``: the only directory (with /dev/shm and ``writable``) where files may be written or removed;
+    - ``writable``: the folders of this kernel start (IPython, Jupyter and matplotlib settings);
     - ``deny``: paths (directories or files) that may not even be read or listed, except inside ``scratch``;
     - ``log``: a file to which every blocked action is appended (opened before the hook exists);
     - ``output_limit``: characters of output (stdout, stderr, display data) kept per cell;
@@ -50,7 +51,8 @@ def install_guard(config):
     write_log = log.write
     write_ok_exact = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/zero",
                                 "/dev/full", "/dev/random", "/dev/urandom"})
-    write_ok_under = (scratch, "/dev/shm")
+    kernel_dirs = _tuple(p.rstrip("/") for p in config.get("writable", ()))  # this kernel's settings and sockets
+    write_ok_under = (scratch, "/dev/shm", *kernel_dirs)
     O_WRITE = posix.O_WRONLY | posix.O_RDWR | posix.O_CREAT | posix.O_TRUNC | posix.O_APPEND
 
     def resolve(path, base=None, depth=0):
@@ -148,7 +150,7 @@ def install_guard(config):
                 pass
         raise _PermissionError(f"{tag} blocked: {action} {what} ({reasons[action]})")
 
-    own = (scratch,)
+    own = (scratch, *kernel_dirs)
 
     def check_read(path):
         if path is None or under(path, own):  # the scratch folder sits inside the grader's (denied) work folder

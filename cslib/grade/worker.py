@@ -236,7 +236,7 @@ class GuardedKernel:
         except Exception as e:
             self.kill()
             raise KernelStartError(f"the kernel could not be started: {type(e).__name__}: {e}") from e
-        config = {"scratch": job["scratch"], "deny": job["deny"], "log": str(log),
+        config = {"scratch": job["scratch"], "writable": [str(run)], "deny": job["deny"], "log": str(log),
                   "output_limit": job["limits"]["output_chars"], "tag": GUARD_TAG}
         guard = self.execute(snippet(job["kernel_sources"], f"install_guard({config!r})"), 60, store_history=False)
         if guard.status != "ok":
