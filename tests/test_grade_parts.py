@@ -547,3 +547,31 @@ def test_a_pipe_or_a_link_where_an_output_goes_is_an_error_not_a_hang(tmp_path):
     assert stat.S_ISFIFO((out / "grades.csv").lstat().st_mode) and (tmp_path / "precious.txt").read_text() == "precious"
     assert json.loads((out / "gs" / "empty" / "results.json").read_text())["extra_data"]["reason"] == "empty file"
     assert sorted(p.name for p in out.iterdir()) == ["grades-feedback", "grades.csv", "gs"]  # no temporary files left
+
+
+def test_the_readmes_run_autograder_runs_as_gradescope_runs_it(tmp_path):
+    """README's run_autograder, verbatim, in a folder laid out like Gradescope's /autograder."""
+    import re
+    import shutil
+
+    sandboxing.require()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    script = re.search(r"```bash\n(#!/usr/bin/env bash\n# run_autograder.*?)```", readme, re.S).group(1)
+    lab = re.search(r"python -m cslib\.grade (labs/\S+\.ipynb)", script).group(1)
+    autograder = tmp_path / "autograder"
+    source = autograder / "source"
+    for folder in ("cslib", "labs", "solutions"):  # what `cd /autograder/source; python -m cslib.grade` uses
+        shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (autograder / "submission").mkdir()
+    (autograder / "results").mkdir()
+    shutil.copy(ROOT / lab.replace("labs/", "solutions/"), autograder / "submission" / Path(lab).name)
+    (autograder / "run_autograder").write_text(script.replace("/autograder", str(autograder)))
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    env.pop("PYTHONPATH", None)
+    done = subprocess.run(["bash", str(autograder / "run_autograder")], cwd=autograder, env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads((autograder / "results" / "results.json").read_text())
+    assert result["extra_data"]["status"] == "ran" and result["extra_data"]["isolation"] == "bubblewrap"
+    assert result["score"] == sum(t["max_score"] for t in result["tests"]) > 0, result
+    assert "Isolation: bubblewrap" in done.stderr

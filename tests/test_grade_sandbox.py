@@ -32,6 +32,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
+from cslib.grade import sandbox as grade_sandbox
 from grading_lab import BLANK, SOLUTION
 
 import sandboxing
@@ -427,3 +428,56 @@ def test_pipes_and_links_at_output_paths_are_errors_not_hangs(escape):
     assert json.loads((base / "out" / "gradescope" / "writer" / "results.json").read_text())["extra_data"]["isolation"] \
         == "bubblewrap"
     assert not list((base / "out").rglob("*.tmp"))
+
+
+INSIDE = r"""
+import json, os, socket
+def can_write(path):
+    try:
+        with open(path, "w") as f:
+            f.write("x")
+        return True
+    except OSError:
+        return False
+status = dict(line.split(":\t", 1) for line in open("/proc/self/status").read().splitlines() if ":\t" in line)
+try:
+    os.unshare(os.CLONE_NEWUSER)
+    nested = True
+except (OSError, AttributeError):
+    nested = False
+print(json.dumps({
+    "capabilities": [status[k].strip() for k in ("CapPrm", "CapEff", "CapBnd")], "nested_userns": nested,
+    "environ": dict(os.environ), "hostname": socket.gethostname(), "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+    "home": sorted(os.listdir(os.environ["REAL_HOME"])) if os.path.isdir(os.environ["REAL_HOME"]) else [],
+    "exists": {p: os.path.exists(p) for p in ("/etc/shadow", os.environ["SOLUTIONS"], os.environ["REPO_README"],
+                                             os.environ["VENV"], "/etc/ld.so.cache", "/etc/passwd", "/run", "/var", "/home")},
+    "writable": {p: can_write(p) for p in ("/x", "/etc/x", "/usr/x", os.environ["VENV"] + "/x", os.environ["SCRATCH"] + "/x",
+                                           "/tmp/x", "/dev/shm/x")},
+}))
+"""
+
+
+def test_inside_the_sandbox(tmp_path, monkeypatch):
+    """What a kernel's process sees inside: the claims of README's Isolation section."""
+    sandboxing.require()
+    monkeypatch.setenv("GITHUB_TOKEN", "secret")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    found = grade_sandbox.find([ROOT / "solutions", tmp_path], {"PATH": os.environ["PATH"]})
+    env = {"PATH": os.environ["PATH"], "HOME": str(scratch), "SOLUTIONS": str(ROOT / "solutions"),
+           "REPO_README": str(ROOT / "README.md"), "VENV": sys.prefix, "SCRATCH": str(scratch), "REAL_HOME": str(Path.home())}
+    command = grade_sandbox.wrap(found.to_json(), [sys.executable, "-c", INSIDE], [str(scratch)], env, str(scratch))
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["capabilities"] == ["0000000000000000"] * 3 and seen["nested_userns"] is False
+    # only what the grader gave it (Python adds LC_CTYPE when the locale is C); no GITHUB_TOKEN
+    assert {k: v for k, v in seen["environ"].items() if k not in ("PWD", "LC_CTYPE")} == env
+    assert seen["hostname"] == "grading" and max(seen["pids"]) < 10  # its own PID namespace
+    home = Path.home().resolve()  # of the home folder only what Python needs (e.g. a pyenv Python) is there
+    assert seen["home"] == sorted({Path(p).relative_to(home).parts[0] for p in found.read_only if Path(p).is_relative_to(home)})
+    assert seen["exists"] == {"/etc/shadow": False, str(ROOT / "solutions"): False, str(ROOT / "README.md"): False, sys.prefix: True,
+                              "/etc/ld.so.cache": True, "/etc/passwd": True, "/run": False, "/var": False, "/home": False}
+    assert seen["writable"] == {"/x": False, "/etc/x": False, "/usr/x": False, sys.prefix + "/x": False,
+                                str(scratch / "x"): True, "/tmp/x": True, "/dev/shm/x": True}
+    assert not (Path(sys.prefix) / "x").exists() and (scratch / "x").exists()

@@ -33,6 +33,7 @@ import secrets
 import shutil
 import signal
 import site
+import stat
 import subprocess
 import sys
 import tempfile
@@ -213,7 +214,7 @@ class Grader:
                        "output_chars": int(self.options.output_mb * 1e6), "result_chars": RESULT_CHARS,
                        "hard_timeout": self.hard_timeout},
         }
-        (job_dir / "job.json").write_text(json.dumps(job), encoding="utf-8")
+        _write_new(job_dir / "job.json", json.dumps(job).encode())
         return job
 
     def run_worker(self, sub: Submission, job: dict) -> tuple[dict | None, str]:
@@ -223,7 +224,7 @@ class Grader:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(CSLIB_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
         timed_out = False
-        with open(job_dir / "worker.log", "wb") as log:
+        with os.fdopen(_open_new(job_dir / "worker.log"), "wb") as log:
             process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                        cwd=job_dir, env=env, start_new_session=True)
             with self.lock:
@@ -243,7 +244,7 @@ class Grader:
         if timed_out:
             return None, f"time limit: grading did not finish within {self.hard_timeout:.0f} s (the worker was killed)"
         try:
-            return json.loads(Path(job["result"]).read_text(encoding="utf-8")), ""
+            return json.loads(_read_regular(Path(job["result"]))), ""
         except (OSError, ValueError):
             tail = _tail(job_dir / "worker.log")
             return None, f"grader error: the worker exited with code {process.returncode} and no result{': ' + tail if tail else ''}"
@@ -279,6 +280,25 @@ class Grader:
             shutil.rmtree(self.work, ignore_errors=True)
 
 
+# The job folder is the grader's own; without the sandbox (--no-sandbox) a kernel could still put a pipe or a
+# link there: files in it are created exclusively and read only if they are regular files.
+def _open_new(path: Path) -> int:
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    with os.fdopen(_open_new(path), "wb") as f:
+        f.write(data)
+
+
+def _read_regular(path: Path, limit: int = 256 * 2**20) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        return f.read(limit)
+
+
 def _kill_group(pid: int) -> None:
     try:
         os.killpg(pid, signal.SIGKILL)
@@ -303,7 +323,9 @@ def _kill_kernels(job: dict) -> None:
 
 def _tail(path: Path, chars: int = 300) -> str:
     try:
-        with open(path, "rb") as f:
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return ""
             f.seek(0, os.SEEK_END)
             f.seek(max(0, f.tell() - chars))
             text = f.read().decode("utf-8", "replace")
@@ -342,11 +364,11 @@ ISOLATION_NOTES = {
 
 def grade_files(lab: Lab, paths: list[Path], options: Options, outputs: list[Path] = (),
                 on_done: Callable[[Graded], None] | None = None,
-                on_start: Callable[[str], None] | None = None) -> Run:
+                on_start: Callable[[grade_sandbox.Sandbox], None] | None = None) -> Run:
     """Grade ``paths``, ``options.jobs`` at a time. Ctrl-C stops the workers; what was graded is kept.
 
     Raises :class:`GradingSetupError` before any submission runs if no sandbox can be used (unless
-    ``options.sandbox`` is False); ``on_start`` gets the isolation used ("bubblewrap" or "none") first.
+    ``options.sandbox`` is False); ``on_start`` gets the sandbox used (its ``kind``: "bubblewrap" or "none") first.
     """
     grader = Grader(lab, options, list(outputs))
     results: dict[int, Graded] = {}
@@ -354,7 +376,7 @@ def grade_files(lab: Lab, paths: list[Path], options: Options, outputs: list[Pat
     try:
         submissions = grader.prepare(paths)
         if on_start:
-            on_start(grader.sandbox.kind)
+            on_start(grader.sandbox)
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, options.jobs))
         futures = [pool.submit(grader.grade_one, sub) for sub in submissions]
         try:
@@ -447,8 +469,11 @@ def main(argv: list[str] | None = None) -> int:
 
     bars = []
 
-    def start(isolation: str) -> None:
-        print(f"Isolation: {isolation}: {ISOLATION_NOTES[isolation]}", file=sys.stderr, flush=True)
+    def start(sandbox: grade_sandbox.Sandbox) -> None:
+        print(f"Isolation: {sandbox.kind}: {ISOLATION_NOTES[sandbox.kind]}", file=sys.stderr, flush=True)
+        if sandbox.skipped:
+            print(f"  not mounted in the sandbox, because they hold private files: {', '.join(sandbox.skipped)}",
+                  file=sys.stderr, flush=True)
         bars.append(tqdm(total=len(paths), desc=f"grading {lab.lab_id or lab.source}", unit="notebook",
                          disable=args.quiet, file=sys.stderr))
 

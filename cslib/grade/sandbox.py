@@ -169,6 +169,11 @@ def find(private: list[Path], env: dict[str, str], extra: list[Path] = (), gpu: 
     sandbox = Sandbox(BUBBLEWRAP, bwrap, read_only, gpu_devices() if gpu else [], skipped)
     problem = probe(sandbox, env)
     if problem:
-        raise SandboxError(f"bubblewrap cannot start a sandbox here ({problem}); user namespaces may be disabled "
-                           f"(sysctl kernel.unprivileged_userns_clone=1, or user.max_user_namespaces > 0)")
+        hints = []
+        if skipped:
+            hints.append(f"not mounted because they overlap the grader's private paths: {', '.join(skipped)}")
+        if any(word in problem for word in ("namespace", "not permitted", "uid map", "Permission denied")):
+            hints.append("user namespaces may be disabled (sysctl kernel.unprivileged_userns_clone=1, or "
+                         "user.max_user_namespaces > 0)")
+        raise SandboxError(f"bubblewrap cannot start a sandbox here ({problem}){''.join('; ' + h for h in hints)}")
     return sandbox

@@ -527,9 +527,10 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         result = asdict(WorkerResult(fatal=f"grader error: {type(e).__name__}: {e}"))
     target = Path(job["result"])
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result), encoding="utf-8")
-    tmp.replace(target)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".result-", suffix=".tmp")  # a fresh private file
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps(result))
+    os.replace(tmp, target)
     return 0
 
 
