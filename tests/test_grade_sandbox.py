@@ -440,11 +440,8 @@ def can_write(path):
     except OSError:
         return False
 status = dict(line.split(":\t", 1) for line in open("/proc/self/status").read().splitlines() if ":\t" in line)
-try:
-    os.unshare(os.CLONE_NEWUSER)
-    nested = True
-except (OSError, AttributeError):
-    nested = False
+import ctypes
+nested = ctypes.CDLL(None, use_errno=True).unshare(0x10000000) == 0  # CLONE_NEWUSER: a new user namespace
 print(json.dumps({
     "capabilities": [status[k].strip() for k in ("CapPrm", "CapEff", "CapBnd")], "nested_userns": nested,
     "environ": dict(os.environ), "hostname": socket.gethostname(), "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
