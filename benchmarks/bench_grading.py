@@ -5,6 +5,8 @@
 
 On one machine and in one run it measures:
 
+- the sandbox's own set-up: running ``true`` directly and inside the sandbox (namespaces, mounts),
+  ``5 * --starts`` times each, alternately: the medians;
 - the start-up of one kernel as the grader's worker starts it (a fresh settings folder, the
   kernel, the kernel side installed; then killed), with the sandbox (bubblewrap) and without
   (``--no-sandbox``), alternately, ``--starts`` times each: the median of each and their difference,
@@ -90,6 +92,20 @@ def _measure_starts(starts: int, folder: Path) -> dict[str, list[float]]:
     return times
 
 
+def setup_seconds(repeats: int, folder: Path) -> tuple[float, float]:
+    """Median seconds to run ``true`` directly and inside the sandbox (its set-up alone: namespaces and mounts)."""
+    sandbox = grade_sandbox.find([ROOT / "solutions"], {"PATH": os.environ.get("PATH", "")}).to_json()
+    true = shutil.which("true") or "/bin/true"
+    wrapped = grade_sandbox.wrap(sandbox, [true], [str(folder)], {"PATH": "/usr/bin:/bin"}, str(folder))
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(repeats):
+        for inside, command in ((False, [true]), (True, wrapped)):
+            start = time.perf_counter()
+            subprocess.run(command, check=True)
+            times[inside].append(time.perf_counter() - start)
+    return statistics.median(times[False]), statistics.median(times[True])
+
+
 def grade_class(n: int, jobs: int, sandboxed: bool, folder: Path) -> float:
     """Wall-clock seconds of one grading run of ``n`` copies of the lab 2 solution (all must get full marks)."""
     run = Path(tempfile.mkdtemp(dir=folder))
@@ -121,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         folder = Path(tmp)
+        plain, inside = setup_seconds(5 * args.starts, folder)
+        print(f"running `true` (median of {5 * args.starts}): directly {1000 * plain:.1f} ms, in the sandbox "
+              f"{1000 * inside:.1f} ms; the sandbox's set-up takes {1000 * (inside - plain):.1f} ms")
         times = measure_starts(args.starts, folder)
         median = {mode: statistics.median(values) for mode, values in times.items()}
         print(f"kernel start (median of {args.starts}): sandbox {median['bubblewrap']:.2f} s, no sandbox "
