@@ -330,8 +330,8 @@ def escape(tmp_path_factory):
         bystander.kill()
         for s in (tcp, udp, abstract, unix):
             s.close()
-        for name in (f"_escaped_{base.name}.py",):  # should never exist; never leave one behind
-            (ROOT / "cslib" / name).unlink(missing_ok=True)
+        for path in (ROOT / "cslib" / f"_escaped_{base.name}.py", Path(sys.prefix) / f"escaped_{base.name}"):
+            path.unlink(missing_ok=True)  # should never exist; never leave one behind
 
 
 def scratch_of(escape, name: str) -> Path:
