@@ -81,11 +81,15 @@ def describe_model(model, input_shape=None):
     if input_shape is not None:
         was_training = model.training
         model.eval()
-        with torch.no_grad():
-            param = next(model.parameters(), None)
-            x = torch.zeros(*input_shape, device=param.device if param is not None else "cpu")
-            out["output_shape"] = [int(s) for s in model(x).shape]
-        model.train(was_training)
+        try:
+            with torch.no_grad():
+                param = next(model.parameters(), None)
+                x = torch.zeros(*input_shape, device=param.device if param is not None else "cpu")
+                out["output_shape"] = [int(s) for s in model(x).shape]
+        except Exception as e:  # layers that do not fit together: compare_models names the layer first
+            out["forward_error"] = f"{type(e).__name__}: {e}"
+        finally:
+            model.train(was_training)
     return out
 
 
