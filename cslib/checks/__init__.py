@@ -101,7 +101,11 @@ def report(question: Question, answer: Any, rng: np.random.Generator | None = No
             except Exception as e:  # the student's code failed: say how, without a cslib traceback
                 outcome = Outcome(False, f"raised {type(e).__name__}: {e}")
             else:
-                outcome = question.judge(case.expected, got)
+                try:
+                    outcome = question.judge(case.expected, got)
+                except Exception as e:  # a result of a shape no judge foresaw: say so, never a cslib traceback
+                    outcome = Outcome(False, f"the check could not read this result ({type(e).__name__}: {e}); "
+                                             f"return what the question asks for (got {describe(got)})")
             if not outcome.passed:
                 failures.append((kind, case, outcome))
     total = len(fixed) + len(randoms)
@@ -230,8 +234,24 @@ def compare_data(expected: Any, got: Any, rtol: float = 1e-4, atol: float = 1e-5
 
 def _difference(expected, got, rtol, atol, path) -> str | None:
     where = f" at {path}" if path else ""
+    if isinstance(expected, dict):
+        if not isinstance(got, dict):
+            return f"expected a dict{where}, got {describe(got)}"
+        missing = [k for k in expected if k not in got]
+        if missing:
+            return f"missing key(s){where}: {', '.join(map(repr, missing))}"
+        for k in expected:
+            problem = _difference(expected[k], got[k], rtol, atol, f"{path}[{k!r}]")
+            if problem:
+                return problem
+        return None
+    if isinstance(expected, list) and isinstance(got, np.ndarray) and got.ndim > 0:
+        return _difference(expected, got.tolist(), rtol, atol, path)  # a tensor where a list (of shapes...) is expected
     if isinstance(expected, np.ndarray) or isinstance(got, np.ndarray):
-        e, g = np.asarray(expected), np.asarray(got)
+        try:
+            e, g = np.asarray(expected), np.asarray(got)
+        except ValueError:  # a ragged list
+            return f"expected an array{where}, got {describe(got)}"
         if g.dtype.kind not in "biuf":  # None, strings, objects
             return f"expected an array{where}, got {describe(got)}"
         if e.shape != g.shape:
@@ -258,17 +278,6 @@ def _difference(expected, got, rtol, atol, path) -> str | None:
             return f"expected {len(expected)} items{where}, got {len(got)}"
         for i, (e, g) in enumerate(zip(expected, got)):
             problem = _difference(e, g, rtol, atol, f"{path}[{i}]")
-            if problem:
-                return problem
-        return None
-    if isinstance(expected, dict):
-        if not isinstance(got, dict):
-            return f"expected a dict{where}, got {describe(got)}"
-        missing = [k for k in expected if k not in got]
-        if missing:
-            return f"missing key(s){where}: {', '.join(map(repr, missing))}"
-        for k in expected:
-            problem = _difference(expected[k], got[k], rtol, atol, f"{path}[{k!r}]")
             if problem:
                 return problem
         return None

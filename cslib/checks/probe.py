@@ -35,8 +35,8 @@ def to_data(obj, _depth=0):
             obj = obj.detach().cpu().numpy()
     if isinstance(obj, np.ndarray):
         arr = np.asarray(obj)
-        if arr.dtype == object:
-            raise TypeError("arrays of Python objects are not supported")
+        if arr.dtype.kind not in "biuf":  # objects, strings, complex numbers
+            raise TypeError(f"arrays of {'Python objects' if arr.dtype == object else arr.dtype} are not supported; use numbers")
         kind = "bool" if arr.dtype == bool else ("int" if np.issubdtype(arr.dtype, np.integer) else "float")
         cast = {"bool": bool, "int": int, "float": float}[kind]
         flat = [cast(v) for v in arr.reshape(-1).tolist()]
