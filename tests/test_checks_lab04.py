@@ -128,7 +128,13 @@ def test_a_wrapped_course_function_is_not_an_answer(answer):
 
 # --------------------------------------------------------------------------- feature extraction, fine-tuning
 def test_transfer_answers_written_other_ways_pass():
-    rebuilt = lambda base, n: nn.Sequential(transfer.freeze(base).features, nn.Flatten(), nn.Linear(1152, n))  # noqa: E731
+    def rebuilt(base, n_classes):  # a new Sequential around the base's own (frozen) features: fine
+        base.requires_grad_(False)
+        for m in base.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                transfer.freeze_batchnorm(m)
+        return nn.Sequential(base.features, nn.Flatten(), nn.Linear(1152, n_classes))
+
     assert verdict(check.feature_extractor, rebuilt).startswith("✓")
 
     def module_by_module(model):
@@ -141,6 +147,23 @@ def test_transfer_answers_written_other_ways_pass():
         return None  # changes the model in place and returns nothing: fine
 
     assert verdict(check.fine_tune_setup, module_by_module).startswith("✓")
+
+
+def freeze_all(module):  # plain PyTorch (and the allowed freeze_batchnorm): no course function that a check rejects
+    module.requires_grad_(False)
+    for m in module.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            transfer.freeze_batchnorm(m)
+    return module
+
+
+def unfreeze_all(module):  # its batch-norm layers stay frozen
+    module.requires_grad_(True)
+    for m in module.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.requires_grad_(False)
+            transfer.freeze_batchnorm(m)
+    return module
 
 
 def no_bn_hook(base, n_classes):  # requires_grad only, BN set to eval once: model.train() undoes it
@@ -157,11 +180,11 @@ def not_frozen(base, n_classes):
 
 def head_frozen_too(base, n_classes):  # replaces the head first, then freezes everything
     base.classifier[-1] = nn.Linear(1152, n_classes)
-    return transfer.freeze(base)
+    return freeze_all(base)
 
 
 def head_added(base, n_classes):  # keeps the old 10-class layer and adds one after it
-    transfer.freeze(base)
+    freeze_all(base)
     base.classifier.append(nn.Linear(10, n_classes))
     return base
 
@@ -178,17 +201,17 @@ def bn_unfrozen(model):
 
 
 def too_much(model):
-    transfer.unfreeze(model.features)
+    unfreeze_all(model.features)
     return model
 
 
 def wrong_block(model):
-    transfer.unfreeze(model.features.block2)
+    unfreeze_all(model.features.block2)
     return model
 
 
 def head_frozen_in_fine_tuning(model):  # freezes everything, then unfreezes block3: the head is frozen now
-    transfer.freeze(model)
+    freeze_all(model)
     for p in model.features.block3.parameters():
         p.requires_grad = True
     transfer.freeze_batchnorm(model.features.block3)
@@ -198,7 +221,7 @@ def head_frozen_in_fine_tuning(model):  # freezes everything, then unfreezes blo
 TRANSFER_WRONG = [
     (check.feature_extractor, no_bn_hook, "running statistics changed"),
     (check.feature_extractor, not_frozen, "should stay frozen (requires_grad False), it is trainable"),
-    (check.feature_extractor, lambda base, n: transfer.freeze(base), "output shape"),
+    (check.feature_extractor, lambda base, n: freeze_all(base), "output shape"),
     (check.feature_extractor, head_frozen_too, "the new head is frozen"),  # was told "use one nn.Linear(1152, ...)"
     (check.feature_extractor, head_added, "replace the old last layer of the classifier"),
     (check.feature_extractor, head_on_another_device, "on different devices"),

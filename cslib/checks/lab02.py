@@ -247,8 +247,8 @@ bn_dropout_net = Question(
     title="bn_dropout_net",
     points=1,
     probe="model",
-    hint="nn.Sequential(nn.Linear(28 * 28, 1000), nn.BatchNorm1d(1000), nn.ReLU(), nn.Dropout(0.25), nn.Linear(1000, 10)): "
-         "the layers of the class, in the order forward() uses them.",
+    hint="nn.Sequential(...) takes the layers themselves as its arguments: the layers that the class creates in __init__, "
+         "in the order its forward() uses them.",
     fixed=lambda: [_net_case()],
     compare=compare_models,
 )

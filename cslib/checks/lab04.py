@@ -386,10 +386,12 @@ feature_extractor = Question(
     points=2,
     probe=drive_transfer,
     hint="set requires_grad = False on every parameter of the base, call cslib.transfer.freeze_batchnorm(m) on its batch-norm "
-         "layers, put nn.Linear(1152, n_classes) in place of base.classifier[-1], and return the model.",
+         "layers, then (after freezing, so that it stays trainable) put a new nn.Linear(1152, n_classes) in place of "
+         "base.classifier[-1], and return the model.",
     fixed=lambda: [_transfer_case("feature_extractor", 10, 0)],
     random=lambda rng: [_transfer_case("feature_extractor", int(rng.integers(2, 9)), int(rng.integers(1, 10**6)))],
-    compare=_judge_transfer,    reject=("cslib.transfer.freeze", "cslib.transfer.replace_head"),
+    compare=_judge_transfer,
+    reject=("cslib.transfer.freeze", "cslib.transfer.replace_head"),
 )
 
 fine_tune_setup = Question(
@@ -401,7 +403,8 @@ fine_tune_setup = Question(
          "with cslib.transfer.freeze_batchnorm; the rest of the base stays frozen, the head stays trainable.",
     fixed=lambda: [_transfer_case("fine_tune_setup", 10, 0)],
     random=lambda rng: [_transfer_case("fine_tune_setup", int(rng.integers(2, 9)), int(rng.integers(1, 10**6)))],
-    compare=_judge_transfer,    reject=("cslib.transfer.unfreeze",),
+    compare=_judge_transfer,
+    reject=("cslib.transfer.unfreeze",),
 )
 
 
