@@ -17,6 +17,8 @@ from cslib.checks import lab03  # noqa: E402
 from cslib.models import layer_output_shapes  # noqa: E402
 from model_solutions import answers  # noqa: E402
 
+# imshow of a tensor (as the solution and students write it): matplotlib's NumPy 2 note, not ours
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
 SOLUTION = answers("lab03")
 COSTLY = {"rotate_invert", "shift_scale", "my_transform", "plot_samples"}  # 40 calls of a transform, or a figure, per case
 
