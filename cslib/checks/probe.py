@@ -35,8 +35,8 @@ def to_data(obj, _depth=0):
             obj = obj.detach().cpu().numpy()
     if isinstance(obj, np.ndarray):
         arr = np.asarray(obj)
-        if arr.dtype == object:
-            raise TypeError("arrays of Python objects are not supported")
+        if arr.dtype.kind not in "biuf":  # objects, strings, complex numbers
+            raise TypeError(f"arrays of {'Python objects' if arr.dtype == object else arr.dtype} are not supported; use numbers")
         kind = "bool" if arr.dtype == bool else ("int" if np.issubdtype(arr.dtype, np.integer) else "float")
         cast = {"bool": bool, "int": int, "float": float}[kind]
         flat = [cast(v) for v in arr.reshape(-1).tolist()]
@@ -81,11 +81,15 @@ def describe_model(model, input_shape=None):
     if input_shape is not None:
         was_training = model.training
         model.eval()
-        with torch.no_grad():
-            param = next(model.parameters(), None)
-            x = torch.zeros(*input_shape, device=param.device if param is not None else "cpu")
-            out["output_shape"] = [int(s) for s in model(x).shape]
-        model.train(was_training)
+        try:
+            with torch.no_grad():
+                param = next(model.parameters(), None)
+                x = torch.zeros(*input_shape, device=param.device if param is not None else "cpu")
+                out["output_shape"] = [int(s) for s in model(x).shape]
+        except Exception as e:  # layers that do not fit together: compare_models names the layer first
+            out["forward_error"] = f"{type(e).__name__}: {e}"
+        finally:
+            model.train(was_training)
     return out
 
 
