@@ -16,8 +16,6 @@ from model_solutions import answers  # noqa: E402
 
 SOLUTION = answers("lab01")
 COSTLY = {"make_model", "train_and_evaluate", "plot_results"}  # build a 784x1000 network, train, or draw per case
-WRAPPER_PENDING = pytest.mark.xfail(strict=True, reason="detecting a wrapped course function is issue 17 (the grader's "
-                                                        "sandbox branch, cslib/checks/probe.py); remove after merging it")
 
 
 # --------------------------------------------------------------------------- the model solution passes, whatever the seed
@@ -156,8 +154,7 @@ def test_wrong_answers_fail_with_a_message_that_names_the_problem(question, answ
 
 
 @pytest.mark.parametrize("question, answer", [
-    pytest.param(check.make_model, lambda batch_norm=True, dropout=0.25: cslib.models.mlp(batch_norm=batch_norm, dropout=dropout),
-                 marks=WRAPPER_PENDING, id="make_model-wraps-mlp"),
+    pytest.param(check.make_model, lambda batch_norm=True, dropout=0.25: cslib.models.mlp(batch_norm=batch_norm, dropout=dropout), id="make_model-wraps-mlp"),
 ])
 def test_a_wrapped_course_function_is_not_an_answer(question, answer):
     text = verdict(question, answer)

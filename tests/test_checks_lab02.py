@@ -17,8 +17,6 @@ from model_solutions import answers
 
 SEEDS = range(5)
 SOLUTION = answers("lab02")
-WRAPPER_PENDING = pytest.mark.xfail(strict=True, reason="detecting a wrapped course function is issue 17 (the grader's "
-                                                        "sandbox branch, cslib/checks/probe.py); remove after merging it")
 
 
 @pytest.fixture
@@ -193,10 +191,10 @@ def test_wrong_answers_fail_with_a_message_that_names_the_problem(question, answ
 
 
 @pytest.mark.parametrize("question, answer", [
-    pytest.param(check.maxpool2d, cslib_maxpool, marks=WRAPPER_PENDING, id="maxpool2d-def"),
-    pytest.param(check.pad, lambda A, p: conv.pad(A, p), marks=WRAPPER_PENDING, id="pad-lambda"),
-    pytest.param(check.conv2d, __import__("functools").partial(conv.conv2d, padding=0), marks=WRAPPER_PENDING, id="conv2d-partial"),
-    pytest.param(check.maxpool_backward, lambda A, g: conv.maxpool2d_backward(A, g), marks=WRAPPER_PENDING, id="maxpool_backward"),
+    pytest.param(check.maxpool2d, cslib_maxpool, id="maxpool2d-def"),
+    pytest.param(check.pad, lambda A, p: conv.pad(A, p), id="pad-lambda"),
+    pytest.param(check.conv2d, __import__("functools").partial(conv.conv2d, padding=0), id="conv2d-partial"),
+    pytest.param(check.maxpool_backward, lambda A, g: conv.maxpool2d_backward(A, g), id="maxpool_backward"),
 ])
 def test_a_wrapped_course_function_is_not_an_answer(question, answer):
     text = verdict(question, answer)

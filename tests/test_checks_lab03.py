@@ -278,7 +278,7 @@ def no_plus_one(layers, input_shape):  # off by one: forgets the + 1 of the form
 @pytest.mark.parametrize("answer, reason", [
     (runs_the_layers, "the check's layers cannot be run"),
     (runs_them_on_the_cpu, "the check's layers cannot be run"),  # was: "Tensor on device meta ..."
-    (runs_them_as_a_sequential, "the check's layers cannot be run"),  # the course's function, wrapped
+    (runs_them_as_a_sequential, "calls or wraps cslib's own cslib.models.layer_output_shapes"),  # wrapped
     (layer_output_shapes, "cslib's own cslib.models.layer_output_shapes"),
     (forgets_padding, "expected output shape (64, 224, 224), got (64, 222, 222)"),
     (lambda layers, s: [(1, *t) for t in shapes_by_formula(layers, s)], "leave out the batch dimension"),

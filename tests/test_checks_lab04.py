@@ -16,8 +16,6 @@ from model_solutions import answers
 
 SOLUTION = answers("lab04")
 COSTLY = {"feature_extractor", "fine_tune_setup"}  # each case trains a small convnet for three steps
-WRAPPER_PENDING = pytest.mark.xfail(strict=True, reason="detecting a wrapped course function is issue 17 (the grader's "
-                                                        "sandbox branch, cslib/checks/probe.py); remove after merging it")
 
 
 # --------------------------------------------------------------------------- the model solution passes, whatever the seed
@@ -117,8 +115,8 @@ def test_params_by_hand_names_the_wrong_layer_but_not_pytorchs_count(answer, mes
 
 
 @pytest.mark.parametrize("answer", [
-    pytest.param(lambda size=8: check.reference_params(size), marks=WRAPPER_PENDING, id="reference_params"),
-    pytest.param(lambda: class_test_cnn(8), marks=WRAPPER_PENDING, id="class_test_cnn"),
+    pytest.param(lambda size=8: check.reference_params(size), id="reference_params"),
+    pytest.param(lambda: class_test_cnn(8), id="class_test_cnn"),
 ])
 def test_a_wrapped_course_function_is_not_an_answer(answer):
     question = check.class_test_net if answer.__code__.co_argcount == 0 else check.params_by_hand
@@ -243,10 +241,8 @@ def test_transfer_mistakes_are_named(question, answer, message):
 
 
 @pytest.mark.parametrize("question, answer", [
-    pytest.param(check.feature_extractor, lambda base, n: transfer.replace_head(transfer.freeze(base), n),
-                 marks=WRAPPER_PENDING, id="feature_extractor"),
-    pytest.param(check.fine_tune_setup, lambda model: (transfer.unfreeze(model.features.block3), model)[1],
-                 marks=WRAPPER_PENDING, id="fine_tune_setup"),
+    pytest.param(check.feature_extractor, lambda base, n: transfer.replace_head(transfer.freeze(base), n), id="feature_extractor"),
+    pytest.param(check.fine_tune_setup, lambda model: (transfer.unfreeze(model.features.block3), model)[1], id="fine_tune_setup"),
 ])
 def test_a_wrapped_course_function_is_not_an_answer_for_transfer(question, answer):
     text = verdict(question, answer)

@@ -90,17 +90,26 @@ def report(question: Question, answer: Any, rng: np.random.Generator | None = No
     problem = rejected(question, answer)
     if problem:
         return f"✗ {question.title}: {problem}"
+    from cslib.checks.probe import find_references, watch_references, wrapped_references
+
+    references = find_references(question.reject)
+    used = wrapped_references(answer, references) if references else set()  # grows while the cases run
     fixed, randoms = question.cases(rng)
     failures = []
     for kind, cases in (("", fixed), ("random ", randoms)):
         for case in cases:
+            stop_watching = watch_references(references, used) if references else None
+            outcome = None
             try:
                 got = from_data(run_probe(answer, question.probe, case.args))
             except NotImplementedError:
                 return f"✗ {question.title}: not written yet (the cell still raises NotImplementedError)."
             except Exception as e:  # the student's code failed: say how, without a cslib traceback
                 outcome = Outcome(False, f"raised {type(e).__name__}: {e}")
-            else:
+            finally:
+                if stop_watching is not None:
+                    stop_watching()
+            if outcome is None:
                 try:
                     outcome = question.judge(case.expected, got)
                 except Exception as e:  # a result of a shape no judge foresaw: say so, never a cslib traceback
@@ -108,6 +117,9 @@ def report(question: Question, answer: Any, rng: np.random.Generator | None = No
                                              f"return what the question asks for (got {describe(got)})")
             if not outcome.passed:
                 failures.append((kind, case, outcome))
+    if used:  # the same rule, and the same words, as the grader's (cslib.grade.scoring)
+        return (f"✗ {question.title}: `{question.answer}` calls or wraps cslib's own {', '.join(sorted(used))}; "
+                f"write your own version.")
     total = len(fixed) + len(randoms)
     counts = f"{len(fixed)} fixed" + (f", {len(randoms)} random" if randoms else "")
     if not failures:

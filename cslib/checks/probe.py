@@ -115,3 +115,77 @@ def run_probe(obj, probe, args):
         *call_args, input_shape = args
         return describe_model(obj(*call_args), input_shape)
     raise ValueError(f"unknown probe {probe!r}")
+
+
+# --------------------------------------------------------------------------- rejected reference functions
+def find_references(names):
+    """[(name, object)] for the rejected reference functions named "module.qualname" (their modules imported)."""
+    import importlib
+
+    found = []
+    for name in names:
+        parts = name.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            try:
+                obj = importlib.import_module(".".join(parts[:cut]))
+                for attribute in parts[cut:]:
+                    obj = getattr(obj, attribute)
+            except Exception:
+                continue
+            found.append((name, obj))
+            break
+    return found
+
+
+def wrapped_references(answer, references):
+    """Names of the references that ``answer`` is, or wraps (functools.partial, __wrapped__, a bound method)."""
+    import functools
+    import types
+
+    hits = set()
+    obj = answer
+    for _ in range(20):
+        for name, reference in references:
+            if obj is reference:
+                hits.add(name)
+        if isinstance(obj, functools.partial):
+            obj = obj.func
+        elif isinstance(obj, types.MethodType):
+            obj = obj.__func__
+        elif isinstance(obj, types.FunctionType) and "__wrapped__" in obj.__dict__:  # functools.wraps
+            obj = obj.__dict__["__wrapped__"]
+        else:
+            break
+    return hits
+
+
+def watch_references(references, hits):
+    """Start recording into ``hits`` the references that run (Python functions by their code, C functions
+    when Python code calls them); returns the function that stops it."""
+    import sys
+    import threading
+
+    codes = {id(getattr(obj, "__code__", None)): name for name, obj in references if hasattr(obj, "__code__")}
+    functions = {id(obj): name for name, obj in references if not hasattr(obj, "__code__")}
+    keep = list(references)  # the ids above stay valid while this list holds the objects
+
+    def profiler(frame, event, arg):
+        if event == "call":
+            name = codes.get(id(frame.f_code))
+            if name is not None:
+                hits.add(name)
+        elif event == "c_call":
+            name = functions.get(id(arg))
+            if name is not None:
+                hits.add(name)
+
+    previous = sys.getprofile()
+    sys.setprofile(profiler)
+    threading.setprofile(profiler)
+
+    def stop():
+        sys.setprofile(previous)
+        threading.setprofile(None)
+        keep.clear()
+
+    return stop
