@@ -261,7 +261,7 @@ def fit(
                 optimizer.step()
                 if sched is not None:
                     sched.step()
-                loss_sum += loss.detach() * len(yb)
+                loss_sum.add_(loss.detach(), alpha=len(yb))  # one operation, no wait for the device
                 correct += (out.argmax(dim=1) == yb).sum()
                 bar.update()
                 if check_within_epoch and (i + 1) % NAN_CHECK_EVERY == 0 and not torch.isfinite(loss_sum):
