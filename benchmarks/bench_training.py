@@ -416,7 +416,7 @@ def compare(device, epochs, augmented: bool, repeats: int, runner, results: dict
     return rows
 
 
-def report_compare(rows, device, epochs, out: list) -> dict:
+def report_compare(rows, device, epochs, out: list, limit: dict | None = None, n_train: int = 60000) -> dict:
     seeds = len(rows[0]["epoch_s"])
     print_table(rows, [("model", lambda r: r["model"]), ("loop", lambda r: r["loop"]),
                        ("epoch s (wall)", lambda r: pm(r["epoch_s"])), ("training pass s", lambda r: pm(r["train_s"])),
@@ -445,6 +445,12 @@ def report_compare(rows, device, epochs, out: list) -> dict:
             ratio = float(np.mean(aug["epoch_s"]) / np.mean(plain["epoch_s"]))
             deck_ratio = float(np.mean(by[(f"{name} augmented", "decks' loop")]["epoch_s"]) / np.mean(by[(f"{name} plain", "decks' loop")]["epoch_s"]))
             lines.append(f"- {name} augmented / plain epoch: cslib.fit {ratio:.2f}x {verdict(ratio <= 1.2)} (decks' loop {deck_ratio:.2f}x)")
+    step = next((r for r in (limit or {}).get("steps", []) if r["model"] == "CNN (lecture 2)"), None)
+    fit_cnn = by.get(("CNN plain", "cslib.fit"))
+    if step and fit_cnn:  # the comparison's own training passes, against the measured limit
+        gflops = step["gflop_per_step"] * -(-n_train // 32) / float(np.mean(fit_cnn["train_s"]))
+        lines.append(f"- cslib.fit's CNN training pass ran at {gflops:,.0f} GFLOP/s: {gflops / limit['matmul_gflops']['float32']:.0%}"
+                     f" of this machine's float32 matrix-multiply throughput")
     agree = [a for r in rows for a in r["layouts_agree"]]
     if agree:
         lines.append(f"- cslib.evaluate in the contiguous layout gives the same test accuracy as in channels-last (fit's): "
@@ -722,7 +728,8 @@ def main(argv: list[str] | None = None) -> int:
                        n_train=QUICK_COMPARE_IMAGES if args.quick else None)
         print()
         results["compare"] = rows
-        results["speedups"] = report_compare(rows, device, args.epochs, md)
+        results["speedups"] = report_compare(rows, device, args.epochs, md, results.get("limit"),
+                                             QUICK_COMPARE_IMAGES if args.quick else len(train))
         section_done("compare")
     if "evaluate" in args.sections:
         print("\n## cslib.evaluate on the test set: layout and batch size (lecture 2's networks)")

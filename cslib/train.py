@@ -61,7 +61,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: 
     _check_inputs(x, "x", len(y))
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     device = _model_device(model) if device is None else torch.device(device)
-    batch_size = batch_size or eval_batch_size(device)
+    batch_size = _eval_batch(batch_size, device)
     with _inference(model, x, device, channels_last) as to_device:
         total_loss, correct = torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
         for i in range(0, len(x), batch_size):
@@ -80,7 +80,7 @@ def predict_proba(model: nn.Module, x: torch.Tensor, *, batch_size: int | None =
     """Class probabilities (softmax of the outputs) for every row of ``x``, on the CPU (run as in :func:`evaluate`)."""
     _check_inputs(x, "x")
     device = _model_device(model) if device is None else torch.device(device)
-    batch_size = batch_size or eval_batch_size(device)
+    batch_size = _eval_batch(batch_size, device)
     with _inference(model, x, device, channels_last) as to_device:
         out = [torch.softmax(_forward(model, to_device(x[i:i + batch_size])), dim=1).cpu() for i in range(0, len(x), batch_size)]
     # joined outside inference mode: a normal tensor, which later code may change in place or use with autograd
@@ -97,6 +97,14 @@ def eval_batch_size(device: torch.device | str) -> int:
     return EVAL_BATCH_SIZE.get(torch.device(device).type, 1024)
 
 
+def _eval_batch(batch_size: int | None, device: torch.device) -> int:
+    if batch_size is None:
+        return eval_batch_size(device)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a whole number of at least 1 (or None: {eval_batch_size(device)} on {device.type}), got {batch_size!r}")
+    return batch_size
+
+
 def uses_channels_last(model: nn.Module, x: torch.Tensor, device: torch.device) -> bool:
     """Whether ``fit`` and ``evaluate`` run ``model`` in the channels-last layout: image batches (N, C, H, W)
     through a network with convolutions, on a CPU (oneDNN) or a CUDA GPU (cuDNN), which run them fastest so."""
@@ -111,22 +119,21 @@ def _inference(model: nn.Module, x: torch.Tensor, device: torch.device, channels
         layout = torch.channels_last if uses_channels_last(model, x, device) else None  # None: as the model is
     else:
         layout = torch.channels_last if channels_last else torch.contiguous_format
-    swapped = []
-    if layout is not None:  # outside inference mode, so that the weights stay ordinary tensors
-        for t in (*model.parameters(), *model.buffers()):
-            if t.dim() == 4:
-                converted = t.data.to(memory_format=layout)  # the same tensor if it is in that layout already
-                if converted.data_ptr() != t.data_ptr():
-                    swapped.append((t, t.data))
-                    t.data = converted
 
     def to_device(xb: torch.Tensor) -> torch.Tensor:
         xb = xb.to(device)
         return xb.contiguous(memory_format=layout) if layout is not None and xb.dim() == 4 else xb
 
-    was_training = model.training
+    was_training, swapped = model.training, []
     model.eval()
     try:
+        if layout is not None:  # outside inference mode, so that the weights stay ordinary tensors
+            for t in (*model.parameters(), *model.buffers()):
+                if t.dim() == 4:
+                    converted = t.data.to(memory_format=layout)  # the same tensor if it is in that layout already
+                    if converted.data_ptr() != t.data_ptr():
+                        swapped.append((t, t.data))
+                        t.data = converted
         with torch.inference_mode():
             yield to_device
     finally:

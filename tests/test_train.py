@@ -416,3 +416,14 @@ def test_evaluate_batches_by_device_and_keeps_the_layout_fit_chose():
     evaluate(model, x, y)
     assert model[3].weight.data_ptr() == weight and model[3].weight.is_contiguous(memory_format=torch.channels_last)
     assert cslib.train.eval_batch_size("cuda") > cslib.train.eval_batch_size("cpu")
+    for bad in (0, -5, 2.5):
+        with pytest.raises(ValueError, match="batch_size must be a whole number of at least 1"):
+            evaluate(model, x, y, batch_size=bad)
+
+
+def test_evaluate_puts_the_model_back_when_it_fails():
+    model, x, y = trained_lecture2_cnn()
+    weights = [p.data_ptr() for p in model.parameters()]
+    with pytest.raises(RuntimeError, match="model\\(x\\) failed"):
+        evaluate(model, x[:, :, :20], y)  # images of the wrong size
+    assert [p.data_ptr() for p in model.parameters()] == weights and model.training
