@@ -5,8 +5,9 @@ as two tensors and batches are sliced from it (no per-sample ``__getitem__``), t
 accuracy comes from the forward passes that train (no second pass over the training set), and
 the loss is summed on the device (no GPU-to-CPU sync per batch). Two more choices keep the math
 the same and the time down: Adam's "fused" implementation (one pass over all parameters instead
-of several), and, for convolutional networks, the channels-last memory layout during training,
-which CPU (oneDNN) and GPU (cuDNN) convolutions run fastest on.
+of several; an Adam the student made with torch's defaults runs fused too, during ``fit``), and, for
+convolutional networks, the channels-last memory layout during training, which CPU (oneDNN) and GPU
+(cuDNN) convolutions run fastest on.
 
 ``evaluate`` and ``predict_proba`` (and everything in cslib that only needs a model's outputs) run
 the model the same way, without autograd (``torch.inference_mode``) and in batches sized for the
@@ -207,7 +208,8 @@ def fit(
     ``train`` and ``test`` are ``(x, y)`` tensor pairs, or Datasets with ``.x``/``.y`` (like the
     decks' ``MNISTDataset``) or ``.tensors`` (``TensorDataset``). Inputs must already be float
     and shaped for the model (see ``cslib.data.prepare``). Defaults follow the decks: Adam with
-    ``lr``, cross-entropy, batches of 32. ``augment`` transforms each batch on the device;
+    ``lr``, cross-entropy, batches of 32; a ``torch.optim.Adam`` or ``AdamW`` made with torch's defaults
+    runs its fused implementation while ``fit`` trains (the same update, in less time). ``augment`` transforms each batch on the device;
     ``scheduler(optimizer, total_steps)`` may return a learning-rate scheduler stepped per batch.
     ``stop_at`` ends training after the first epoch whose test accuracy reaches it.
 
@@ -232,6 +234,7 @@ def fit(
     x, test_pair = _match_model_dtype(model, x, test_pair)
     optimizer = optimizer or adam(model, lr)
     _check_optimizer(optimizer, model)
+    fused = _fused_adam_groups(optimizer, device)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # let cuDNN pick the fastest convolution for these shapes
@@ -244,6 +247,8 @@ def fit(
     history, bar, epoch = History(), None, 0
     check_within_epoch = device.type == "cpu"  # the loss is checked after each epoch; on a CPU (no device to wait for) more often
     try:
+        for group in fused:
+            group["fused"] = True  # put back at the end
         _check_before_training(model, x, y, test_pair, loss_fn, channels_last, device)  # one batch, in eval mode
         sched = scheduler(optimizer, epochs * steps) if scheduler is not None else None
         bar = tqdm(total=epochs * steps, disable=not progress, unit="batch", desc=desc or "training", dynamic_ncols=True)
@@ -303,6 +308,8 @@ def fit(
         model.eval()
         raise
     finally:
+        for group in fused:
+            group["fused"] = None
         if bar is not None:
             bar.close()
         if channels_last:
@@ -407,6 +414,19 @@ def adam(model: nn.Module, lr: float = 1e-3) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=lr, fused=True)
     except (RuntimeError, TypeError, ValueError):  # older torch, or a device without fused kernels
         return torch.optim.Adam(params, lr=lr)
+
+
+def _fused_adam_groups(optimizer: torch.optim.Optimizer, device: torch.device) -> list[dict]:
+    """The parameter groups of a ``torch.optim.Adam``/``AdamW`` that left the implementation to torch (as
+    ``Adam(model.parameters(), lr=1e-3)`` in the decks does) and can run the fused one: the same update in one
+    pass over the parameters instead of several, several times faster on a CPU. On a GPU only for a new
+    optimizer, whose state the fused implementation creates on the device itself."""
+    if type(optimizer) not in (torch.optim.Adam, torch.optim.AdamW) or device.type not in ("cpu", "cuda"):
+        return []
+    if device.type != "cpu" and optimizer.state:
+        return []
+    return [g for g in optimizer.param_groups if g.get("fused", False) is None and g.get("foreach", False) is None
+            and not g.get("differentiable") and all(p.device.type == device.type and p.is_floating_point() for p in g["params"])]
 
 
 def _check_optimizer(optimizer: torch.optim.Optimizer, model: nn.Module) -> None:

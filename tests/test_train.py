@@ -427,3 +427,24 @@ def test_evaluate_puts_the_model_back_when_it_fails():
     with pytest.raises(RuntimeError, match="model\\(x\\) failed"):
         evaluate(model, x[:, :, :20], y)  # images of the wrong size
     assert [p.data_ptr() for p in model.parameters()] == weights and model.training
+
+
+def test_an_adam_made_with_torchs_defaults_runs_fused_during_fit_and_the_same_math():
+    x, y = toy_problem(64)
+    weights = {}
+    for name, make_opt in (("decks' Adam", lambda m: torch.optim.Adam(m.parameters(), lr=1e-2)),
+                           ("fused Adam", lambda m: torch.optim.Adam(m.parameters(), lr=1e-2, fused=True)),
+                           ("for-loop Adam", lambda m: torch.optim.Adam(m.parameters(), lr=1e-2, foreach=False))):
+        cslib.set_seed(0)
+        model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2))
+        opt = make_opt(model)
+        seen = []
+        model.register_forward_pre_hook(lambda m, args: seen.append(opt.param_groups[0]["fused"]) if m.training else None)
+        fit(model, (x, y), epochs=2, batch_size=16, optimizer=opt, progress=False)
+        weights[name] = [p.detach().clone() for p in model.parameters()]
+        if name == "decks' Adam":
+            assert set(seen) == {True} and opt.param_groups[0]["fused"] is None  # fused while fit trains, as made after
+        if name == "for-loop Adam":
+            assert set(seen) == {None} and opt.param_groups[0]["foreach"] is False  # a choice the student made is kept
+    assert all(torch.equal(a, b) for a, b in zip(weights["decks' Adam"], weights["fused Adam"]))
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(weights["decks' Adam"], weights["for-loop Adam"]))
