@@ -316,7 +316,7 @@ def compute_limit(device, quick: bool, out: list) -> dict:
         result["matmul_gflops"][str(dtype).replace("torch.", "")] = 2 * n**3 / best / 1e9
     fp32 = result["matmul_gflops"]["float32"]
     bf16 = result["matmul_gflops"].get("bfloat16")
-    line = f"Matrix multiply ({n} x {n}, {torch.get_num_threads()} threads): float32 {fp32:,.0f} GFLOP/s"
+    line = f"Matrix multiply ({n} x {n}, {torch.get_num_threads()} thread(s)): float32 {fp32:,.0f} GFLOP/s"
     line += f", bfloat16 {bf16:,.0f} GFLOP/s" if bf16 else " (no native bfloat16 here)"
     print(line)
     out += [line, ""]
@@ -410,7 +410,7 @@ def compare(device, epochs, augmented: bool, repeats: int, runner, results: dict
         for variant in variants:
             for loop, label in (("decks", "decks' loop"), ("fit", "cslib.fit")):
                 mine = [r for r in runs if r["loop"] == loop and r["model"] == model_name and r["augmented"] == (variant == "augmented")]
-                rows.append({"model": f"{model_name} {variant}", "loop": label,
+                rows.append({"model": f"{model_name} {variant}", "loop": label, "n_train": n,
                              "epoch_s": [r["seconds"] / epochs for r in mine], "train_s": [r["train_s"] / epochs for r in mine],
                              "test_acc": [r["test_acc"] for r in mine], "peak_mb": float(np.nanmax([r["peak_mb"] for r in mine])),
                              "images_per_s": n / float(np.mean([r["seconds"] / epochs for r in mine])),
@@ -500,7 +500,7 @@ def evaluation(device, repeats: int, quick: bool, out: list, results: dict) -> l
     if fit_train:
         share = mine["seconds"] / float(np.mean(fit_train[0]["train_s"]))
         lines.append(f"One evaluation of the {len(x_te):,} test images takes {share:.0%} of fit's training pass over the "
-                     f"{len(load('fashion-mnist', verbose=False)):,} training images {verdict(share < 1 / 3)} (target: less than a third).")
+                     f"{fit_train[0].get('n_train', 0):,} training images {verdict(share < 1 / 3)} (target: less than a third).")
     print("\n".join(lines))
     out += [""] + lines
     return rows
@@ -523,7 +523,9 @@ def fast_recipe(device, max_epochs, repeats: int, runner, results: dict, out: li
     reached = [r for r in main if r["reached"]]
     lines = [f"Fast recipe ({'bfloat16 autocast' if bf16 else 'float32'}; batch 128, one-cycle learning rate, at most {max_epochs} epochs):"
              f" {len(reached)} of {len(main)} seed(s) reached {DECK_CNN_ACCURACY:.1%}"
-             + (f", in {pm([r['seconds'] for r in reached], 1)} s ({spread([r['epochs_run'] for r in reached], 1)} epochs)" if reached else "")
+             + (f", in {pm([r['seconds'] for r in reached], 1)} s ({spread([r['epochs_run'] for r in reached], 1)} epochs)" if reached else
+                f"; {pm([r['seconds'] for r in main], 1)} s for {max(r['epochs_run'] for r in main)} epoch(s), test accuracy "
+                f"{pm([r['test_acc'] for r in main], 4)}")
              + ", test evaluations included."]
     fp32 = [r for r in runs if r["bf16"] != bf16]
     if fp32:
@@ -706,7 +708,7 @@ def main(argv: list[str] | None = None) -> int:
           if seconds >= 120 else f"This takes about {seconds:.0f} s on a quiet 2-core CPU (longer on a busy or slower machine).", flush=True)
     results = {"machine": info, "data": train.source, "settings": {k: getattr(args, k) for k in settings} | {"in_process": args.in_process}}
     command = "python benchmarks/bench_training.py " + " ".join(argv)
-    md = [f"Measured with `{command.strip()}` on: {info['cpu']}, {info['torch_threads']} threads, torch {info['torch']}"
+    md = [f"Measured with `{command.strip()}` on: {info['cpu']}, {info['torch_threads']} thread(s), torch {info['torch']}"
           + (f", {info['gpu']}" if "gpu" in info else "") + f"; {len(train):,} training images ({train.source})."]
     runner = run_one if args.in_process else run_in_fresh_process
     began = time.perf_counter()
