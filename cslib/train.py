@@ -5,13 +5,19 @@ as two tensors and batches are sliced from it (no per-sample ``__getitem__``), t
 accuracy comes from the forward passes that train (no second pass over the training set), and
 the loss is summed on the device (no GPU-to-CPU sync per batch). Two more choices keep the math
 the same and the time down: Adam's "fused" implementation (one pass over all parameters instead
-of several), and, for convolutional networks, the channels-last memory layout during training,
-which CPU (oneDNN) and GPU (cuDNN) convolutions run fastest on.
+of several; an Adam the student made with torch's defaults runs fused too, during ``fit``), and, for
+convolutional networks, the channels-last memory layout during training, which CPU (oneDNN) and GPU
+(cuDNN) convolutions run fastest on.
+
+``evaluate`` and ``predict_proba`` (and everything in cslib that only needs a model's outputs) run
+the model the same way, without autograd (``torch.inference_mode``) and in batches sized for the
+device, so that the test pass that ``fit`` makes after each epoch costs little next to the training.
 """
 from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -43,43 +49,98 @@ def accuracy(x: torch.Tensor, y: torch.Tensor, model: nn.Module) -> float:
     return (prediction.argmax(dim=1) == y).float().mean().item()
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 1000,
-             loss_fn: Callable | None = None, device: torch.device | str | None = None) -> tuple[float, float]:
-    """Mean loss and accuracy of ``model`` on ``(x, y)``, in eval mode, batch by batch."""
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int | None = None,
+             loss_fn: Callable | None = None, device: torch.device | str | None = None,
+             channels_last: bool | None = None) -> tuple[float, float]:
+    """Mean loss and accuracy of ``model`` on ``(x, y)``, in eval mode, batch by batch.
+
+    It runs the way ``fit`` trains, only faster: no autograd at all (``torch.inference_mode``),
+    convolutional networks in the channels-last layout on CPUs and CUDA GPUs (``channels_last=None``;
+    True or False forces a layout), and batches of :func:`eval_batch_size` (``batch_size`` overrides it).
+    The model comes back in its own mode and memory layout.
+    """
     _check_inputs(x, "x", len(y))
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     device = _model_device(model) if device is None else torch.device(device)
-    was_training = model.training
-    model.eval()
-    total_loss, correct = torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
-    try:
+    batch_size = _eval_batch(batch_size, device)
+    with _inference(model, x, device, channels_last) as to_device:
+        total_loss, correct = torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
         for i in range(0, len(x), batch_size):
-            xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
+            xb, yb = to_device(x[i:i + batch_size]), y[i:i + batch_size].to(device)
             out = model(xb) if i else _forward(model, xb)
             if i == 0 and out.ndim == 2:  # once per call: labels a cross-entropy can take (else a raw IndexError)
                 _check_label_range("y", y, out.shape[1], loss_fn)
             total_loss += loss_fn(out, yb) * len(yb)
             correct += (out.argmax(dim=1) == yb).sum()
-    finally:
-        model.train(was_training)
-    n = len(x)
-    return total_loss.item() / n, correct.item() / n
+        n = len(x)
+        return total_loss.item() / n, correct.item() / n
 
 
-@torch.no_grad()
-def predict_proba(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1000,
-                  device: torch.device | str | None = None) -> torch.Tensor:
-    """Class probabilities (softmax of the outputs) for every row of ``x``, on the CPU."""
+def predict_proba(model: nn.Module, x: torch.Tensor, *, batch_size: int | None = None,
+                  device: torch.device | str | None = None, channels_last: bool | None = None) -> torch.Tensor:
+    """Class probabilities (softmax of the outputs) for every row of ``x``, on the CPU (run as in :func:`evaluate`)."""
     _check_inputs(x, "x")
     device = _model_device(model) if device is None else torch.device(device)
-    was_training = model.training
+    batch_size = _eval_batch(batch_size, device)
+    with _inference(model, x, device, channels_last) as to_device:
+        out = [torch.softmax(_forward(model, to_device(x[i:i + batch_size])), dim=1).cpu() for i in range(0, len(x), batch_size)]
+    # joined outside inference mode: a normal tensor, which later code may change in place or use with autograd
+    return torch.cat(out) if out else torch.empty(0)
+
+
+EVAL_BATCH_SIZE = {"cpu": 128, "cuda": 1024, "mps": 1024}  # the fastest sizes measured for the course's networks
+
+
+def eval_batch_size(device: torch.device | str) -> int:
+    """The batch size :func:`evaluate` and :func:`predict_proba` use on ``device``: on a CPU, small batches
+    whose activations stay in the cache (``benchmarks/bench_training.py --sections evaluate`` times the
+    choices); on a GPU, large ones that keep it busy."""
+    return EVAL_BATCH_SIZE.get(torch.device(device).type, 1024)
+
+
+def _eval_batch(batch_size: int | None, device: torch.device) -> int:
+    if batch_size is None:
+        return eval_batch_size(device)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a whole number of at least 1 (or None: {eval_batch_size(device)} on {device.type}), got {batch_size!r}")
+    return batch_size
+
+
+def uses_channels_last(model: nn.Module, x: torch.Tensor, device: torch.device) -> bool:
+    """Whether ``fit`` and ``evaluate`` run ``model`` in the channels-last layout: image batches (N, C, H, W)
+    through a network with convolutions, on a CPU (oneDNN) or a CUDA GPU (cuDNN), which run them fastest so."""
+    return x.dim() == 4 and device.type in ("cpu", "cuda") and any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
+@contextmanager
+def _inference(model: nn.Module, x: torch.Tensor, device: torch.device, channels_last: bool | None):
+    """Eval mode, ``torch.inference_mode`` and the layout chosen for ``model``; yields the function that
+    moves a batch to ``device`` in that layout. The mode and every tensor's layout are put back afterwards."""
+    if channels_last is None:
+        layout = torch.channels_last if uses_channels_last(model, x, device) else None  # None: as the model is
+    else:
+        layout = torch.channels_last if channels_last else torch.contiguous_format
+
+    def to_device(xb: torch.Tensor) -> torch.Tensor:
+        xb = xb.to(device)
+        return xb.contiguous(memory_format=layout) if layout is not None and xb.dim() == 4 else xb
+
+    was_training, swapped = model.training, []
     model.eval()
     try:
-        out = [torch.softmax(_forward(model, x[i:i + batch_size].to(device)), dim=1).cpu() for i in range(0, len(x), batch_size)]
+        if layout is not None:  # outside inference mode, so that the weights stay ordinary tensors
+            for t in (*model.parameters(), *model.buffers()):
+                if t.dim() == 4:
+                    converted = t.data.to(memory_format=layout)  # the same tensor if it is in that layout already
+                    if converted.data_ptr() != t.data_ptr():
+                        swapped.append((t, t.data))
+                        t.data = converted
+        with torch.inference_mode():
+            yield to_device
     finally:
+        for t, original in swapped:
+            t.data = original  # the very tensors the model had: nothing copied back
         model.train(was_training)
-    return torch.cat(out) if out else torch.empty(0)
 
 
 def _check_inputs(x, name: str, n_labels: int | None = None) -> None:
@@ -147,7 +208,8 @@ def fit(
     ``train`` and ``test`` are ``(x, y)`` tensor pairs, or Datasets with ``.x``/``.y`` (like the
     decks' ``MNISTDataset``) or ``.tensors`` (``TensorDataset``). Inputs must already be float
     and shaped for the model (see ``cslib.data.prepare``). Defaults follow the decks: Adam with
-    ``lr``, cross-entropy, batches of 32. ``augment`` transforms each batch on the device;
+    ``lr``, cross-entropy, batches of 32; a ``torch.optim.Adam`` or ``AdamW`` made with torch's defaults
+    runs its fused implementation while ``fit`` trains (the same update, in less time). ``augment`` transforms each batch on the device;
     ``scheduler(optimizer, total_steps)`` may return a learning-rate scheduler stepped per batch.
     ``stop_at`` ends training after the first epoch whose test accuracy reaches it.
 
@@ -172,10 +234,11 @@ def fit(
     x, test_pair = _match_model_dtype(model, x, test_pair)
     optimizer = optimizer or adam(model, lr)
     _check_optimizer(optimizer, model)
+    fused = _fused_adam_groups(optimizer, device)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # let cuDNN pick the fastest convolution for these shapes
-    channels_last = x.dim() == 4 and device.type in ("cpu", "cuda") and any(isinstance(m, nn.Conv2d) for m in model.modules())
+    channels_last = uses_channels_last(model, x, device)
     if channels_last:
         model.to(memory_format=torch.channels_last)  # undone at the end, so the model looks as before
     n, steps = len(x), math.ceil(len(x) / batch_size)
@@ -184,6 +247,8 @@ def fit(
     history, bar, epoch = History(), None, 0
     check_within_epoch = device.type == "cpu"  # the loss is checked after each epoch; on a CPU (no device to wait for) more often
     try:
+        for group in fused:
+            group["fused"] = True  # put back at the end
         _check_before_training(model, x, y, test_pair, loss_fn, channels_last, device)  # one batch, in eval mode
         sched = scheduler(optimizer, epochs * steps) if scheduler is not None else None
         bar = tqdm(total=epochs * steps, disable=not progress, unit="batch", desc=desc or "training", dynamic_ncols=True)
@@ -208,7 +273,7 @@ def fit(
                 optimizer.step()
                 if sched is not None:
                     sched.step()
-                loss_sum += loss.detach() * len(yb)
+                loss_sum.add_(loss.detach(), alpha=len(yb))  # one operation, no wait for the device
                 correct += (out.argmax(dim=1) == yb).sum()
                 bar.update()
                 if check_within_epoch and (i + 1) % NAN_CHECK_EVERY == 0 and not torch.isfinite(loss_sum):
@@ -243,6 +308,8 @@ def fit(
         model.eval()
         raise
     finally:
+        for group in fused:
+            group["fused"] = None
         if bar is not None:
             bar.close()
         if channels_last:
@@ -347,6 +414,19 @@ def adam(model: nn.Module, lr: float = 1e-3) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=lr, fused=True)
     except (RuntimeError, TypeError, ValueError):  # older torch, or a device without fused kernels
         return torch.optim.Adam(params, lr=lr)
+
+
+def _fused_adam_groups(optimizer: torch.optim.Optimizer, device: torch.device) -> list[dict]:
+    """The parameter groups of a ``torch.optim.Adam``/``AdamW`` that left the implementation to torch (as
+    ``Adam(model.parameters(), lr=1e-3)`` in the decks does) and can run the fused one: the same update in one
+    pass over the parameters instead of several, several times faster on a CPU. On a GPU only for a new
+    optimizer, whose state the fused implementation creates on the device itself."""
+    if type(optimizer) not in (torch.optim.Adam, torch.optim.AdamW) or device.type not in ("cpu", "cuda"):
+        return []
+    if device.type != "cpu" and optimizer.state:
+        return []
+    return [g for g in optimizer.param_groups if g.get("fused", False) is None and g.get("foreach", False) is None
+            and not g.get("differentiable") and all(p.device.type == device.type and p.is_floating_point() for p in g["params"])]
 
 
 def _check_optimizer(optimizer: torch.optim.Optimizer, model: nn.Module) -> None:

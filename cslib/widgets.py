@@ -203,23 +203,13 @@ def _check_shift_inputs(models, classes, *, max_shift: int | None = None, labels
 
 def shift_model_probabilities(models: dict[str, nn.Module], image: torch.Tensor, shift: int = 0, *, vertical: int = 0, mode: str = "wrap") -> dict:
     """{model name: class probabilities (a 1-D tensor)} for ``image`` moved ``shift`` px right and ``vertical`` px down."""
-    import torch
-
     from cslib.shifts import model_input
+    from cslib.train import predict_proba
 
     if not models:
         raise ValueError("models is empty: pass a dict such as {'CNN': cnn_model, 'MLP': mlp_model}")
     x = _shift_batch(image, shift, vertical, mode)
-    result = {}
-    with torch.no_grad():
-        for name, model in models.items():
-            param = next(model.parameters(), None)
-            was_training = model.training
-            model.eval()
-            out = model(model_input(model, x).to(param.device if param is not None else "cpu"))
-            model.train(was_training)
-            result[name] = torch.softmax(out, dim=1)[0].cpu()
-    return result
+    return {name: predict_proba(model, model_input(model, x))[0] for name, model in models.items()}
 
 
 def shift_prediction_text(probabilities: dict[str, torch.Tensor], classes: Sequence[str]) -> str:

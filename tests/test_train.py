@@ -367,3 +367,84 @@ def test_seeds_and_device_names_are_checked():
             cslib.set_seed(seed)
     with pytest.raises(ValueError, match="unknown device 'gpu': use 'cpu', 'cuda'"):
         cslib.get_device("gpu")
+
+
+def trained_lecture2_cnn():
+    """Lecture 2's CNN after one epoch on the bundled Fashion-MNIST sample, and the sample's test set."""
+    from cslib import models
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CSLIB_FAST", "1")
+        train, test = data.load("fashion-mnist", verbose=False), data.load("fashion-mnist", train=False, verbose=False)
+    cslib.set_seed(0)
+    model = models.cnn()
+    fit(model, (data.prepare(train.data), train.targets), epochs=1, progress=False)
+    return model, data.prepare(test.data), test.targets.long()
+
+
+def test_evaluate_gives_the_same_accuracy_in_both_layouts():
+    model, x, y = trained_lecture2_cnn()
+    weights = [p.data_ptr() for p in model.parameters()]
+    seen = []  # the layout of the activations that reach the second convolution, and whether autograd was off
+    model[3].register_forward_pre_hook(lambda m, args: seen.append(
+        (args[0].is_contiguous(memory_format=torch.channels_last) and not args[0].is_contiguous(), torch.is_inference_mode_enabled())))
+    by_layout = {}
+    for channels_last in (False, True, None):
+        seen.clear()
+        by_layout[channels_last] = evaluate(model, x, y, channels_last=channels_last)
+        assert {layout for layout, _ in seen} == {channels_last is not False}  # None: channels-last on a CPU, as fit trains
+        assert all(inference for _, inference in seen)
+    (loss_c, acc_c), (loss_cl, acc_cl) = by_layout[False], by_layout[True]
+    assert acc_c == acc_cl == by_layout[None][1] and 0.5 < acc_c < 1  # exactly: not one of the 500 predictions changes
+    assert loss_c == pytest.approx(loss_cl, rel=1e-5)
+    # the model comes back with its very own tensors, in the usual layout and mode
+    assert [p.data_ptr() for p in model.parameters()] == weights and model[3].weight.is_contiguous() and model.training
+    p_c, p_cl = predict_proba(model, x, channels_last=False), predict_proba(model, x)
+    assert torch.allclose(p_c, p_cl, atol=1e-5) and torch.equal(p_c.argmax(1), p_cl.argmax(1))
+    assert not p_cl.is_inference() and p_cl.add_(0).requires_grad_().shape == (500, 10)  # an ordinary tensor
+
+
+def test_evaluate_batches_by_device_and_keeps_the_layout_fit_chose():
+    model, x, y = trained_lecture2_cnn()
+    sizes = []
+    model.register_forward_pre_hook(lambda m, args: sizes.append(len(args[0])))
+    evaluate(model, x, y)
+    bs = cslib.train.eval_batch_size("cpu")
+    assert sizes == [bs] * (len(x) // bs) + ([len(x) % bs] if len(x) % bs else [])
+    assert evaluate(model, x, y, batch_size=500) == pytest.approx(evaluate(model, x, y, batch_size=7))
+    model.to(memory_format=torch.channels_last)  # as inside fit: nothing to convert, nothing to put back
+    weight = model[3].weight.data_ptr()
+    evaluate(model, x, y)
+    assert model[3].weight.data_ptr() == weight and model[3].weight.is_contiguous(memory_format=torch.channels_last)
+    assert cslib.train.eval_batch_size("cuda") > cslib.train.eval_batch_size("cpu")
+    for bad in (0, -5, 2.5):
+        with pytest.raises(ValueError, match="batch_size must be a whole number of at least 1"):
+            evaluate(model, x, y, batch_size=bad)
+
+
+def test_evaluate_puts_the_model_back_when_it_fails():
+    model, x, y = trained_lecture2_cnn()
+    weights = [p.data_ptr() for p in model.parameters()]
+    with pytest.raises(RuntimeError, match="model\\(x\\) failed"):
+        evaluate(model, x[:, :, :20], y)  # images of the wrong size
+    assert [p.data_ptr() for p in model.parameters()] == weights and model.training
+
+
+def test_an_adam_made_with_torchs_defaults_runs_fused_during_fit_and_the_same_math():
+    x, y = toy_problem(64)
+    weights = {}
+    for name, make_opt in (("decks' Adam", lambda m: torch.optim.Adam(m.parameters(), lr=1e-2)),
+                           ("fused Adam", lambda m: torch.optim.Adam(m.parameters(), lr=1e-2, fused=True)),
+                           ("for-loop Adam", lambda m: torch.optim.Adam(m.parameters(), lr=1e-2, foreach=False))):
+        cslib.set_seed(0)
+        model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2))
+        opt = make_opt(model)
+        seen = []
+        model.register_forward_pre_hook(lambda m, args: seen.append(opt.param_groups[0]["fused"]) if m.training else None)
+        fit(model, (x, y), epochs=2, batch_size=16, optimizer=opt, progress=False)
+        weights[name] = [p.detach().clone() for p in model.parameters()]
+        if name == "decks' Adam":
+            assert set(seen) == {True} and opt.param_groups[0]["fused"] is None  # fused while fit trains, as made after
+        if name == "for-loop Adam":
+            assert set(seen) == {None} and opt.param_groups[0]["foreach"] is False  # a choice the student made is kept
+    assert all(torch.equal(a, b) for a, b in zip(weights["decks' Adam"], weights["fused Adam"]))
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(weights["decks' Adam"], weights["for-loop Adam"]))
