@@ -1,18 +1,30 @@
 """Build the student labs from the solution notebooks (solutions/ is the single source).
 
 In a solution notebook, answers sit between ``### BEGIN SOLUTION`` and ``### END SOLUTION``
-lines (nbgrader's convention). The student version replaces each region with
-``# YOUR CODE HERE`` / ``raise NotImplementedError()`` (in markdown cells: ``YOUR ANSWER HERE``),
-clears every output and records which lab it is in the notebook's metadata.
+lines (nbgrader's convention), in code or markdown cells. The student version replaces each
+region with ``# YOUR CODE HERE`` / ``raise NotImplementedError()`` (in markdown cells: ``YOUR
+ANSWER HERE``), clears every output and records in the notebook's metadata which lab it is and a
+hash of what was written. A line that looks like a marker but is not exactly one (``# BEGIN
+SOLUTION``, ``### Begin Solution``, a marker in a raw cell, ...) is an error: it would leak the
+answer into the lab.
 
-    python -m cslib.labs build     # write labs/ from solutions/
-    python -m cslib.labs check     # exit 1 if labs/ is out of date (a test runs this)
+    python -m cslib.labs build           # write labs/ from solutions/
+    python -m cslib.labs build --force   # also replace labs edited since their last build (backups kept)
+    python -m cslib.labs check           # exit 1 if labs/ is out of date (a test runs this)
+
+``build`` never overwrites a lab whose content no longer matches the hash its last build recorded
+(a student's answers, an instructor's edits) unless given ``--force``, and then it first copies the
+lab to ``labs/backups/``.
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import datetime as dt
+import hashlib
+import json
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -23,10 +35,23 @@ CODE_STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
 MARKDOWN_STUB = ["YOUR ANSWER HERE"]
 NBVAL_TAGS = {"nbval-check-output", "nbval-ignore-output", "nbval-skip", "raises-exception"}
 LAB_NAME = re.compile(r"^(lab\d\d)_[\w-]+\.ipynb$")
+# Anything that reads like "begin solution" or "end solution", in any case or spacing: if it is not
+# exactly BEGIN or END on a line of its own, the author meant a marker and got it wrong.
+LOOKS_LIKE_MARKER = re.compile(r"(begin|end)[\s_-]*solution", re.IGNORECASE)
+HASH_KEY = "build_sha256"  # in metadata["cslib"]: the hash of the lab as build wrote it
+BACKUP_DIR = "backups"  # under labs/: where --force puts the labs it replaces
 
 
-class LabFormatError(ValueError):
-    """A solution notebook breaks the lab format (e.g. a BEGIN without its END)."""
+class LabError(ValueError):
+    """Something stops ``build`` or ``check``; the message says what and how to fix it."""
+
+
+class LabFormatError(LabError):
+    """A solution notebook breaks the lab format (e.g. a BEGIN without its END, a near-miss marker)."""
+
+
+class LabEditedError(LabError):
+    """A lab was edited after its last build, so ``build`` will not overwrite it without ``force``."""
 
 
 def lab_id(path: str | Path) -> str:
@@ -35,6 +60,14 @@ def lab_id(path: str | Path) -> str:
     if not m:
         raise LabFormatError(f"{path}: lab notebooks are named labNN_topic.ipynb")
     return m.group(1)
+
+
+# --------------------------------------------------------------------------- solutions -> lab
+def _near_miss(where: str, number: int, line: str) -> LabFormatError:
+    return LabFormatError(
+        f"{where} line {number}: {line.strip()!r} looks like a solution marker but is not one, so the answer "
+        f"would be copied into the lab. Write exactly '{BEGIN}' and '{END}', each on a line of its own."
+    )
 
 
 def strip_solutions(source: str, stub: list[str], where: str = "") -> str:
@@ -53,6 +86,8 @@ def strip_solutions(source: str, stub: list[str], where: str = "") -> str:
             if not inside:
                 raise LabFormatError(f"{where} line {number}: {END} without {BEGIN}")
             inside = False
+        elif LOOKS_LIKE_MARKER.search(line):
+            raise _near_miss(where, number, line)
         elif not inside:
             out.append(line)
     if inside:
@@ -61,16 +96,25 @@ def strip_solutions(source: str, stub: list[str], where: str = "") -> str:
 
 
 def build_lab(solution: nbformat.NotebookNode, name: str = "") -> nbformat.NotebookNode:
-    """The student version of a solution notebook (a new notebook; the input is not changed)."""
+    """The student version of a solution notebook (a new notebook; the input is not changed).
+
+    Its metadata records the lab and the hash of the notebook itself (see :func:`content_hash`).
+    """
     lab = copy.deepcopy(solution)
-    for i, cell in enumerate(lab.cells):
-        where = f"{name} cell {i}"
+    for i, cell in enumerate(lab.cells, 1):
+        where = f"{name} cell {i} ({cell.cell_type})"
         if cell.cell_type == "code":
             cell.source = strip_solutions(cell.source, CODE_STUB, where)
             cell.outputs = []
             cell.execution_count = None
         elif cell.cell_type == "markdown":
             cell.source = strip_solutions(cell.source, MARKDOWN_STUB, where)
+        else:  # raw cells go into the lab exactly as they are: a marker there would not be stripped
+            for number, line in enumerate(cell.source.splitlines(), 1):
+                if LOOKS_LIKE_MARKER.search(line):
+                    raise LabFormatError(f"{where} line {number}: {line.strip()!r}: solution markers work only in "
+                                         "code and markdown cells, and a raw cell is copied into the lab unchanged. "
+                                         "Make it a markdown cell, or move the answer out of it.")
         cell.metadata.pop("execution", None)
         tags = [t for t in cell.metadata.get("tags", []) if t not in NBVAL_TAGS]
         if tags:
@@ -79,7 +123,17 @@ def build_lab(solution: nbformat.NotebookNode, name: str = "") -> nbformat.Noteb
             cell.metadata.pop("tags", None)
     lab.metadata.pop("widgets", None)
     lab.metadata["cslib"] = {"lab": lab_id(name) if name else "", "student_version": True}
+    lab.metadata["cslib"][HASH_KEY] = content_hash(lab)
     return lab
+
+
+def content_hash(nb: nbformat.NotebookNode | dict) -> str:
+    """SHA-256 of a notebook's content (cells and metadata, whatever the file layout), leaving out its own recorded hash."""
+    data = json.loads(json.dumps(nb))  # a plain copy
+    info = data.get("metadata", {}).get("cslib")
+    if isinstance(info, dict):
+        info.pop(HASH_KEY, None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 def _dumps(nb: nbformat.NotebookNode) -> str:
@@ -87,35 +141,102 @@ def _dumps(nb: nbformat.NotebookNode) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
+def _read_notebook(path: Path) -> nbformat.NotebookNode:
+    try:
+        return nbformat.read(path, as_version=4)
+    except Exception as e:  # broken JSON, not a notebook, unreadable: the same remedy
+        reason = " ".join(str(e).split())[:300] or type(e).__name__
+        raise LabFormatError(f"{path} cannot be read as a notebook ({type(e).__name__}: {reason}). "
+                             "Fix the file (open it in Jupyter, or restore it with git).") from None
+
+
+# --------------------------------------------------------------------------- labs/ on disk
 def expected_labs(root: Path) -> dict[Path, str]:
     """{lab path: its text} for every solutions/labNN_*.ipynb under ``root``."""
+    solutions = sorted((root / "solutions").glob("lab*.ipynb"))
+    if not solutions:
+        raise LabError(f"{root / 'solutions'} holds no lab notebooks (labNN_topic.ipynb): "
+                       "is --root the course repository?")
     result = {}
-    for solution in sorted((root / "solutions").glob("lab*.ipynb")):
-        nb = nbformat.read(solution, as_version=4)
-        result[root / "labs" / solution.name] = _dumps(build_lab(nb, solution.name))
+    for solution in solutions:
+        nb = _read_notebook(solution)
+        result[root / "labs" / solution.name] = _dumps(build_lab(nb, f"solutions/{solution.name}"))
     return result
 
 
-def build_all(root: Path) -> list[Path]:
-    """Write labs/ from solutions/; returns the files written."""
+def lab_state(path: Path, text: str) -> str:
+    """What is on disk at ``path``, compared with ``text`` (what build would write now).
+
+    "missing", "current" (the same content), "stale" (as the last build wrote it, but the
+    solution changed since) or "edited" (changed after its build, or unreadable, or from no build).
+    """
+    if not path.exists():
+        return "missing"
+    try:
+        on_disk = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+    except Exception:  # a person may be halfway through fixing it: keep it
+        return "edited"
+    digest = content_hash(on_disk)
+    recorded = on_disk.get("metadata", {}).get("cslib", {})
+    recorded = recorded.get(HASH_KEY) if isinstance(recorded, dict) else None
+    if digest == content_hash(nbformat.reads(text, as_version=4)):  # what build would write now, hash aside
+        return "current" if recorded == digest else "stale"
+    return "stale" if recorded == digest else "edited"
+
+
+def backup(path: Path, root: Path) -> Path:
+    """Copy ``path`` to labs/backups/<name>.<date-time>.ipynb (never over another backup); returns the copy."""
+    folder = root / "labs" / BACKUP_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    target = folder / f"{path.stem}.{stamp}.ipynb"
+    n = 1
+    while target.exists():
+        n += 1
+        target = folder / f"{path.stem}.{stamp}-{n}.ipynb"
+    shutil.copy2(path, target)
+    return target
+
+
+def build_all(root: Path, force: bool = False, log=print) -> list[Path]:
+    """Write labs/ from solutions/; returns the files written.
+
+    Labs edited since their last build are not touched (LabEditedError, before anything is written)
+    unless ``force``; then each is first copied to labs/backups/ and ``log`` says where.
+    """
+    plan = {path: (text, lab_state(path, text)) for path, text in expected_labs(root).items()}
+    edited = [path for path, (_, state) in plan.items() if state == "edited"]
+    if edited and not force:
+        names = ", ".join(str(p.relative_to(root)) for p in edited)
+        raise LabEditedError(
+            f"not overwriting {names}: edited since its last build (its content no longer matches the hash "
+            "that build recorded), so it may hold someone's work. Nothing was written. To replace it anyway: "
+            f"python -m cslib.labs build --force (it first copies each such lab to labs/{BACKUP_DIR}/)."
+        )
     written = []
-    for path, text in expected_labs(root).items():
+    for path, (text, state) in plan.items():
+        if state == "current":
+            continue
         path.parent.mkdir(exist_ok=True)
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8")
-            written.append(path)
+        if state == "edited":
+            log(f"backed up {path.relative_to(root)} (edited since its last build) to {backup(path, root).relative_to(root)}")
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
     return written
 
 
 def out_of_sync(root: Path) -> list[str]:
     """What differs between labs/ and what ``build`` would write (empty when in sync)."""
-    expected = expected_labs(root)
     problems = []
+    expected = expected_labs(root)
     for path, text in expected.items():
-        if not path.exists():
-            problems.append(f"{path.relative_to(root)} is missing")
-        elif path.read_text(encoding="utf-8") != text:
-            problems.append(f"{path.relative_to(root)} differs from what solutions/{path.name} gives")
+        state, name = lab_state(path, text), path.relative_to(root)
+        if state == "missing":
+            problems.append(f"{name} is missing")
+        elif state == "stale":
+            problems.append(f"{name} is out of date: solutions/{path.name} now gives a different lab")
+        elif state == "edited":
+            problems.append(f"{name} was edited after its last build (it no longer matches the hash the build recorded)")
     for path in sorted((root / "labs").glob("*.ipynb")):
         if path not in expected:
             problems.append(f"{path.relative_to(root)} has no solution notebook in solutions/")
@@ -126,18 +247,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cslib.labs", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["build", "check"])
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the course repository (default: here)")
+    parser.add_argument("--force", action="store_true",
+                        help=f"build: also replace labs edited since their last build, after copying them to labs/{BACKUP_DIR}/")
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
-            written = build_all(args.root)
+            written = build_all(args.root, force=args.force)
             print("\n".join(f"wrote {p.relative_to(args.root)}" for p in written) or "labs/ already up to date")
             return 0
         problems = out_of_sync(args.root)
-    except LabFormatError as e:
+    except LabError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     if problems:
-        print("labs/ is out of sync with solutions/ (run: python -m cslib.labs build):\n  " + "\n  ".join(problems))
+        print("labs/ is out of sync with solutions/:\n  " + "\n  ".join(problems) + "\n"
+              "To rebuild: python -m cslib.labs build (it never overwrites a lab edited since its last build; "
+              "a lab you are working on is expected to differ).")
         return 1
     print("labs/ is in sync with solutions/")
     return 0

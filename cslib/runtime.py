@@ -43,7 +43,11 @@ def get_device(name: str | None = None) -> torch.device:
     """
     name = name or os.environ.get(DEVICE_ENV) or None
     if name is not None:
-        device = torch.device(name)
+        try:
+            device = torch.device(name)
+        except (RuntimeError, TypeError, ValueError):
+            raise ValueError(f"unknown device {name!r}: use 'cpu', 'cuda' (an NVIDIA GPU, or 'cuda:1' for the second) "
+                             "or 'mps' (Apple silicon)") from None
         if device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("CUDA was asked for but torch.cuda.is_available() is False.")
         if device.type == "mps" and not _mps_available():
@@ -63,6 +67,8 @@ def _mps_available() -> bool:
 
 def set_seed(seed: int = 0) -> None:
     """Seed Python, NumPy and PyTorch (CPU and GPU) so that CPU runs repeat exactly."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be a whole number from 0 to 2**32 - 1, got {seed!r}")
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device

@@ -62,7 +62,9 @@ def test_build_clears_outputs_and_marks_the_lab(tmp_path):
     assert "42" not in md.source and "YOUR ANSWER HERE" in md.source
     assert all(c.outputs == [] and c.execution_count is None for c in (code, check))
     assert code.metadata["tags"] == ["keep-me"]  # nbval tags are for solutions only
-    assert lab.metadata["cslib"] == {"lab": "lab07", "student_version": True}
+    info = lab.metadata["cslib"]
+    assert info == {"lab": "lab07", "student_version": True, "build_sha256": labs.content_hash(lab)}
+    assert len(info["build_sha256"]) == 64
     assert "secret" not in nbformat.writes(lab)
 
 
@@ -78,7 +80,7 @@ def test_sync_check_catches_stale_missing_and_orphan_labs(tmp_path):
     assert labs.out_of_sync(tmp_path) == []  # the student version does not change
     nb.cells[1].source = nb.cells[1].source.replace("view_shape = None", "view_shape = 0")
     nbformat.write(nb, solution)
-    assert labs.out_of_sync(tmp_path) == ["labs/lab07_demo.ipynb differs from what solutions/lab07_demo.ipynb gives"]
+    assert labs.out_of_sync(tmp_path) == ["labs/lab07_demo.ipynb is out of date: solutions/lab07_demo.ipynb now gives a different lab"]
     (tmp_path / "labs" / "lab99_orphan.ipynb").write_text("{}")
     assert "labs/lab99_orphan.ipynb has no solution notebook in solutions/" in labs.out_of_sync(tmp_path)
 
@@ -90,7 +92,11 @@ def test_lab_names_are_checked():
 
 
 def test_repository_labs_are_in_sync_with_solutions():
-    assert labs.out_of_sync(ROOT) == [], "run: python -m cslib.labs build"
+    problems = labs.out_of_sync(ROOT)
+    assert problems == [], (
+        "labs/ differs from what solutions/ gives. A lab you are working on is expected to differ: your edits "
+        "are safe. Otherwise rebuild with `python -m cslib.labs build`, which never overwrites a lab edited "
+        "since its last build:\n  " + "\n  ".join(problems))
 
 
 def test_repository_labs_are_clean_and_solutions_executed():
@@ -102,3 +108,147 @@ def test_repository_labs_are_clean_and_solutions_executed():
         nb = nbformat.read(solution, as_version=4)
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert sum(1 for c in code if c.outputs) >= len(code) // 2, f"{solution} is not stored executed"
+
+
+# --------------------------------------------------------------------------- never losing a lab someone edited
+def built_repo(tmp_path: Path) -> tuple[Path, Path]:
+    solution = make_solution(tmp_path)
+    assert labs.main(["build", "--root", str(tmp_path)]) == 0
+    return solution, tmp_path / "labs" / solution.name
+
+
+def answer_in_lab(lab: Path, text: str = "return 42  # my answer") -> str:
+    nb = nbformat.read(lab, as_version=4)
+    nb.cells[1].source = nb.cells[1].source.replace("raise NotImplementedError()", text, 1)
+    nbformat.write(nb, lab)
+    return lab.read_text(encoding="utf-8")
+
+
+def test_build_refuses_to_overwrite_an_edited_lab(tmp_path, capsys):
+    solution, lab = built_repo(tmp_path)
+    edited = answer_in_lab(lab)
+    nb = nbformat.read(solution, as_version=4)  # the instructor changes the solution: the lab is now out of date
+    nb.cells[2].source = "check.conv2d(verbose=True)"
+    nbformat.write(nb, solution)
+    capsys.readouterr()
+    assert labs.main(["build", "--root", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "not overwriting labs/lab07_demo.ipynb" in err and "--force" in err and "labs/backups/" in err
+    assert lab.read_text(encoding="utf-8") == edited  # the student's answer is still there
+    assert labs.out_of_sync(tmp_path) == ["labs/lab07_demo.ipynb was edited after its last build (it no longer matches the hash the build recorded)"]
+    with pytest.raises(labs.LabEditedError):
+        labs.build_all(tmp_path)
+    assert not (tmp_path / "labs" / "backups").exists()
+
+
+def test_build_force_keeps_a_backup_and_says_where(tmp_path, capsys):
+    solution, lab = built_repo(tmp_path)
+    edited = answer_in_lab(lab)
+    capsys.readouterr()
+    assert labs.main(["build", "--force", "--root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    backups = list((tmp_path / "labs" / "backups").glob("lab07_demo.*.ipynb"))
+    assert len(backups) == 1 and backups[0].read_text(encoding="utf-8") == edited
+    assert f"backed up labs/lab07_demo.ipynb (edited since its last build) to labs/backups/{backups[0].name}" in out
+    assert "my answer" not in lab.read_text(encoding="utf-8") and labs.out_of_sync(tmp_path) == []
+    answer_in_lab(lab, "return 43")  # a second forced build keeps both backups
+    assert labs.main(["build", "--force", "--root", str(tmp_path)]) == 0
+    assert len(list((tmp_path / "labs" / "backups").glob("*.ipynb"))) == 2
+    assert labs.out_of_sync(tmp_path) == []  # backups are not labs
+
+
+def test_build_replaces_an_untouched_lab_whose_solution_changed(tmp_path):
+    solution, lab = built_repo(tmp_path)
+    nb = nbformat.read(solution, as_version=4)
+    nb.cells[2].source = "check.conv2d(verbose=True)"
+    nbformat.write(nb, solution)
+    assert labs.build_all(tmp_path) == [lab]
+    assert "verbose=True" in lab.read_text(encoding="utf-8") and labs.out_of_sync(tmp_path) == []
+    assert labs.build_all(tmp_path) == []  # nothing to do the second time
+
+
+def test_a_lab_that_is_not_valid_json_counts_as_edited(tmp_path):
+    solution, lab = built_repo(tmp_path)
+    lab.write_text("{ half a notebook", encoding="utf-8")
+    with pytest.raises(labs.LabEditedError):
+        labs.build_all(tmp_path)
+    assert lab.read_text(encoding="utf-8") == "{ half a notebook"
+
+
+def test_a_lab_from_an_older_build_without_a_hash_is_replaced_only_when_unchanged(tmp_path):
+    solution, lab = built_repo(tmp_path)
+    nb = nbformat.read(lab, as_version=4)
+    del nb.metadata["cslib"]["build_sha256"]  # what the previous version of build wrote
+    nbformat.write(nb, lab)
+    assert labs.out_of_sync(tmp_path) == ["labs/lab07_demo.ipynb is out of date: solutions/lab07_demo.ipynb now gives a different lab"]
+    assert labs.build_all(tmp_path) == [lab]  # same content: rewriting it (with its hash) loses nothing
+    nb = nbformat.read(lab, as_version=4)
+    del nb.metadata["cslib"]["build_sha256"]
+    nb.cells[1].source += "\nprint('mine')"
+    nbformat.write(nb, lab)
+    with pytest.raises(labs.LabEditedError):  # different, and no hash to prove it was not edited
+        labs.build_all(tmp_path)
+
+
+# --------------------------------------------------------------------------- near-miss markers leak answers
+@pytest.mark.parametrize("marker", [
+    "###BEGIN SOLUTION", "### Begin Solution", "# BEGIN SOLUTION", "### BEGIN SOLUTION:", "#### BEGIN SOLUTION",
+    "### BEGIN_SOLUTION", "### begin solution", "## END SOLUTION", "### END SOLUTION ###", "x = 1  # BEGIN SOLUTION",
+])
+def test_near_miss_markers_are_errors_naming_notebook_cell_and_line(tmp_path, marker):
+    path = make_solution(tmp_path)
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[2].source = f"a = 1\n{marker}\nanswer = 42"
+    nbformat.write(nb, path)
+    with pytest.raises(labs.LabFormatError) as error:
+        labs.build_all(tmp_path)
+    message = str(error.value)
+    assert "solutions/lab07_demo.ipynb cell 3 (code) line 2" in message and repr(marker.strip()) in message
+    assert "looks like a solution marker" in message
+    assert not (tmp_path / "labs").exists()  # nothing was written, so no answer leaked
+
+
+@pytest.mark.parametrize("cell_type, source, expected", [
+    ("markdown", "Explain:\n### Begin Solution\nThe answer is 42.\n### End Solution", "cell 4 (markdown) line 2"),
+    ("raw", "### BEGIN SOLUTION\nThe answer is 42.\n### END SOLUTION", "cell 4 (raw) line 1"),
+])
+def test_markers_in_markdown_and_raw_cells(tmp_path, cell_type, source, expected):
+    path = make_solution(tmp_path)
+    nb = nbformat.read(path, as_version=4)
+    cell = nbformat.v4.new_raw_cell(source) if cell_type == "raw" else new_markdown_cell(source)
+    nb.cells.append(cell)
+    nbformat.write(nb, path)
+    assert labs.main(["build", "--root", str(tmp_path)]) == 1
+    with pytest.raises(labs.LabFormatError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        labs.out_of_sync(tmp_path)
+    assert not (tmp_path / "labs").exists()
+
+
+def test_exact_markers_still_work_in_markdown_with_trailing_spaces(tmp_path):
+    out = labs.strip_solutions("Q:\n### BEGIN SOLUTION  \nsecret\n  ### END SOLUTION", labs.MARKDOWN_STUB)
+    assert out == "Q:\nYOUR ANSWER HERE"
+
+
+# --------------------------------------------------------------------------- other bad input
+@pytest.mark.parametrize("setup", ["missing", "empty", "no solutions"])
+def test_check_and_build_on_a_folder_without_solutions_are_errors(tmp_path, capsys, setup):
+    root = tmp_path / "course"
+    if setup != "missing":
+        root.mkdir()
+    if setup == "no solutions":
+        (root / "labs").mkdir()
+        (root / "solutions").mkdir()
+    for command in ("check", "build"):
+        assert labs.main([command, "--root", str(root)]) == 1
+        captured = capsys.readouterr()
+        assert "in sync" not in captured.out and "holds no lab notebooks" in captured.err and "--root" in captured.err
+
+
+def test_a_solution_with_broken_json_names_the_file(tmp_path, capsys):
+    make_solution(tmp_path)
+    broken = tmp_path / "solutions" / "lab08_broken.ipynb"
+    broken.write_text('{"cells": [', encoding="utf-8")
+    assert labs.main(["check", "--root", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(broken) in err and "cannot be read as a notebook" in err
+    assert len(err.strip().splitlines()) == 1

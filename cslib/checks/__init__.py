@@ -3,10 +3,20 @@
 A lab question is a :class:`Question`: the name of the student's answer (a function, a value or
 a model), its points, fixed cases the student sees and random cases the student did not
 choose. In a lab, ``check.conv2d()`` finds ``conv2d`` in the notebook, runs every case and
-prints ✓ or ✗ with what was expected, what came back and a hint. It never raises.
+prints ✓, or ✗ with what is wrong and a hint. It never raises.
 
 The grader (``cslib.grade``) runs the same questions with random cases of its own ("hidden"),
 calling the student's code inside the student's kernel and comparing here, on plain data.
+
+What a check reveals (the README's lab section states the same policy):
+
+- a question whose answer is a function (``conv2d``, ``vgg_output_shapes``...) shows, for a visible
+  case, what was expected next to what came back: the student wrote the method, and seeing a
+  worked example teaches;
+- a question answered by hand (``view_shape``, the exercise's C, D and E, ``cnn_table``,
+  ``params_by_hand``) has ``reveals=False``: its feedback says what is wrong and gives a hint, never
+  the expected value, which could be copied;
+- the grader's hidden cases never show their inputs, expected values or results (``cslib.grade``).
 
 Each lab's questions live in ``cslib.checks.labNN``; import them as ``from cslib.checks import lab01 as check``.
 """
@@ -53,6 +63,7 @@ class Question:
     random: Callable[[np.random.Generator], list[Case]] | None = None
     compare: Callable[[Any, Any], Outcome] | None = None
     reject: tuple[str, ...] = ()  # "module.qualname" of reference functions that may not be handed in
+    reveals: bool = True  # False: answered by hand; feedback never shows the expected value (module docstring)
 
     def cases(self, rng: np.random.Generator | None = None) -> tuple[list[Case], list[Case]]:
         """(fixed cases, random cases); random ones are drawn with ``rng`` (fresh if None)."""
@@ -79,20 +90,36 @@ def report(question: Question, answer: Any, rng: np.random.Generator | None = No
     problem = rejected(question, answer)
     if problem:
         return f"✗ {question.title}: {problem}"
+    from cslib.checks.probe import find_references, watch_references, wrapped_references
+
+    references = find_references(question.reject)
+    used = wrapped_references(answer, references) if references else set()  # grows while the cases run
     fixed, randoms = question.cases(rng)
     failures = []
     for kind, cases in (("", fixed), ("random ", randoms)):
         for case in cases:
+            stop_watching = watch_references(references, used) if references else None
+            outcome = None
             try:
                 got = from_data(run_probe(answer, question.probe, case.args))
             except NotImplementedError:
                 return f"✗ {question.title}: not written yet (the cell still raises NotImplementedError)."
             except Exception as e:  # the student's code failed: say how, without a cslib traceback
                 outcome = Outcome(False, f"raised {type(e).__name__}: {e}")
-            else:
-                outcome = question.judge(case.expected, got)
+            finally:
+                if stop_watching is not None:
+                    stop_watching()
+            if outcome is None:
+                try:
+                    outcome = question.judge(case.expected, got)
+                except Exception as e:  # a result of a shape no judge foresaw: say so, never a cslib traceback
+                    outcome = Outcome(False, f"the check could not read this result ({type(e).__name__}: {e}); "
+                                             f"return what the question asks for (got {describe(got)})")
             if not outcome.passed:
                 failures.append((kind, case, outcome))
+    if used:  # the same rule, and the same words, as the grader's (cslib.grade.scoring)
+        return (f"✗ {question.title}: `{question.answer}` calls or wraps cslib's own {', '.join(sorted(used))}; "
+                f"write your own version.")
     total = len(fixed) + len(randoms)
     counts = f"{len(fixed)} fixed" + (f", {len(randoms)} random" if randoms else "")
     if not failures:
@@ -137,6 +164,68 @@ def from_data(data: Any) -> Any:
     return data
 
 
+def describe(value: Any) -> str:
+    """What the student handed in, in the student's terms (plain data: a tensor arrives as an array)."""
+    if value is None:
+        return "None (a function that forgets to `return` gives None)"
+    if isinstance(value, bool):
+        return f"the bool {value}"
+    if isinstance(value, int):
+        return f"the int {value}"
+    if isinstance(value, float):
+        return f"the float {value!r}"
+    if isinstance(value, str):
+        return f"the string {fmt(value, 60)}"
+    if isinstance(value, np.ndarray):
+        if value.ndim == 0:
+            return f"a single number in a 0-d tensor or array ({fmt(value.item())}; .item() gives the Python number)"
+        return f"a tensor or array of shape {tuple(value.shape)}"
+    if isinstance(value, list):
+        return f"a list or tuple of {len(value)} item{'s' if len(value) != 1 else ''}: {fmt(value, 120)}"
+    if isinstance(value, dict):
+        return f"a dict with the keys {fmt(list(value), 160)}"
+    return type(value).__name__
+
+
+def as_number(value: Any) -> float | None:
+    """``value`` as a float if it is a number (an int, a float, or a one-number 0-d array or tensor), else None."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def as_int(value: Any) -> int | None:
+    """``value`` as an int if it is a whole number (``26``, ``26.0``, a 0-d tensor holding 26), else None."""
+    number = as_number(value)
+    if number is None or not math.isfinite(number) or number != int(number):
+        return None
+    return int(number)
+
+
+def count_problem(name: str, value: Any) -> str:
+    """Why ``value`` cannot be a count or a size (``name`` says which), or '' if it is a whole number."""
+    number = as_number(value)
+    if number is None:
+        return f"{name} should be a whole number, got {describe(value)}"
+    if as_int(value) is None:
+        return f"{name} is {number:g}, not a whole number: sizes and counts are integers (use integer division //)"
+    return ""
+
+
+def fraction_problem(name: str, value: Any) -> str:
+    """Why ``value`` is not an accuracy given as a fraction in [0, 1], or ''; a percentage is named as such."""
+    number = as_number(value)
+    if number is None:
+        return f"{name} should be a number (a fraction in [0, 1]), got {describe(value)}"
+    if 1 < number <= 100:
+        return f"{name} is {number:g}: give a fraction in [0, 1] ({number / 100:g}), not a percentage"
+    if not 0 <= number <= 1:
+        return f"{name} is {number:g}, which is not an accuracy: give a fraction in [0, 1]"
+    return ""
+
+
 def fmt(value: Any, limit: int = 300) -> str:
     """A short readable rendering of plain data for messages."""
     if isinstance(value, np.ndarray):
@@ -157,10 +246,26 @@ def compare_data(expected: Any, got: Any, rtol: float = 1e-4, atol: float = 1e-5
 
 def _difference(expected, got, rtol, atol, path) -> str | None:
     where = f" at {path}" if path else ""
+    if isinstance(expected, dict):
+        if not isinstance(got, dict):
+            return f"expected a dict{where}, got {describe(got)}"
+        missing = [k for k in expected if k not in got]
+        if missing:
+            return f"missing key(s){where}: {', '.join(map(repr, missing))}"
+        for k in expected:
+            problem = _difference(expected[k], got[k], rtol, atol, f"{path}[{k!r}]")
+            if problem:
+                return problem
+        return None
+    if isinstance(expected, list) and isinstance(got, np.ndarray) and got.ndim > 0:
+        return _difference(expected, got.tolist(), rtol, atol, path)  # a tensor where a list (of shapes...) is expected
     if isinstance(expected, np.ndarray) or isinstance(got, np.ndarray):
-        e, g = np.asarray(expected), np.asarray(got)
-        if g.dtype == object:
-            return f"expected an array{where}, got {type(got).__name__}"
+        try:
+            e, g = np.asarray(expected), np.asarray(got)
+        except ValueError:  # a ragged list
+            return f"expected an array{where}, got {describe(got)}"
+        if g.dtype.kind not in "biuf":  # None, strings, objects
+            return f"expected an array{where}, got {describe(got)}"
         if e.shape != g.shape:
             return f"wrong shape{where}: expected {e.shape}, got {g.shape}"
         if e.dtype == bool or g.dtype == bool:
@@ -175,25 +280,16 @@ def _difference(expected, got, rtol, atol, path) -> str | None:
     if isinstance(expected, (int, float)) and isinstance(got, (int, float)):
         if math.isclose(float(got), float(expected), rel_tol=rtol, abs_tol=atol):
             return None
+        if isinstance(expected, int) and isinstance(got, float) and as_int(got) is None:
+            return f"expected the whole number {expected!r}{where}, got {got!r} (use integer division //)"
         return f"expected {expected!r}{where}, got {got!r}"
     if isinstance(expected, (list, tuple)):
         if not isinstance(got, (list, tuple)):
-            return f"expected a sequence{where}, got {type(got).__name__}"
+            return f"expected a sequence{where}, got {describe(got)}"
         if len(expected) != len(got):
             return f"expected {len(expected)} items{where}, got {len(got)}"
         for i, (e, g) in enumerate(zip(expected, got)):
             problem = _difference(e, g, rtol, atol, f"{path}[{i}]")
-            if problem:
-                return problem
-        return None
-    if isinstance(expected, dict):
-        if not isinstance(got, dict):
-            return f"expected a dict{where}, got {type(got).__name__}"
-        missing = [k for k in expected if k not in got]
-        if missing:
-            return f"missing key(s){where}: {', '.join(map(repr, missing))}"
-        for k in expected:
-            problem = _difference(expected[k], got[k], rtol, atol, f"{path}[{k!r}]")
             if problem:
                 return problem
         return None
@@ -223,6 +319,8 @@ def compare_models(expected: dict, got: dict) -> Outcome:
                 continue
             if h.get(key) != value and not (isinstance(value, float) and abs(h.get(key, -1) - value) < 1e-9):
                 return Outcome(False, f"layer {i + 1} ({w['type']}): expected {key}={value!r}, got {h.get(key)!r}")
+    if got.get("forward_error"):
+        return Outcome(False, f"a batch of inputs does not go through the model: {got['forward_error']}")
     if expected["n_params"] != got["n_params"]:
         return Outcome(False, f"expected {expected['n_params']:,} parameters, got {got['n_params']:,}")
     if "output_shape" in expected and expected["output_shape"] != got.get("output_shape"):
