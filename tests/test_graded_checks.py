@@ -123,3 +123,9 @@ def test_setup_names_a_fast_value_it_does_not_understand(monkeypatch, fast):
     with pytest.raises(ValueError, match=r"fast=.* is not understood: use fast=True"):
         cslib.setup(fast=fast)
     assert cslib.fast_mode()  # unchanged
+
+
+def test_one_hidden_case_reads_in_the_singular(student):
+    one = Question(answer="add", title="add", fixed=lambda: [], random=lambda rng: [Case((1, 2), 3, "secret")])
+    assert hidden_report(one, lambda a, b: a + b, np.random.default_rng(0)) == "✓ add: the hidden case passed."
+    assert hidden_report(one, lambda a, b: a - b, np.random.default_rng(0)).splitlines()[0] == "✗ add: the hidden case failed."

@@ -9,17 +9,30 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB_NOTEBOOKS = sorted((ROOT / "solutions").glob("lab*.ipynb")) + sorted((ROOT / "labs").glob("lab*.ipynb"))
+LECTURES = sorted((ROOT / "notebooks").glob("*.ipynb"))
+# The lectures get the same two lines when they are next edited (the labs have them): strict, so that a lecture
+# that has them must leave this list.
+PENDING_LECTURES = {"01", "02", "03", "04"}
 
 
-@pytest.mark.parametrize("path", LAB_NOTEBOOKS, ids=[f"{p.parent.name}/{p.stem}" for p in LAB_NOTEBOOKS])
-def test_each_lab_has_a_parameters_cell_that_setup_reads(path):
+def notebooks():
+    for path in LAB_NOTEBOOKS:
+        yield pytest.param(path, id=f"{path.parent.name}/{path.stem}")
+    for path in LECTURES:
+        number = path.name.split("_")[0]
+        marks = [pytest.mark.xfail(strict=True, reason="parameters cell not added yet")] if number in PENDING_LECTURES else []
+        yield pytest.param(path, id=f"notebooks/{number}", marks=marks)
+
+
+@pytest.mark.parametrize("path", list(notebooks()))
+def test_each_notebook_has_a_parameters_cell_that_setup_reads(path):
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     tagged = [i for i, c in enumerate(code) if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, f"{path.name}: one code cell tagged 'parameters' (papermill's convention)"
     assert re.search(r"^fast = None$", code[tagged[0]].source, re.M)
     setup = [i for i, c in enumerate(code) if "cslib.setup(" in c.source]
-    assert len(setup) == 1 and setup[0] > tagged[0] and "cslib.setup(seed=0, fast=fast)" in code[setup[0]].source
+    assert len(setup) == 1 and setup[0] > tagged[0] and re.search(r"cslib\.setup\([^)]*\bfast=fast\b", code[setup[0]].source)
     loads = [i for i, c in enumerate(code) if re.search(r"\bload(_\w+)?\(", c.source)]
     assert all(i >= setup[0] for i in loads), "data is loaded only after setup has set the mode"
 

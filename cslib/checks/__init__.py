@@ -165,8 +165,10 @@ def hidden_report(question: Question, answer: Any, rng: np.random.Generator) -> 
     if stop:
         return stop
     if not failures:
-        return f"✓ {question.title}: all {len(randoms)} hidden cases passed."
-    lines = [f"✗ {question.title}: {len(failures)} of {len(randoms)} hidden cases failed."]
+        return (f"✓ {question.title}: the hidden case passed." if len(randoms) == 1 else
+                f"✓ {question.title}: all {len(randoms)} hidden cases passed.")
+    lines = [f"✗ {question.title}: the hidden case failed." if len(randoms) == 1 else
+             f"✗ {question.title}: {len(failures)} of {len(randoms)} hidden cases failed."]
     numbers = {id(c): i for i, c in enumerate(randoms, 1)}
     for _, case, _, error in failures:
         lines.append(f"  hidden case {numbers[id(case)]}: failed ({f'your code raised {error}' if error else 'wrong result'})")
