@@ -3,7 +3,7 @@
 A lab question is a :class:`Question`: the name of the student's answer (a function, a value or
 a model), its points, fixed cases the student sees and random cases the student did not
 choose. In a lab, ``check.conv2d()`` finds ``conv2d`` in the notebook, runs every case and
-prints ✓, or ✗ with what is wrong and a hint. It never raises.
+prints ✓, or ✗ with what is wrong and a hint. In a student's session it never raises (under a grader, see below).
 
 The grader (``cslib.grade``) runs the same questions with random cases of its own ("hidden"),
 calling the student's code inside the student's kernel and comparing here, on plain data.
