@@ -41,7 +41,9 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_cli.py
 
+from _cli import at_least  # noqa: E402
 import cslib  # noqa: E402
 from cslib import augment as aug  # noqa: E402
 from cslib.data import load, prepare  # noqa: E402
@@ -251,19 +253,6 @@ def report_accuracy(name: str, r: dict) -> str:
     return (f"{name}: clean test accuracy {r['clean']:.4f} (target >= {TARGETS['clean']}: {clean_ok}); "
             f"shifted by ±5 px: {r['at_5']:.4f} (target >= {TARGETS['shifted']}: {shift_ok}); "
             f"worst over -5..5: {r['worst_shifted']:.4f}; {r['epoch_s']:.1f} s/epoch\n  by shift: {shifts}")
-
-
-def at_least(minimum: int):
-    """An argparse type: a whole number >= ``minimum`` (so that -5 or 0 fail before anything runs)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-    return parse
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,7 +46,9 @@ from torch.utils.data import DataLoader, Dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_cli.py
 
+from _cli import at_least  # noqa: E402
 import cslib  # noqa: E402
 from cslib import models, recipe  # noqa: E402
 from cslib.data import load, prepare  # noqa: E402
@@ -613,19 +615,6 @@ def estimate(args, n_train: int) -> float:
         total += sum(SCALING_COST.get((m, bs), 0.3) * min(n, n_train) / 1000 for m in ("MLP", "CNN") for bs in args.batch_sizes
                      for n in args.sizes) * args.repeats
     return total
-
-
-def at_least(minimum: int):
-    """An argparse type: a whole number >= ``minimum`` (so that -5 or 0 fail before anything runs)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-    return parse
 
 
 def check_output(parser: argparse.ArgumentParser, path: Path | None, option: str = "--json", example: str = "bench.json") -> None:

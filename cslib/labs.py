@@ -1,12 +1,17 @@
 """Build the student labs from the solution notebooks (solutions/ is the single source).
 
-In a solution notebook, answers sit between ``### BEGIN SOLUTION`` and ``### END SOLUTION``
-lines (nbgrader's convention), in code or markdown cells. The student version replaces each
-region with ``# YOUR CODE HERE`` / ``raise NotImplementedError()`` (in markdown cells: ``YOUR
-ANSWER HERE``), clears every output and records in the notebook's metadata which lab it is and a
-hash of what was written. A line that looks like a marker but is not exactly one (``# BEGIN
-SOLUTION``, ``### Begin Solution``, a marker in a raw cell, ...) is an error: it would leak the
-answer into the lab.
+A solution notebook is an nbgrader source notebook. Answers sit between ``### BEGIN SOLUTION`` and
+``### END SOLUTION`` lines, in code or markdown cells marked as nbgrader solution cells (cell
+metadata ``nbgrader``: ``solution``, ``grade``, ``grade_id``, ``points``, ``locked``,
+``schema_version``). Hidden tests sit between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``
+in autograder test cells (``grade`` and ``locked``). The student version replaces each solution region
+with ``# YOUR CODE HERE`` / ``raise NotImplementedError()`` (in markdown cells: ``YOUR ANSWER HERE``),
+removes the hidden tests, clears every output, locks cells and records their checksums as ``nbgrader
+generate_assignment`` does (so that ``labs/`` is what nbgrader releases; ``tests/test_nbgrader.py``
+runs nbgrader and compares), and records in the notebook's metadata which lab it is and a hash of what
+was written. A line that looks like a marker but is not exactly one (``# BEGIN SOLUTION``, ``### Begin
+Solution``, a marker in a raw cell, ...) is an error: it would leak the answer into the lab. So is a
+region in a cell without the nbgrader metadata that nbgrader needs to clear it.
 
     python -m cslib.labs build           # write labs/ from solutions/
     python -m cslib.labs build --force   # also replace labs edited since their last build (backups kept)
@@ -31,6 +36,7 @@ from pathlib import Path
 import nbformat
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 CODE_STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
 MARKDOWN_STUB = ["YOUR ANSWER HERE"]
 NBVAL_TAGS = {"nbval-check-output", "nbval-ignore-output", "nbval-skip", "raises-exception"}
@@ -38,6 +44,8 @@ LAB_NAME = re.compile(r"^(lab\d\d)_[\w-]+\.ipynb$")
 # Anything that reads like "begin solution" or "end solution", in any case or spacing: if it is not
 # exactly BEGIN or END on a line of its own, the author meant a marker and got it wrong.
 LOOKS_LIKE_MARKER = re.compile(r"(begin|end)[\s_-]*solution", re.IGNORECASE)
+LOOKS_LIKE_HIDDEN = re.compile(r"(begin|end)[\s_-]*hidden[\s_-]*tests?", re.IGNORECASE)
+NBGRADER_SCHEMA = 3
 HASH_KEY = "build_sha256"  # in metadata["cslib"]: the hash of the lab as build wrote it
 BACKUP_DIR = "backups"  # under labs/: where --force puts the labs it replaces
 
@@ -71,10 +79,13 @@ def _near_miss(where: str, number: int, line: str) -> LabFormatError:
 
 
 def strip_solutions(source: str, stub: list[str], where: str = "") -> str:
-    """Replace every solution region of one cell's source with ``stub``, keeping indentation."""
+    """Replace every solution region of one cell's source with ``stub``, keeping indentation.
+
+    Lines are split on "\\n" and joined back as nbgrader's ClearSolutions does, so both give the same text.
+    """
     out: list[str] = []
     inside = False
-    for number, line in enumerate(source.splitlines(), 1):
+    for number, line in enumerate(source.split("\n"), 1):
         marker = line.strip()
         if marker == BEGIN:
             if inside:
@@ -95,33 +106,143 @@ def strip_solutions(source: str, stub: list[str], where: str = "") -> str:
     return "\n".join(out)
 
 
+def strip_hidden_tests(source: str, where: str = "") -> str:
+    """Remove every hidden-test region (the marker lines included) of one cell's source, as nbgrader's ClearHiddenTests does."""
+    out: list[str] = []
+    inside = False
+    for number, line in enumerate(source.split("\n"), 1):
+        marker = line.strip()
+        if marker == HIDDEN_BEGIN:
+            if inside:
+                raise LabFormatError(f"{where} line {number}: {HIDDEN_BEGIN} inside another hidden-test region")
+            inside = True
+        elif marker == HIDDEN_END:
+            if not inside:
+                raise LabFormatError(f"{where} line {number}: {HIDDEN_END} without {HIDDEN_BEGIN}")
+            inside = False
+        elif LOOKS_LIKE_HIDDEN.search(line):
+            raise LabFormatError(f"{where} line {number}: {line.strip()!r} looks like a hidden-test marker but is not one, "
+                                 f"so the hidden test would be copied into the lab. Write exactly '{HIDDEN_BEGIN}' and "
+                                 f"'{HIDDEN_END}', each on a line of its own.")
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise LabFormatError(f"{where}: {HIDDEN_BEGIN} without {HIDDEN_END}")
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- nbgrader's cell metadata
+def grading(cell: nbformat.NotebookNode) -> dict:
+    """The cell's nbgrader metadata ({} when it has none)."""
+    info = cell.get("metadata", {}).get("nbgrader", {})
+    return info if isinstance(info, dict) else {}
+
+
+def is_solution(cell: nbformat.NotebookNode) -> bool:
+    return bool(grading(cell).get("solution", False))
+
+
+def is_grade(cell: nbformat.NotebookNode) -> bool:
+    return bool(grading(cell).get("grade", False))
+
+
+def is_locked(cell: nbformat.NotebookNode) -> bool:
+    """nbgrader's rule: a solution cell is never locked, an autograder test always is, others when marked."""
+    if is_solution(cell):
+        return False
+    return is_grade(cell) or bool(grading(cell).get("locked", False))
+
+
+def nbgrader_checksum(cell: nbformat.NotebookNode) -> str:
+    """The checksum nbgrader records for a graded, solution or locked cell (nbgrader.utils.compute_checksum)."""
+    digest = hashlib.md5()
+    for part in (cell.source, cell.cell_type, str(is_grade(cell)), str(is_solution(cell)), str(is_locked(cell)),
+                 grading(cell)["grade_id"]):
+        digest.update(part.encode("utf-8"))
+    if is_grade(cell):
+        digest.update(str(float(grading(cell)["points"])).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def check_grading(cell: nbformat.NotebookNode, where: str, seen: dict[str, str]) -> None:
+    """The checks of nbgrader's metadata validator that would stop ``generate_assignment``, with a remedy."""
+    info = grading(cell)
+    if not (is_grade(cell) or is_solution(cell) or is_locked(cell)):
+        return
+    grade_id = info.get("grade_id")
+    if not isinstance(grade_id, str) or not grade_id:
+        raise LabFormatError(f"{where}: an nbgrader cell needs a grade_id (cell metadata nbgrader.grade_id)")
+    if grade_id in seen:
+        raise LabFormatError(f"{where}: grade_id {grade_id!r} is already used by {seen[grade_id]}; grade ids must be unique")
+    seen[grade_id] = where
+    if is_grade(cell):
+        points = info.get("points")
+        if isinstance(points, bool) or not isinstance(points, (int, float)) or points < 0:
+            raise LabFormatError(f"{where}: the graded cell {grade_id!r} needs its points (nbgrader.points, a number >= 0)")
+    if cell.cell_type == "markdown" and is_grade(cell) and not is_solution(cell):
+        raise LabFormatError(f"{where}: a graded markdown cell ({grade_id!r}) must also be a solution cell (a written answer)")
+
+
+def lock(cell: nbformat.NotebookNode) -> None:
+    """Cell metadata ``deletable``/``editable`` as nbgrader's LockCells sets them (its default settings)."""
+    if is_solution(cell):
+        cell.metadata["deletable"] = False
+    elif is_grade(cell) or is_locked(cell):
+        cell.metadata["deletable"] = False
+        cell.metadata["editable"] = False
+
+
 def build_lab(solution: nbformat.NotebookNode, name: str = "") -> nbformat.NotebookNode:
     """The student version of a solution notebook (a new notebook; the input is not changed).
 
-    Its metadata records the lab and the hash of the notebook itself (see :func:`content_hash`).
+    Its cells are what ``nbgrader generate_assignment`` releases (the README states the remaining
+    differences); its metadata records the lab and the hash of the notebook itself (see :func:`content_hash`).
     """
     lab = copy.deepcopy(solution)
+    seen: dict[str, str] = {}
     for i, cell in enumerate(lab.cells, 1):
         where = f"{name} cell {i} ({cell.cell_type})"
-        if cell.cell_type == "code":
-            cell.source = strip_solutions(cell.source, CODE_STUB, where)
-            cell.outputs = []
-            cell.execution_count = None
-        elif cell.cell_type == "markdown":
-            cell.source = strip_solutions(cell.source, MARKDOWN_STUB, where)
+        check_grading(cell, where, seen)
+        if cell.cell_type in ("code", "markdown"):
+            stub = CODE_STUB if cell.cell_type == "code" else MARKDOWN_STUB
+            stripped = strip_solutions(cell.source, stub, where)
+            had_region = stripped != cell.source or any(line.strip() == BEGIN for line in cell.source.split("\n"))
+            if had_region and not is_solution(cell):
+                raise LabFormatError(
+                    f"{where}: a solution region in a cell that is not an nbgrader solution cell; nbgrader would refuse "
+                    "it (\"Solution region detected in a non-solution cell\"). Give the cell the metadata "
+                    '{"nbgrader": {"solution": true, "grade": false, "locked": false, "grade_id": "<a unique name>", '
+                    f'"schema_version": {NBGRADER_SCHEMA}}}}} (with "grade": true and "points" for a written answer).')
+            if is_solution(cell) and not had_region:
+                stripped = "\n".join(stub)  # a solution cell without a region is replaced whole, as nbgrader does
+            hidden = strip_hidden_tests(stripped, where)
+            if hidden != stripped and not is_grade(cell):
+                raise LabFormatError(f"{where}: hidden tests in a cell that is not an nbgrader autograder test cell "
+                                     '(metadata nbgrader "grade": true, "locked": true, with its points)')
+            cell.source = hidden
         else:  # raw cells go into the lab exactly as they are: a marker there would not be stripped
             for number, line in enumerate(cell.source.splitlines(), 1):
-                if LOOKS_LIKE_MARKER.search(line):
-                    raise LabFormatError(f"{where} line {number}: {line.strip()!r}: solution markers work only in "
-                                         "code and markdown cells, and a raw cell is copied into the lab unchanged. "
+                if LOOKS_LIKE_MARKER.search(line) or LOOKS_LIKE_HIDDEN.search(line):
+                    raise LabFormatError(f"{where} line {number}: {line.strip()!r}: solution and hidden-test markers work "
+                                         "only in code and markdown cells, and a raw cell is copied into the lab unchanged. "
                                          "Make it a markdown cell, or move the answer out of it.")
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+            for key in ("collapsed", "scrolled"):  # as nbconvert's ClearOutput
+                cell.metadata.pop(key, None)
         cell.metadata.pop("execution", None)
         tags = [t for t in cell.metadata.get("tags", []) if t not in NBVAL_TAGS]
         if tags:
             cell.metadata["tags"] = tags
         else:
             cell.metadata.pop("tags", None)
+        lock(cell)
+        if is_grade(cell) or is_solution(cell) or is_locked(cell):
+            cell.metadata["nbgrader"]["checksum"] = nbgrader_checksum(cell)
+            cell.metadata["nbgrader"]["cell_type"] = cell.cell_type
     lab.metadata.pop("widgets", None)
+    lab.metadata.pop("celltoolbar", None)
     lab.metadata["cslib"] = {"lab": lab_id(name) if name else "", "student_version": True}
     lab.metadata["cslib"][HASH_KEY] = content_hash(lab)
     return lab

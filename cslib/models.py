@@ -13,6 +13,10 @@ from torch import nn
 
 def mlp(hidden: int = 1000, batch_norm: bool = False, dropout: float = 0.0) -> nn.Sequential:
     """Lectures 1-2: 784 -> ``hidden`` -> 10, optionally with batch norm and dropout (795,010 parameters as is)."""
+    if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
+        raise ValueError(f"hidden must be a whole number of units, at least 1, got {hidden!r}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout is the probability of dropping a unit, in [0, 1), got {dropout!r}")
     layers: list[nn.Module] = [nn.Linear(28 * 28, hidden)]
     if batch_norm:
         layers.append(nn.BatchNorm1d(hidden))
@@ -60,6 +64,10 @@ def summary(model: nn.Module, input_size: tuple[int, ...], batch_size: int = -1)
     model.eval()
     try:
         torchsummary_summary(model, input_size, batch_size=batch_size, device=device)
+    except RuntimeError as e:  # the size does not fit the first layer: say so in one line
+        reason = " ".join(str(e).split())[:300]
+        raise ValueError(f"summary could not run the model on one input of size {tuple(input_size)} "
+                         f"(give input_size without the batch dimension, e.g. (1, 28, 28)): {reason}") from None
     finally:
         model.train(was_training)
 

@@ -68,6 +68,9 @@ def shift_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, shifts: I
     """
     if axis not in ("x", "y"):
         raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
+    if isinstance(shifts, (int, float)):
+        raise TypeError(f"shifts must be a list or range of pixel shifts, e.g. range(-{abs(int(shifts))}, {abs(int(shifts)) + 1}), "
+                        f"not the number {shifts!r}")
     x = as_batch(x)
     if len(x) != len(y):
         raise ValueError(f"{len(x)} images but {len(y)} labels")

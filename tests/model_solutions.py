@@ -1,6 +1,6 @@
 """The model solutions of the labs, taken from ``solutions/labNN_*.ipynb`` itself (not a copy).
 
-:func:`answers` runs a solution notebook's setup cell and its answer cells (the ones with a
+:func:`answers` runs a solution notebook's parameters and setup cells and its answer cells (the ones with a
 ``### BEGIN SOLUTION`` region) in a fresh namespace and returns that namespace, so that tests can
 check the very functions and values the notebook hands in. Cells that train for the lab's result
 tables are left out unless asked for (``with_training=True``): they take seconds, and their
@@ -44,7 +44,7 @@ def _answers(lab: str, with_training: bool) -> dict:
     for source in _code_cells(lab):
         if "google.colab" in source or re.search(r"^check\.\w+\(", source, re.M):
             continue
-        is_setup = "cslib.setup(" in source
+        is_setup = "cslib.setup(" in source or re.search(r"^fast = None$", source, re.M)  # and the parameters cell
         is_answer = "### BEGIN SOLUTION" in source
         if not (is_setup or is_answer or (with_training and _runs_training(source))):
             continue

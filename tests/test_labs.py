@@ -21,15 +21,22 @@ view_shape = (60000, 784)
 ### END SOLUTION"""
 
 
+def nbgrader(grade_id, solution=False, grade=False, locked=False, points=None) -> dict:
+    info = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3, "solution": solution}
+    return info if points is None else {**info, "points": points}
+
+
 def make_solution(tmp_path: Path, name="lab07_demo.ipynb") -> Path:
     nb = new_notebook()
     code = new_code_cell(SOLUTION_CODE, execution_count=3, outputs=[new_output("stream", name="stdout", text="secret\n")])
     code.metadata["tags"] = ["nbval-check-output", "keep-me"]
-    nb.cells = [
-        new_markdown_cell("# Lab 7\nExplain:\n### BEGIN SOLUTION\nThe answer is 42.\n### END SOLUTION"),
-        code,
-        new_code_cell("check.conv2d()", execution_count=4, outputs=[new_output("stream", name="stdout", text="✓ ok\n")]),
-    ]
+    code.metadata["nbgrader"] = nbgrader("conv2d", solution=True)
+    written = new_markdown_cell("# Lab 7\nExplain:\n### BEGIN SOLUTION\nThe answer is 42.\n### END SOLUTION")
+    written.metadata["nbgrader"] = nbgrader("explain", solution=True, grade=True, points=1)
+    test = new_code_cell("check.conv2d()\n### BEGIN HIDDEN TESTS\ncheck.conv2d.hidden(seed=1)\n### END HIDDEN TESTS",
+                         execution_count=4, outputs=[new_output("stream", name="stdout", text="✓ ok\n")])
+    test.metadata["nbgrader"] = nbgrader("test_conv2d", grade=True, locked=True, points=2)
+    nb.cells = [written, code, test]
     (tmp_path / "solutions").mkdir(parents=True, exist_ok=True)
     path = tmp_path / "solutions" / name
     nbformat.write(nb, path)
@@ -252,3 +259,80 @@ def test_a_solution_with_broken_json_names_the_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and str(broken) in err and "cannot be read as a notebook" in err
     assert len(err.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- what nbgrader needs (tests/test_nbgrader.py runs nbgrader itself)
+def test_build_removes_hidden_tests_locks_cells_and_records_nbgrader_checksums(tmp_path):
+    path = make_solution(tmp_path)
+    lab = labs.build_lab(nbformat.read(path, as_version=4), path.name)
+    written, code, test = lab.cells
+    assert test.source == "check.conv2d()"  # the hidden region and its markers are gone
+    assert "hidden" not in nbformat.writes(lab)
+    assert (written.metadata["deletable"], "editable" in written.metadata) == (False, False)  # an answer: editable
+    assert (test.metadata["deletable"], test.metadata["editable"]) == (False, False)  # a test: neither
+    for cell in lab.cells:
+        info = cell.metadata["nbgrader"]
+        assert info["cell_type"] == cell.cell_type and info["checksum"] == labs.nbgrader_checksum(cell)
+    # nbgrader's own rule, written out: md5 of source, type, grade/solution/locked flags, grade_id (and points)
+    import hashlib
+    expected = hashlib.md5("check.conv2d()codeTrueFalseTruetest_conv2d2.0".encode()).hexdigest()
+    assert test.metadata["nbgrader"]["checksum"] == expected
+
+
+def test_a_solution_cell_without_a_region_is_replaced_whole(tmp_path):
+    path = make_solution(tmp_path)
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[1].source = "answer = 42"
+    lab = labs.build_lab(nb, path.name)
+    assert lab.cells[1].source == "# YOUR CODE HERE\nraise NotImplementedError()"
+
+
+@pytest.mark.parametrize("cell, metadata, message", [
+    (2, {"nbgrader": {}}, "not an nbgrader solution cell"),  # a region that nbgrader would refuse
+    (1, {}, "not an nbgrader solution cell"),
+    (2, "plain", "hidden tests in a cell that is not an nbgrader autograder test cell"),
+])
+def test_regions_in_cells_without_the_right_nbgrader_metadata_are_errors(tmp_path, cell, metadata, message):
+    path = make_solution(tmp_path)
+    nb = nbformat.read(path, as_version=4)
+    if metadata == "plain":  # the test cell without its metadata
+        nb.cells[cell].metadata = {}
+    else:
+        nb.cells[cell].metadata = metadata
+        nb.cells[cell].source = "### BEGIN SOLUTION\nx = 1\n### END SOLUTION"
+    nbformat.write(nb, path)
+    with pytest.raises(labs.LabFormatError, match=message):
+        labs.build_all(tmp_path)
+    assert not (tmp_path / "labs").exists()
+
+
+@pytest.mark.parametrize("marker", ["# BEGIN HIDDEN TESTS", "### Begin Hidden Tests", "### BEGIN HIDDEN TEST", "### END_HIDDEN_TESTS"])
+def test_near_miss_hidden_test_markers_are_errors(tmp_path, marker):
+    path = make_solution(tmp_path)
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[2].source = f"check.conv2d()\n{marker}\ncheck.conv2d.hidden(seed=1)"
+    nbformat.write(nb, path)
+    with pytest.raises(labs.LabFormatError, match="looks like a hidden-test marker"):
+        labs.build_all(tmp_path)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m.pop("grade_id"), "needs a grade_id"),
+    (lambda m: m.pop("points"), "needs its points"),
+])
+def test_nbgrader_metadata_that_nbgrader_would_refuse_is_an_error(tmp_path, change, message):
+    path = make_solution(tmp_path)
+    nb = nbformat.read(path, as_version=4)
+    change(nb.cells[2].metadata["nbgrader"])
+    nbformat.write(nb, path)
+    with pytest.raises(labs.LabFormatError, match=message):
+        labs.build_all(tmp_path)
+
+
+def test_grade_ids_must_be_unique(tmp_path):
+    path = make_solution(tmp_path)
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[2].metadata["nbgrader"]["grade_id"] = "conv2d"
+    nbformat.write(nb, path)
+    with pytest.raises(labs.LabFormatError, match="grade_id 'conv2d' is already used"):
+        labs.build_all(tmp_path)

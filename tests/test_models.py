@@ -1,4 +1,5 @@
 """The decks' networks have the decks' parameter counts and output shapes."""
+import pytest
 import torch
 from torch import nn
 
@@ -68,3 +69,19 @@ def test_class_test_cnn_shapes_and_counts():
         shapes.append(tuple(x.shape[1:]))
     assert shapes[0] == (1, 4, 4) and shapes[2] == (2, 4, 4) and shapes[4] == (2, 2, 2) and shapes[-1] == (3,)
     assert models.count_parameters(models.class_test_cnn(16)) == 248 - 90 + (2 * 4 * 4 + 1) * 10
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"hidden": 0}, "hidden must be a whole number of units, at least 1, got 0"),
+    ({"hidden": 12.5}, "hidden must be a whole number of units"),
+    ({"dropout": 1.5}, "dropout is the probability of dropping a unit, in [0, 1), got 1.5"),
+])
+def test_mlp_names_a_bad_argument(kwargs, message):
+    with pytest.raises(ValueError) as info:
+        models.mlp(**kwargs)
+    assert message in str(info.value)
+
+
+def test_summary_of_an_input_size_that_does_not_fit_is_one_line():
+    with pytest.raises(ValueError, match=r"input of size \(3, 5\) \(give input_size without the batch dimension"):
+        models.summary(models.small_convnet(), (3, 5))

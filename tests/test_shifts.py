@@ -75,3 +75,9 @@ def test_vgg16_output_shapes_and_counts():
     shapes = models.layer_output_shapes([*v.features, v.avgpool, nn.Flatten(), *v.classifier], (3, 224, 224))
     assert shapes[0] == (64, 224, 224) and shapes[4] == (64, 112, 112) and shapes[30] == (512, 7, 7)
     assert shapes[31] == (512, 7, 7) and shapes[32] == (25088,) and shapes[-1] == (1000,)
+
+
+def test_shift_accuracy_with_a_number_for_shifts_says_what_to_give():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
+    with pytest.raises(TypeError, match=r"range\(-5, 6\), not the number 5"):
+        shift_accuracy(model, torch.rand(4, 1, 28, 28), torch.zeros(4, dtype=torch.long), shifts=5)

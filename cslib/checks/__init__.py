@@ -3,7 +3,7 @@
 A lab question is a :class:`Question`: the name of the student's answer (a function, a value or
 a model), its points, fixed cases the student sees and random cases the student did not
 choose. In a lab, ``check.conv2d()`` finds ``conv2d`` in the notebook, runs every case and
-prints ✓, or ✗ with what is wrong and a hint. It never raises.
+prints ✓, or ✗ with what is wrong and a hint. In a student's session it never raises (under a grader, see below).
 
 The grader (``cslib.grade``) runs the same questions with random cases of its own ("hidden"),
 calling the student's code inside the student's kernel and comparing here, on plain data.
@@ -18,12 +18,21 @@ What a check reveals (the README's lab section states the same policy):
   the expected value, which could be copied;
 - the grader's hidden cases never show their inputs, expected values or results (``cslib.grade``).
 
+In an nbgrader course the same check cells are nbgrader's autograder tests. When a grader runs the
+notebook (nbgrader's ``validate`` and ``autograde`` set ``NBGRADER_EXECUTION``; ``CSLIB_CHECKS_RAISE=1``
+does the same for any other runner), a failed check raises :class:`CheckFailed` instead of printing,
+so the grader sees the failure; the notebook shows the same ✗ text, without a traceback. In the
+instructor's version, ``check.conv2d.hidden(seed=...)`` between ``### BEGIN HIDDEN TESTS`` and ``### END
+HIDDEN TESTS`` runs the question's random cases with a seed the student never sees, and says only
+whether each passed (nbgrader removes that region from the students' notebooks).
+
 Each lab's questions live in ``cslib.checks.labNN``; import them as ``from cslib.checks import lab01 as check``.
 """
 from __future__ import annotations
 
 import inspect
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -33,6 +42,29 @@ from cslib.checks.probe import run_probe
 
 _MISSING = object()
 MAX_SHOWN_FAILURES = 2
+GRADER_ENV = "NBGRADER_EXECUTION"  # nbgrader sets it to "validate" or "autograde" while it runs a notebook
+RAISE_ENV = "CSLIB_CHECKS_RAISE"  # 1: failed checks raise, for graders other than nbgrader
+
+
+def graded_run() -> bool:
+    """True while a grader runs the notebook: nbgrader's validate or autograde, or ``CSLIB_CHECKS_RAISE=1``."""
+    if os.environ.get(GRADER_ENV, "").strip():
+        return True
+    return os.environ.get(RAISE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+class CheckFailed(AssertionError):
+    """A check that failed while a grader runs the notebook: its ✗ message, which Jupyter shows without a traceback."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython shows these lines instead of the traceback
+        return str(self).splitlines()
+
+
+def verdict(message: str) -> None:
+    """Print a check's ✓/✗ message; in a graded run a ✗ is raised instead (:class:`CheckFailed`), so the grader sees it."""
+    if graded_run() and not message.startswith("✓"):
+        raise CheckFailed(message)
+    print(message)
 
 
 @dataclass
@@ -75,57 +107,46 @@ class Question:
         return (self.compare or compare_data)(expected, got)
 
     def __call__(self, answer: Any = _MISSING) -> None:
-        """The inline check: find the answer (or take it as given), run all cases, print the verdict."""
+        """The inline check: find the answer (or take it as given), run all cases, print the verdict.
+
+        In a graded run (:func:`graded_run`) a failure raises :class:`CheckFailed` instead of printing.
+        """
         if answer is _MISSING:
             caller = inspect.currentframe().f_back.f_globals
             if self.answer not in caller:
-                print(f"✗ {self.title}: `{self.answer}` is not defined yet. Write it, run its cell, then run this check again.")
-                return
+                return verdict(self._undefined())
             answer = caller[self.answer]
-        print(report(self, answer))
+        verdict(report(self, answer))
+
+    def hidden(self, seed: int, answer: Any = _MISSING) -> None:
+        """The hidden tests of the instructor's version: the random cases drawn with ``seed``.
+
+        The message never shows a hidden case's inputs, expected value or result, only whether it
+        passed and roughly why not; in a graded run a failure raises :class:`CheckFailed`.
+        """
+        if answer is _MISSING:
+            caller = inspect.currentframe().f_back.f_globals
+            if self.answer not in caller:
+                return verdict(self._undefined())
+            answer = caller[self.answer]
+        verdict(hidden_report(self, answer, np.random.default_rng(seed)))
+
+    def _undefined(self) -> str:
+        return f"✗ {self.title}: `{self.answer}` is not defined yet. Write it, run its cell, then run this check again."
 
 
 def report(question: Question, answer: Any, rng: np.random.Generator | None = None) -> str:
     """Run every case of ``question`` on ``answer`` in this process; the ✓/✗ text for the student."""
-    problem = rejected(question, answer)
-    if problem:
-        return f"✗ {question.title}: {problem}"
-    from cslib.checks.probe import find_references, watch_references, wrapped_references
-
-    references = find_references(question.reject)
-    used = wrapped_references(answer, references) if references else set()  # grows while the cases run
     fixed, randoms = question.cases(rng)
-    failures = []
-    for kind, cases in (("", fixed), ("random ", randoms)):
-        for case in cases:
-            stop_watching = watch_references(references, used) if references else None
-            outcome = None
-            try:
-                got = from_data(run_probe(answer, question.probe, case.args))
-            except NotImplementedError:
-                return f"✗ {question.title}: not written yet (the cell still raises NotImplementedError)."
-            except Exception as e:  # the student's code failed: say how, without a cslib traceback
-                outcome = Outcome(False, f"raised {type(e).__name__}: {e}")
-            finally:
-                if stop_watching is not None:
-                    stop_watching()
-            if outcome is None:
-                try:
-                    outcome = question.judge(case.expected, got)
-                except Exception as e:  # a result of a shape no judge foresaw: say so, never a cslib traceback
-                    outcome = Outcome(False, f"the check could not read this result ({type(e).__name__}: {e}); "
-                                             f"return what the question asks for (got {describe(got)})")
-            if not outcome.passed:
-                failures.append((kind, case, outcome))
-    if used:  # the same rule, and the same words, as the grader's (cslib.grade.scoring)
-        return (f"✗ {question.title}: `{question.answer}` calls or wraps cslib's own {', '.join(sorted(used))}; "
-                f"write your own version.")
+    stop, failures = _run_cases(question, answer, [("", c) for c in fixed] + [("random ", c) for c in randoms])
+    if stop:
+        return stop
     total = len(fixed) + len(randoms)
     counts = f"{len(fixed)} fixed" + (f", {len(randoms)} random" if randoms else "")
     if not failures:
         return f"✓ {question.title}: passed." if total == 1 else f"✓ {question.title}: all {total} cases passed ({counts})."
     lines = [f"✗ {question.title}: {len(failures)} of {total} cases failed ({counts})."]
-    for kind, case, outcome in failures[:MAX_SHOWN_FAILURES]:
+    for kind, case, outcome, _ in failures[:MAX_SHOWN_FAILURES]:
         lines.append(f"  {kind}case {case.shown}".rstrip() + ":")
         lines.extend("    " + line for line in outcome.detail.splitlines())
     if len(failures) > MAX_SHOWN_FAILURES:
@@ -133,6 +154,62 @@ def report(question: Question, answer: Any, rng: np.random.Generator | None = No
     if question.hint:
         lines.append(f"  Hint: {question.hint}")
     return "\n".join(lines)
+
+
+def hidden_report(question: Question, answer: Any, rng: np.random.Generator) -> str:
+    """Run the random cases of ``question`` drawn with ``rng``; the text says only which passed (as the grader's)."""
+    _, randoms = question.cases(rng)
+    if not randoms:
+        raise ValueError(f"{question.answer} has no random cases to hide: give it a `random` or leave out its hidden tests")
+    stop, failures = _run_cases(question, answer, [("hidden ", c) for c in randoms])
+    if stop:
+        return stop
+    if not failures:
+        return (f"✓ {question.title}: the hidden case passed." if len(randoms) == 1 else
+                f"✓ {question.title}: all {len(randoms)} hidden cases passed.")
+    lines = [f"✗ {question.title}: the hidden case failed." if len(randoms) == 1 else
+             f"✗ {question.title}: {len(failures)} of {len(randoms)} hidden cases failed."]
+    numbers = {id(c): i for i, c in enumerate(randoms, 1)}
+    for _, case, _, error in failures:
+        lines.append(f"  hidden case {numbers[id(case)]}: failed ({f'your code raised {error}' if error else 'wrong result'})")
+    lines.append("  (Hidden cases do not show their inputs or expected values: run the visible check above for details.)")
+    return "\n".join(lines)
+
+
+def _run_cases(question: Question, answer: Any, cases: list[tuple[str, Case]]) -> tuple[str, list]:
+    """(why the whole answer fails, or ''; the failed cases as (kind, case, outcome, name of the exception raised or ''))."""
+    problem = rejected(question, answer)
+    if problem:
+        return f"✗ {question.title}: {problem}", []
+    from cslib.checks.probe import find_references, watch_references, wrapped_references
+
+    references = find_references(question.reject)
+    used = wrapped_references(answer, references) if references else set()  # grows while the cases run
+    failures = []
+    for kind, case in cases:
+        stop_watching = watch_references(references, used) if references else None
+        outcome, error = None, ""
+        try:
+            got = from_data(run_probe(answer, question.probe, case.args))
+        except NotImplementedError:
+            return f"✗ {question.title}: not written yet (the cell still raises NotImplementedError).", []
+        except Exception as e:  # the student's code failed: say how, without a cslib traceback
+            outcome, error = Outcome(False, f"raised {type(e).__name__}: {e}"), type(e).__name__
+        finally:
+            if stop_watching is not None:
+                stop_watching()
+        if outcome is None:
+            try:
+                outcome = question.judge(case.expected, got)
+            except Exception as e:  # a result of a shape no judge foresaw: say so, never a cslib traceback
+                outcome = Outcome(False, f"the check could not read this result ({type(e).__name__}: {e}); "
+                                         f"return what the question asks for (got {describe(got)})")
+        if not outcome.passed:
+            failures.append((kind, case, outcome, error))
+    if used:  # the same rule, and the same words, as the grader's (cslib.grade.scoring)
+        return (f"✗ {question.title}: `{question.answer}` calls or wraps cslib's own {', '.join(sorted(used))}; "
+                f"write your own version."), []
+    return "", failures
 
 
 def rejected(question: Question, answer: Any) -> str:
