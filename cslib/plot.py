@@ -52,7 +52,8 @@ def show_images(images: ArrayLike | torch.Tensor, labels: ArrayLike | torch.Tens
             _check_labels(values, n, classes, what)
     ncols = max(1, min(ncols, n))
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * 1.15), squeeze=False)
+    row_height = size * (1.3 if labels is not None else 1.15)  # room for each image's title above it
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, row_height * nrows), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i >= n:
