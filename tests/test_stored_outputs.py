@@ -68,7 +68,9 @@ EXPECTED = {
                   "labels per class                                   1                 5                10                50               500",
                   "feature extraction, digits 0-4", "fine-tuning, Fashion-MNIST",
                   "VGG16: 138,357,544 parameters: convolutional base 14,714,688, dense classifier 123,642,856",
-                  "fine-tuning would also train the top block, features[24:]: 7,079,424 more parameters"],
+                  "fine-tuning would also train the top block, features[24:]: 7,079,424 more parameters",
+                  "test accuracy after one epoch on 10,000 training images:",
+                  "mean test accuracy of transfer minus that of training from scratch, in points"],
         "figures": 15,
     },
     "solutions/lab04_*.ipynb": {
@@ -149,3 +151,24 @@ def test_colab_badge_points_at_the_notebook_itself(path):
     first = nbformat.read(ROOT / path, as_version=4).cells[0].source
     folder = "labs" if path.startswith(("labs", "solutions")) else "notebooks"
     assert f"https://colab.research.google.com/github/{cslib.REPO}/blob/main/{folder}/{Path(path).name}" in first
+
+
+def test_lecture_4_stored_run_shows_what_its_text_concludes():
+    """Section 6: rotations and zooms raise the test accuracy of the 200-digit network; section 7: the base
+    pretrained on digits 0-4 wins with 1 and 5 labels per class and loses with 500 (the crossover), the
+    Fashion-MNIST base wins nowhere. The markdown says so; this keeps a re-run from silently contradicting it."""
+    import re
+
+    _, text, _, _ = stored(notebook("notebooks/04_*.ipynb"))
+    gain = re.search(r"rotate \+ zoom ([+-]\d+\.\d) points, with the flips ([+-]\d+\.\d) points", text)
+    assert gain and float(gain[1]) > 0 and float(gain[1]) > float(gain[2]), "augmentation without flips should help most"
+    verdicts = {}
+    for line in text.splitlines():
+        m = re.match(r"\s+(feature extraction|fine-tuning), (.+) base:\s+(.*)$", line)
+        if m:
+            verdicts[m[1], m[2]] = dict(re.findall(r"(\d+): [+-]\d+\.\d (wins|tie|loses)", m[3]))
+    assert len(verdicts) == 4, f"the four verdict lines of the sweep: {sorted(verdicts)}"
+    for method in ("feature extraction", "fine-tuning"):
+        digits = verdicts[method, "digits 0-4"]
+        assert digits["1"] == digits["5"] == "wins" and digits["500"] == "loses", digits
+        assert "wins" not in verdicts[method, "Fashion-MNIST"].values(), verdicts[method, "Fashion-MNIST"]
