@@ -95,7 +95,7 @@ EXPECTED = {
                   "when the size divides evenly it is plain average pooling: True",
                   "320x320 image -> feature maps (512, 10, 10) -> AdaptiveAvgPool2d -> (512, 7, 7)",
                   "clean test accuracy: deep CNN with augmentation"],
-        "figures": 13,
+        "figures": 14,
     },
     "solutions/lab03_*.ipynb": {
         "texts": ["✓ rotate_invert", "✓ shift_scale", "✓ my_transform", "✓ plot_samples", "✓ vgg_output_shapes",
@@ -172,3 +172,19 @@ def test_lecture_4_stored_run_shows_what_its_text_concludes():
         digits = verdicts[method, "digits 0-4"]
         assert digits["1"] == digits["5"] == "wins" and digits["500"] == "loses", digits
         assert "wins" not in verdicts[method, "Fashion-MNIST"].values(), verdicts[method, "Fashion-MNIST"]
+
+
+def test_lecture_3_stored_run_shows_what_its_text_concludes():
+    """Section 4: the plain CNN collapses under shifts, the augmented CNNs do not; augmentation costs the plain
+    CNN clean accuracy (problem b); the deeper network's worst shift stays close to its clean accuracy."""
+    import re
+
+    _, text, _, _ = stored(notebook("notebooks/03_*.ipynb"))
+    rows = {m[1].strip(): [float(v) for v in m[2].split()] for m in
+            re.finditer(r"^(CNN|MLP|augmented CNN|deep CNN, augmented)\s+(\d\.\d{4}\s+\d\.\d{4}\s+\d\.\d{4}\s+\d\.\d{4})$",
+                        text, re.M)}
+    assert len(rows) == 4, f"the table of clean, -5 px, +5 px and worst accuracies: {sorted(rows)}"
+    clean, worst = {k: v[0] for k, v in rows.items()}, {k: v[3] for k, v in rows.items()}
+    assert worst["CNN"] < clean["CNN"] / 2 and worst["MLP"] < worst["augmented CNN"], rows
+    assert clean["augmented CNN"] < clean["CNN"], "problem b: augmentation cost the plain CNN clean accuracy"
+    assert clean["deep CNN, augmented"] - worst["deep CNN, augmented"] < 0.05 and worst["deep CNN, augmented"] > worst["augmented CNN"], rows
