@@ -252,7 +252,8 @@ def draw_conv_step(A: ArrayLike, B: ArrayLike, i: int, j: int, stride: int = 1, 
     settings = ", ".join(t for t in [f"padded by {padding}" if padding else "", f"stride {stride}" if stride > 1 else ""] if t)
     _matrix(axes[0], A_padded, f"input {a}" + (f" ({settings})" if settings else ""), fill=window, gid="input-cell")
     _matrix(axes[1], B, f"kernel {b}", fill={(u, v): "#fdd9b5" for u in range(p) for v in range(q)}, gid="kernel-cell")
-    _matrix(axes[2], partial, f"output {c} = {a} ⊗ {b}\nentry ({i}, {j})", fill={(i, j): "#bcd7ef"}, bold={(i, j)}, gid="output-cell")
+    formula = f"{f'pad({a}, {padding})' if padding else a} ⊗ {b}" + (f", stride {stride}" if stride > 1 else "")  # what the output is
+    _matrix(axes[2], partial, f"output {c} = {formula}\nentry ({i}, {j})", fill={(i, j): "#bcd7ef"}, bold={(i, j)}, gid="output-cell")
     fig.suptitle(f"{c}[{i}, {j}] = {explain_entry(A, B, i, j, stride, padding)}", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / height))
     return fig

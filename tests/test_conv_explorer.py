@@ -70,7 +70,7 @@ def test_draw_convolution_refuses_impossible_settings():
 def test_draw_conv_step_writes_the_sum_out():
     A, B = np.arange(1, 17).reshape(4, 4), np.array([[1, 2], [3, 4]])
     fig = plot.draw_conv_step(A, B, 1, 1)
-    assert "C[1, 1] = 6×1 + 7×2 + 10×3 + 11×4 = 94" in all_text(fig)
+    assert "C[1, 1] = 6×1 + 7×2 + 10×3 + 11×4 = 94" in all_text(fig) and "output C = A ⊗ B" in all_text(fig)
     shown = [t.get_text() for t in fig.axes[2].texts if t.get_text()]
     assert shown == ["44", "54", "64", "84", "94"]  # the output filled in up to the current entry
     highlighted = [p for p in by_gid(fig, "input-cell") if p.get_facecolor()[:3] != (1.0, 1.0, 1.0)]
@@ -79,7 +79,7 @@ def test_draw_conv_step_writes_the_sum_out():
     fig = plot.draw_conv_step(np.ones((2, 2), dtype=int), np.ones((3, 3), dtype=int), 0, 0, padding=2, names=("C", "B", "D"))
     text = all_text(fig)
     assert "D[0, 0] = 0×1 + 0×1 + 0×1 + 0×1 + 0×1 + 0×1 + 0×1 + 0×1 + 1×1 = 1" in text
-    assert "input C (padded by 2)" in text and "output D = C ⊗ B" in text and len(by_gid(fig, "input-cell")) == 36
+    assert "input C (padded by 2)" in text and "output D = pad(C, 2) ⊗ B" in text and len(by_gid(fig, "input-cell")) == 36
     plt.close(fig)
 
 
