@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import html
 import json
 import os
 import platform
@@ -29,49 +28,13 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from cslib.site.pages import progress_bar_text  # noqa: E402  (also used by the website for the same bars)
 
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-BAR_WIDTH = 10  # the width of the bar in tqdm's text when it has no ncols (as in the stored "0%|          |")
-
-
-def _model(state: dict, ref: object) -> dict | None:
-    """The saved state of a widget, from its model id or an "IPY_MODEL_<id>" reference."""
-    if not isinstance(ref, str):
-        return None
-    entry = state.get(ref.removeprefix("IPY_MODEL_"))
-    return entry if isinstance(entry, dict) and isinstance(entry.get("state"), dict) else None
-
-
-def bar_text(state: dict, model_id: str) -> str | None:
-    """The final text of the tqdm.notebook bar ``model_id`` (rebuilt from the widget state), or None if it is no such bar.
-
-    tqdm.notebook shows a bar as an HBox of three widgets: an HTML with the left part of tqdm's text
-    ("desc: 100%"), a FloatProgress (value and max) and an HTML with the right part ("160/160 [01:03<00:00,
-    2.45batch/s, loss=...]"), its spaces written as U+2007 and HTML-escaped. The text is those parts
-    around a text bar of the progress, as tqdm prints it outside Jupyter.
-    """
-    box = _model(state, model_id)
-    if box is None or box.get("model_name") != "HBoxModel":
-        return None
-    children = [_model(state, ref) for ref in box["state"].get("children", [])]
-    if len(children) != 3 or any(c is None for c in children):
-        return None
-    names = [c.get("model_name") for c in children]
-    if names[0] != "HTMLModel" or names[2] != "HTMLModel" or names[1] not in ("FloatProgressModel", "IntProgressModel"):
-        return None
-    from tqdm.std import Bar
-
-    def text(model: dict) -> str:
-        return html.unescape(str(model["state"].get("value") or "")).replace("\u2007", " ")
-
-    left, right = text(children[0]), text(children[2])
-    progress = children[1]["state"]
-    value, low, high = (float(progress.get(k) or 0) for k in ("value", "min", "max"))
-    frac = min(max((value - low) / (high - low), 0.0), 1.0) if high > low else 1.0
-    bar = format(Bar(frac, BAR_WIDTH, charset=Bar.UTF), "")
-    return f"{left}|{bar}|{right}" if left else f"|{bar}|{right}"
 
 
 def finish_bars(nb: dict) -> list[str]:
@@ -85,7 +48,7 @@ def finish_bars(nb: dict) -> list[str]:
             view = data.get(WIDGET_VIEW)
             if not isinstance(view, dict) or "text/plain" not in data:
                 continue
-            new = bar_text(state, view.get("model_id"))
+            new = progress_bar_text(state, view.get("model_id"))
             stored = data["text/plain"]
             old = "".join(stored) if isinstance(stored, list) else stored
             if new is not None and new != old:
