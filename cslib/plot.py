@@ -370,7 +370,7 @@ def draw_multichannel_convolution(channels: int = 8, height: int = 7, width: int
     x_f = width + channels * depth + 2.2
     stack(x_f, k, k, channels, lambda c: colors[0], "filter-channel")
     ax.text(x_f + (k + channels * depth) / 2, -0.7,
-            f"filter 1 of {filters}: ({channels}, {k}, {k})\nas many channels as the input", ha="center", va="top", fontsize=10)
+            f"the first of {filters} filters: ({channels}, {k}, {k})\nas many channels as the input", ha="center", va="top", fontsize=10)
     small = 0.33
     for f in range(1, filters):
         row, col = divmod(f - 1, 4)
@@ -395,16 +395,17 @@ def draw_multichannel_convolution(channels: int = 8, height: int = 7, width: int
                                  mutation_scale=14, color="tab:orange", linewidth=1.5))
     start, end = (x_f + k + channels * depth * 0.5, k / 2), (x_out + j + 0.1, out_h - i - 0.5)
     ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=14, color="black", linewidth=1.5, zorder=4))
-    ax.text((start[0] + x_out) / 2, start[1] - 0.5,
-            f"window × filter:\n{channels}×{k}×{k} = {channels * k * k} products,\nsummed, + bias\n= one number",
+    ax.text((start[0] + x_out) / 2 + 0.4, start[1] - 0.35,
+            f"window × filter: {channels}×{k}×{k} = {channels * k * k}\nproducts, summed, + bias\n= one number",
             ha="center", va="top", fontsize=9, color="0.2")
     ax.set_xlim(-0.5, x_out + out_w + filters * depth + 0.5)
     ax.set_ylim(-2.3, height + channels * depth + 1.2)
     ax.set_aspect("equal")
     ax.axis("off")
     ax.set_title(f"A convolutional layer on a ({channels}, {height}, {width}) tensor: output[f, i, j] = "
-                 f"Σ over the {channels} channels of (window · channel of filter f) + bias[f]; here f = 1, (i, j) = ({i}, {j})",
-                 fontsize=10)
+                 f"Σ over the {channels} channels of (window · channel of filter f) + bias[f]\n"
+                 f"marked: output[0, {i}, {j}], from the first filter (f = 0; indices count from 0) and the window at "
+                 f"rows {i}–{i + k - 1}, columns {j}–{j + k - 1}", fontsize=10)
     fig.tight_layout()
     return fig
 

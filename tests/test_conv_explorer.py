@@ -103,8 +103,9 @@ def test_draw_multichannel_convolution_draws_every_channel_and_feature_map(shape
     assert len(by_gid(fig, "window")) == channels  # the window covers every input channel
     assert len(by_gid(fig, "other-filter")) == (filters - 1) * channels and len(by_gid(fig, "output-entry")) == 1
     text = all_text(fig)
-    assert f"input: {shape}" in text and f"output: {out}" in text and f"filter 1 of {filters}: ({channels}, {k}, {k})" in text
-    assert f"{channels}×{k}×{k} = {channels * k * k} products" in text
+    assert f"input: {shape}" in text and f"output: {out}" in text and f"the first of {filters} filters: ({channels}, {k}, {k})" in text
+    assert f"{channels}×{k}×{k} = {channels * k * k}\nproducts" in text
+    assert "marked: output[0, 1, 1]" in text and "rows 1–" + str(k) in text  # the title names the entry, counting from 0
     ARTIFACTS.mkdir(exist_ok=True)
     fig.savefig(ARTIFACTS / f"draw_multichannel_{channels}.png", dpi=60)
     plt.close(fig)

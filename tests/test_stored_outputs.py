@@ -41,7 +41,7 @@ EXPECTED = {
                   "the formula above gives the same numbers: True", "test accuracy (mean ± std over seeds)",
                   "equals λθ: True", "SGD   with weight_decay=λ, one step: θ = [ 0.95 -1.9   2.85]",
                   "AdamW with weight_decay=λ, one step: θ = [ 0.95 -1.9   2.85]",
-                  "the two examples of the batch lost the same units: False",
+                  "the two examples of one batch lost the same units: False",
                   "training digits (20% with a wrong label), 30 epochs, 3 seed(s)", "wrong labels learned",
                   "gap (train − test) of each seed:", "after 5 epochs, mean ± std over 3 seed(s):",
                   "training mode, two passes over the same batch agree:   False",
