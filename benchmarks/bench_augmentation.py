@@ -95,10 +95,17 @@ def epoch_seconds(make_model: Callable[[], nn.Module], x: torch.Tensor, y: torch
     device = torch.device(device)
     model = make_model().to(device)
     warm = min(len(x), 20 * batch_size)
-    cslib.fit(model, (x[:warm], y[:warm]), epochs=1, batch_size=batch_size, augment=augment, device=device, progress=False)
+    finished(cslib.fit(model, (x[:warm], y[:warm]), epochs=1, batch_size=batch_size, augment=augment, device=device, progress=False))
     _sync(device)
-    history = cslib.fit(model, (x, y), epochs=epochs, batch_size=batch_size, augment=augment, device=device, progress=False)
+    history = finished(cslib.fit(model, (x, y), epochs=epochs, batch_size=batch_size, augment=augment, device=device, progress=False))
     return history.seconds
+
+
+def finished(history: cslib.train.History) -> cslib.train.History:
+    """``history``, unless Ctrl-C cut its fit short: then stop the benchmark (a partial epoch is no measurement)."""
+    if history.interrupted:
+        raise KeyboardInterrupt
+    return history
 
 
 class PerItemShiftDataset(torch.utils.data.Dataset):
@@ -202,8 +209,8 @@ def train_augmented(make_model: Callable[[], nn.Module] | None = None, *, epochs
     cslib.set_seed(seed)
     model = make_model()
     scheduler = (lambda opt, steps: torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)) if cosine else None
-    history = cslib.fit(model, (x, y), (x_test, y_test), epochs=epochs, lr=lr, augment=aug.RandomShift(max_shift),
-                        scheduler=scheduler, device=device, progress=progress)
+    history = finished(cslib.fit(model, (x, y), (x_test, y_test), epochs=epochs, lr=lr, augment=aug.RandomShift(max_shift),
+                                 scheduler=scheduler, device=device, progress=progress))
     shifts = list(range(-max_shift, max_shift + 1))
     by_shift = shift_accuracy(model, x_test, y_test, shifts)
     return model, {"clean": by_shift[shifts.index(0)], "by_shift": dict(zip(shifts, by_shift)),
@@ -240,17 +247,33 @@ def report_accuracy(name: str, r: dict) -> str:
             f"worst over -5..5: {r['worst_shifted']:.4f}; {r['epoch_s']:.1f} s/epoch\n  by shift: {shifts}")
 
 
+def at_least(minimum: int):
+    """An argparse type: a whole number >= ``minimum`` (so that -5 or 0 fail before anything runs)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+    return parse
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: cslib's choice)")
-    parser.add_argument("--n-train", type=int, default=None, help="use the first N training images (default: all)")
-    parser.add_argument("--chunk", type=int, default=10_000, help="images per timed epoch (results are scaled to N)")
-    parser.add_argument("--repeats", type=int, default=5, help="alternating epochs timed per variant (median reported)")
-    parser.add_argument("--per-item-n", type=int, default=5000, help="images for the per-item timing (0: skip it)")
+    parser.add_argument("--n-train", type=at_least(2), default=None, help="use the first N training images (default: all)")
+    parser.add_argument("--chunk", type=at_least(1), default=10_000, help="images per timed epoch (results are scaled to N)")
+    parser.add_argument("--repeats", type=at_least(1), default=5, help="alternating epochs timed per variant (median reported)")
+    parser.add_argument("--per-item-n", type=at_least(0), default=5000, help="images for the per-item timing (0: skip it)")
     parser.add_argument("--accuracy", action="store_true", help="also train the augmented CNN and check the accuracy targets")
-    parser.add_argument("--epochs", type=int, default=5, help="epochs for --accuracy")
+    parser.add_argument("--epochs", type=at_least(1), default=5, help="epochs for --accuracy")
     args = parser.parse_args(argv)
-    device = cslib.get_device(args.device)
+    try:
+        device = cslib.get_device(args.device)
+    except (RuntimeError, ValueError) as e:
+        parser.error(f"--device {args.device}: {e}")
     info = machine_info(device)
     print("Machine:", info)
     print("Timing epochs ...")

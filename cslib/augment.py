@@ -132,7 +132,7 @@ def random_shift(images: torch.Tensor, max_shift: int = 5, max_shift_y: int = 0,
     """
     x = _check_images(images)
     for name, value in (("max_shift", max_shift), ("max_shift_y", max_shift_y)):
-        if not isinstance(value, numbers.Integral) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
             raise ValueError(f"{name} must be a whole number of pixels >= 0, got {value!r}")
     n = len(x)
     u = _random(n, 2, x.device, generator)
@@ -236,7 +236,7 @@ class _AffineRanges:
     def __init__(self, degrees, translate, scale, shear):
         self.degrees = _range(degrees, "degrees", symmetric=True)
         if translate is not None:
-            if len(translate) != 2 or not all(0 <= float(t) <= 1 for t in translate):
+            if isinstance(translate, numbers.Number) or len(translate) != 2 or not all(0 <= float(t) <= 1 for t in translate):
                 raise ValueError(f"translate must be a pair of fractions of the width and height in [0, 1], got {translate!r}")
             translate = (float(translate[0]), float(translate[1]))
         self.translate = translate

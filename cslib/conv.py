@@ -77,6 +77,11 @@ def _as_matrix(name: str, A) -> np.ndarray:
     return A
 
 
+def _wide(A: np.ndarray) -> np.ndarray:
+    """Integers and booleans as int64, so that sums of products cannot overflow (uint8 images: 255·255·k² fits)."""
+    return A.astype(np.int64) if A.dtype == bool or np.issubdtype(A.dtype, np.integer) else A
+
+
 def _out_shape(shape: tuple[int, int], kernel: tuple[int, int], stride: int, padding: int = 0) -> tuple[int, int]:
     try:
         return (output_size(shape[0], kernel[0], stride, padding), output_size(shape[1], kernel[1], stride, padding))
@@ -104,7 +109,7 @@ def conv2d(A: ArrayLike, B: ArrayLike, stride: int = 1, padding: int = 0) -> np.
     multiplied element-wise by ``B``. Equals ``torch.nn.functional.conv2d`` on (1, 1, H, W)
     tensors. The true mathematical convolution flips the kernel first: ``conv2d(A, B[::-1, ::-1])``.
     """
-    A, B = _as_matrix("A", A), _as_matrix("kernel B", B)
+    A, B = _wide(_as_matrix("A", A)), _wide(_as_matrix("kernel B", B))  # uint8 inputs would overflow
     stride, padding = _check_int("stride", stride, 1), _check_int("padding", padding, 0)
     rows, cols = _out_shape(A.shape, B.shape, stride, padding)
     A = pad(A, padding)
@@ -207,7 +212,8 @@ def explain_entry(A: ArrayLike, B: ArrayLike, i: int, j: int, stride: int = 1, p
 
     Each term is (input value in the window) × (kernel value).
     """
-    A, B = pad(A, padding), _as_matrix("kernel B", B)
+    A, B = _wide(pad(A, padding)), _wide(_as_matrix("kernel B", B))
+    i, j = _check_int("row i", i, 0), _check_int("column j", j, 0)
     rows, cols = _out_shape(A.shape, B.shape, stride)
     if not (0 <= i < rows and 0 <= j < cols):
         raise ValueError(f"entry ({i}, {j}) is outside the {rows}×{cols} output")

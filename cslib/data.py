@@ -22,11 +22,13 @@ Command line (for offline compute nodes: fetch on a machine that is online, copy
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import gzip
 import os
 import struct
 import sys
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +42,7 @@ DATA_ENV = "CSLIB_DATA"
 SAMPLES_DIR = Path(__file__).with_name("samples")
 SUBSET_FILE = "subset.npz"
 SUBSET_TRAIN_FRACTION = 0.8
+DOWNLOAD_TIMEOUT = 20.0  # seconds a download may wait for a connection or for data before it gives up
 
 
 @dataclass(frozen=True)
@@ -144,8 +147,8 @@ def read_idx(path: str | Path) -> np.ndarray:
                 raw = f.read()
         else:
             raw = path.read_bytes()
-    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError; a cut .gz gives EOFError
-        raise DataFileError(f"{path} cannot be read: {e}. {_remedy_for(path)}") from None
+    except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError; a cut .gz: EOFError; bad deflate data: zlib.error
+        raise DataFileError(f"{path} cannot be read ({type(e).__name__}: {e}). {_remedy_for(path)}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
         raise DataFileError(f"{path} is not an IDX file (wrong magic number). {_remedy_for(path)}")
     ndim = raw[3]
@@ -213,8 +216,13 @@ def _validate(info: DatasetInfo, images: np.ndarray, labels: np.ndarray, where: 
         raise DataFileError(f"{where}: expected uint8 images of shape (N, 28, 28), found {images.dtype} {images.shape}.")
     if labels.ndim != 1 or len(labels) != len(images):
         raise DataFileError(f"{where}: {len(images):,} images but labels of shape {labels.shape}.")
-    if len(labels) and int(labels.max()) >= len(info.classes):
-        raise DataFileError(f"{where}: label {int(labels.max())} is out of range for {len(info.classes)} classes.")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise DataFileError(f"{where}: the labels are stored as {labels.dtype}; class labels are whole numbers "
+                            f"0..{len(info.classes) - 1} (uint8 in the IDX format). The file is not {info.name}'s.")
+    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= len(info.classes)):
+        bad = int(labels.min()) if int(labels.min()) < 0 else int(labels.max())
+        raise DataFileError(f"{where}: label {bad} is outside the valid range 0..{len(info.classes) - 1} "
+                            f"({len(info.classes)} classes).")
 
 
 # --------------------------------------------------------------------------- sources
@@ -233,7 +241,7 @@ def _from_subset(info: DatasetInfo, root: Path, train: bool) -> tuple[np.ndarray
         return None
     try:
         with np.load(path) as f:
-            images, labels = f["images"], f["labels"].astype(np.int64)
+            images, labels = f["images"], f["labels"]
             description = str(f["description"]) if "description" in f else "a subset"
     except Exception as e:  # zipfile/pickle/key errors all mean the same to a user
         raise DataFileError(f"{path} cannot be read ({e}). Import it again with `python -m cslib.data import`.") from None
@@ -263,15 +271,30 @@ def _subset_split(labels: np.ndarray, train: bool) -> np.ndarray:
 
 
 def _torchvision_download(info: DatasetInfo, root: Path, train: bool) -> None:
-    """torchvision's own download (the decks' ``datasets.MNIST(root, download=True)``)."""
+    """torchvision's own download (the decks' ``datasets.MNIST(root, download=True)``).
+
+    torchvision opens its URLs without a timeout, so on a firewalled machine that drops packets it
+    would wait for minutes: the socket default timeout is set to ``DOWNLOAD_TIMEOUT`` around the call
+    (restored after), so a connection or a read that gets no answer fails after that many seconds.
+    (Name lookups are not covered by it: they follow the system resolver's own timeouts.)
+    """
+    import socket
+
     from torchvision import datasets
 
-    getattr(datasets, info.folder)(str(root), train=train, download=True)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
+    try:
+        getattr(datasets, info.folder)(str(root), train=train, download=True)
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
 def load(name: str, train: bool = True, *, root: str | Path | None = None, download: bool = True, verbose: bool = True) -> ImageSet:
     """Load a split of MNIST or Fashion-MNIST as uint8 tensors (see the module docstring)."""
     info = dataset_info(name)
+    if not isinstance(train, bool):  # load("mnist", "test") would otherwise give the training split
+        raise TypeError(f"train must be True (training split) or False (test split), got {train!r}")
     split = "train" if train else "test"
     if fast_mode():
         images, labels, source = _from_bundled(info, train)
@@ -310,6 +333,8 @@ def _load_full(info: DatasetInfo, train: bool, root: Path, download: bool) -> tu
             _torchvision_download(info, root, train)
         except Exception as e:  # network errors, HTTP errors, read-only folders: all reported below
             reason = " ".join(str(e).split()) or type(e).__name__
+            if isinstance(e, TimeoutError) or "timed out" in reason:  # socket.timeout is TimeoutError
+                reason = f"no answer within {DOWNLOAD_TIMEOUT:g} s ({reason}): no network, or a firewall"
             download_problem = _why_download_failed(e)
             tried.append(f"torchvision download into {root}: failed ({reason[:300]})")
         else:
@@ -354,10 +379,24 @@ def load_fashion_mnist(train: bool = True, **kwargs) -> ImageSet:
 
 
 # --------------------------------------------------------------------------- for training
-def prepare(images: torch.Tensor, flatten: bool = False) -> torch.Tensor:
-    """The decks' preprocessing: rescale uint8 to floats in [0, 1], then shape (N, 784) or (N, 1, 28, 28)."""
+def prepare(images: torch.Tensor | np.ndarray, flatten: bool = False) -> torch.Tensor:
+    """The decks' preprocessing: rescale uint8 to floats in [0, 1], then shape (N, 784) or (N, 1, 28, 28).
+
+    ``images`` is a batch of uint8 images, (N, H, W) or (N, 1, H, W) (or flat (N, 784)), a tensor or a NumPy array.
+    """
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(np.ascontiguousarray(images))
+    if not torch.is_tensor(images):
+        raise TypeError(f"prepare() expects uint8 images as a tensor or a NumPy array, got {type(images).__name__}")
     if images.dtype != torch.uint8:
         raise TypeError(f"prepare() expects uint8 images (0-255), got {images.dtype}; were they rescaled already?")
+    if images.ndim == 2 and images.shape[1] == 784:
+        images = images.reshape(-1, 28, 28)  # flat rows of 28x28 images
+    elif images.ndim == 4 and images.shape[1] == 1:
+        images = images[:, 0]
+    if images.ndim != 3:
+        hint = " For one image use images[None]." if images.ndim == 2 else ""
+        raise ValueError(f"prepare() expects a batch of images shaped (N, H, W) or (N, 1, H, W), got shape {tuple(images.shape)}.{hint}")
     x = images.float() / 255
     return x.reshape(len(x), -1) if flatten else x.reshape(len(x), 1, *x.shape[-2:])
 
@@ -373,6 +412,10 @@ class ImageDataset(Dataset):
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
         self.x = prepare(images, flatten)
+        labels = torch.as_tensor(labels)
+        if labels.is_floating_point() and (labels != labels.round()).any():
+            raise TypeError(f"labels must be whole class numbers, got {labels.dtype} values such as "
+                            f"{labels[labels != labels.round()][0].item()}")
         self.y = labels.long()
 
     def __len__(self) -> int:
@@ -410,31 +453,47 @@ def import_local(source: str | Path, name: str, root: str | Path | None = None) 
     root = Path(root).expanduser() if root else data_dir()
     target = root / info.folder
     if source.is_file() and source.suffix == ".npz":
-        with np.load(source) as f:
-            if "images" not in f or "labels" not in f:
-                raise DataFileError(f"{source} has no 'images' and 'labels' arrays")
-            images, labels = f["images"], f["labels"]
+        try:
+            with np.load(source) as f:
+                if "images" not in f or "labels" not in f:
+                    raise DataFileError(f"{source} has no 'images' and 'labels' arrays (it has: {', '.join(f.files) or 'nothing'})")
+                images, labels = f["images"], f["labels"]
+        except DataFileError:
+            raise
+        except Exception as e:  # not a zip, truncated, pickled objects: all mean "not a usable .npz"
+            raise DataFileError(f"{source} cannot be read as an .npz file ({type(e).__name__}: {e}). "
+                                "Copy it again, or make it with numpy.savez(path, images=..., labels=...).") from None
         _validate(info, images, labels, str(source))
-        target.mkdir(parents=True, exist_ok=True)
         description = f"{len(images):,}-image {info.name} subset imported from {source.name}"
-        np.savez_compressed(target / SUBSET_FILE, images=images, labels=labels, description=description)
+        with _writing(target):
+            target.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(target / SUBSET_FILE, images=images, labels=labels, description=description)
         print(f"{description}: saved to {target / SUBSET_FILE} (used only when the full data set cannot be loaded)")
         return
     if not source.is_dir():
         raise FileNotFoundError(f"{source} is neither a folder of IDX files nor an .npz file")
+    pairs = {train: _read_pair(info, source, train) for train in (True, False)}  # read (and check) everything first
+    if all(pair is None for pair in pairs.values()):
+        raise DataNotFoundError(f"no {info.name} IDX files (train-images-idx3-ubyte[.gz], ...) in {source}")
     raw = target / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
-    found = 0
-    for train in (True, False):
-        pair = _read_pair(info, source, train)
+    for train, pair in pairs.items():
         if pair is None:
             continue
-        for stem, array in zip(_idx_names(train), pair):
-            write_idx(raw / stem, array)  # uncompressed: torchvision itself then loads it too
-        found += 1
+        with _writing(raw):
+            raw.mkdir(parents=True, exist_ok=True)
+            for stem, array in zip(_idx_names(train), pair):
+                write_idx(raw / stem, array)  # uncompressed: torchvision itself then loads it too
         print(f"{info.name} {'train' if train else 'test'}: {len(pair[1]):,} images copied to {raw}")
-    if not found:
-        raise DataNotFoundError(f"no {info.name} IDX files (train-images-idx3-ubyte[.gz], ...) in {source}")
+
+
+@contextlib.contextmanager
+def _writing(folder: Path):
+    """``with _writing(folder): ...`` turns an OSError while writing there into a one-line DataFileError."""
+    try:
+        yield
+    except OSError as e:
+        raise DataFileError(f"cannot write to {folder} ({e.strerror or e}). Pass --root (or set {DATA_ENV}) to a "
+                            "folder you can write to.") from None
 
 
 def describe_sources(root: str | Path | None = None) -> str:
@@ -481,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
             import_local(args.source, args.dataset, args.root)
         else:
             print(describe_sources(args.root))
-    except (DataFileError, DataNotFoundError, ValueError, FileNotFoundError) as e:
+    except (DataFileError, DataNotFoundError, ValueError, OSError) as e:  # OSError: FileNotFoundError and the like
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -1,32 +1,65 @@
 """Build the student labs from the solution notebooks (solutions/ is the single source).
 
-In a solution notebook, answers sit between ``### BEGIN SOLUTION`` and ``### END SOLUTION``
-lines (nbgrader's convention). The student version replaces each region with
-``# YOUR CODE HERE`` / ``raise NotImplementedError()`` (in markdown cells: ``YOUR ANSWER HERE``),
-clears every output and records which lab it is in the notebook's metadata.
+A solution notebook is an nbgrader source notebook. Answers sit between ``### BEGIN SOLUTION`` and
+``### END SOLUTION`` lines, in code or markdown cells marked as nbgrader solution cells (cell
+metadata ``nbgrader``: ``solution``, ``grade``, ``grade_id``, ``points``, ``locked``,
+``schema_version``). Hidden tests sit between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``
+in autograder test cells (``grade`` and ``locked``). The student version replaces each solution region
+with ``# YOUR CODE HERE`` / ``raise NotImplementedError()`` (in markdown cells: ``YOUR ANSWER HERE``),
+removes the hidden tests, clears every output, locks cells and records their checksums as ``nbgrader
+generate_assignment`` does (so that ``labs/`` is what nbgrader releases; ``tests/test_nbgrader.py``
+runs nbgrader and compares), and records in the notebook's metadata which lab it is and a hash of what
+was written. A line that looks like a marker but is not exactly one (``# BEGIN SOLUTION``, ``### Begin
+Solution``, a marker in a raw cell, ...) is an error: it would leak the answer into the lab. So is a
+region in a cell without the nbgrader metadata that nbgrader needs to clear it.
 
-    python -m cslib.labs build     # write labs/ from solutions/
-    python -m cslib.labs check     # exit 1 if labs/ is out of date (a test runs this)
+    python -m cslib.labs build           # write labs/ from solutions/
+    python -m cslib.labs build --force   # also replace labs edited since their last build (backups kept)
+    python -m cslib.labs check           # exit 1 if labs/ is out of date (a test runs this)
+
+``build`` never overwrites a lab whose content no longer matches the hash its last build recorded
+(a student's answers, an instructor's edits) unless given ``--force``, and then it first copies the
+lab to ``labs/backups/``.
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import datetime as dt
+import hashlib
+import json
 import re
+import shutil
 import sys
 from pathlib import Path
 
 import nbformat
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 CODE_STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
 MARKDOWN_STUB = ["YOUR ANSWER HERE"]
 NBVAL_TAGS = {"nbval-check-output", "nbval-ignore-output", "nbval-skip", "raises-exception"}
 LAB_NAME = re.compile(r"^(lab\d\d)_[\w-]+\.ipynb$")
+# Anything that reads like "begin solution" or "end solution", in any case or spacing: if it is not
+# exactly BEGIN or END on a line of its own, the author meant a marker and got it wrong.
+LOOKS_LIKE_MARKER = re.compile(r"(begin|end)[\s_-]*solution", re.IGNORECASE)
+LOOKS_LIKE_HIDDEN = re.compile(r"(begin|end)[\s_-]*hidden[\s_-]*tests?", re.IGNORECASE)
+NBGRADER_SCHEMA = 3
+HASH_KEY = "build_sha256"  # in metadata["cslib"]: the hash of the lab as build wrote it
+BACKUP_DIR = "backups"  # under labs/: where --force puts the labs it replaces
 
 
-class LabFormatError(ValueError):
-    """A solution notebook breaks the lab format (e.g. a BEGIN without its END)."""
+class LabError(ValueError):
+    """Something stops ``build`` or ``check``; the message says what and how to fix it."""
+
+
+class LabFormatError(LabError):
+    """A solution notebook breaks the lab format (e.g. a BEGIN without its END, a near-miss marker)."""
+
+
+class LabEditedError(LabError):
+    """A lab was edited after its last build, so ``build`` will not overwrite it without ``force``."""
 
 
 def lab_id(path: str | Path) -> str:
@@ -37,11 +70,22 @@ def lab_id(path: str | Path) -> str:
     return m.group(1)
 
 
+# --------------------------------------------------------------------------- solutions -> lab
+def _near_miss(where: str, number: int, line: str) -> LabFormatError:
+    return LabFormatError(
+        f"{where} line {number}: {line.strip()!r} looks like a solution marker but is not one, so the answer "
+        f"would be copied into the lab. Write exactly '{BEGIN}' and '{END}', each on a line of its own."
+    )
+
+
 def strip_solutions(source: str, stub: list[str], where: str = "") -> str:
-    """Replace every solution region of one cell's source with ``stub``, keeping indentation."""
+    """Replace every solution region of one cell's source with ``stub``, keeping indentation.
+
+    Lines are split on "\\n" and joined back as nbgrader's ClearSolutions does, so both give the same text.
+    """
     out: list[str] = []
     inside = False
-    for number, line in enumerate(source.splitlines(), 1):
+    for number, line in enumerate(source.split("\n"), 1):
         marker = line.strip()
         if marker == BEGIN:
             if inside:
@@ -53,6 +97,8 @@ def strip_solutions(source: str, stub: list[str], where: str = "") -> str:
             if not inside:
                 raise LabFormatError(f"{where} line {number}: {END} without {BEGIN}")
             inside = False
+        elif LOOKS_LIKE_MARKER.search(line):
+            raise _near_miss(where, number, line)
         elif not inside:
             out.append(line)
     if inside:
@@ -60,26 +106,155 @@ def strip_solutions(source: str, stub: list[str], where: str = "") -> str:
     return "\n".join(out)
 
 
+def strip_hidden_tests(source: str, where: str = "") -> str:
+    """Remove every hidden-test region (the marker lines included) of one cell's source, as nbgrader's ClearHiddenTests does."""
+    out: list[str] = []
+    inside = False
+    for number, line in enumerate(source.split("\n"), 1):
+        marker = line.strip()
+        if marker == HIDDEN_BEGIN:
+            if inside:
+                raise LabFormatError(f"{where} line {number}: {HIDDEN_BEGIN} inside another hidden-test region")
+            inside = True
+        elif marker == HIDDEN_END:
+            if not inside:
+                raise LabFormatError(f"{where} line {number}: {HIDDEN_END} without {HIDDEN_BEGIN}")
+            inside = False
+        elif LOOKS_LIKE_HIDDEN.search(line):
+            raise LabFormatError(f"{where} line {number}: {line.strip()!r} looks like a hidden-test marker but is not one, "
+                                 f"so the hidden test would be copied into the lab. Write exactly '{HIDDEN_BEGIN}' and "
+                                 f"'{HIDDEN_END}', each on a line of its own.")
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise LabFormatError(f"{where}: {HIDDEN_BEGIN} without {HIDDEN_END}")
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- nbgrader's cell metadata
+def grading(cell: nbformat.NotebookNode) -> dict:
+    """The cell's nbgrader metadata ({} when it has none)."""
+    info = cell.get("metadata", {}).get("nbgrader", {})
+    return info if isinstance(info, dict) else {}
+
+
+def is_solution(cell: nbformat.NotebookNode) -> bool:
+    return bool(grading(cell).get("solution", False))
+
+
+def is_grade(cell: nbformat.NotebookNode) -> bool:
+    return bool(grading(cell).get("grade", False))
+
+
+def is_locked(cell: nbformat.NotebookNode) -> bool:
+    """nbgrader's rule: a solution cell is never locked, an autograder test always is, others when marked."""
+    if is_solution(cell):
+        return False
+    return is_grade(cell) or bool(grading(cell).get("locked", False))
+
+
+def nbgrader_checksum(cell: nbformat.NotebookNode) -> str:
+    """The checksum nbgrader records for a graded, solution or locked cell (nbgrader.utils.compute_checksum)."""
+    digest = hashlib.md5()
+    for part in (cell.source, cell.cell_type, str(is_grade(cell)), str(is_solution(cell)), str(is_locked(cell)),
+                 grading(cell)["grade_id"]):
+        digest.update(part.encode("utf-8"))
+    if is_grade(cell):
+        digest.update(str(float(grading(cell)["points"])).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def check_grading(cell: nbformat.NotebookNode, where: str, seen: dict[str, str]) -> None:
+    """The checks of nbgrader's metadata validator that would stop ``generate_assignment``, with a remedy."""
+    info = grading(cell)
+    if not (is_grade(cell) or is_solution(cell) or is_locked(cell)):
+        return
+    grade_id = info.get("grade_id")
+    if not isinstance(grade_id, str) or not grade_id:
+        raise LabFormatError(f"{where}: an nbgrader cell needs a grade_id (cell metadata nbgrader.grade_id)")
+    if grade_id in seen:
+        raise LabFormatError(f"{where}: grade_id {grade_id!r} is already used by {seen[grade_id]}; grade ids must be unique")
+    seen[grade_id] = where
+    if is_grade(cell):
+        points = info.get("points")
+        if isinstance(points, bool) or not isinstance(points, (int, float)) or points < 0:
+            raise LabFormatError(f"{where}: the graded cell {grade_id!r} needs its points (nbgrader.points, a number >= 0)")
+    if cell.cell_type == "markdown" and is_grade(cell) and not is_solution(cell):
+        raise LabFormatError(f"{where}: a graded markdown cell ({grade_id!r}) must also be a solution cell (a written answer)")
+
+
+def lock(cell: nbformat.NotebookNode) -> None:
+    """Cell metadata ``deletable``/``editable`` as nbgrader's LockCells sets them (its default settings)."""
+    if is_solution(cell):
+        cell.metadata["deletable"] = False
+    elif is_grade(cell) or is_locked(cell):
+        cell.metadata["deletable"] = False
+        cell.metadata["editable"] = False
+
+
 def build_lab(solution: nbformat.NotebookNode, name: str = "") -> nbformat.NotebookNode:
-    """The student version of a solution notebook (a new notebook; the input is not changed)."""
+    """The student version of a solution notebook (a new notebook; the input is not changed).
+
+    Its cells are what ``nbgrader generate_assignment`` releases (the README states the remaining
+    differences); its metadata records the lab and the hash of the notebook itself (see :func:`content_hash`).
+    """
     lab = copy.deepcopy(solution)
-    for i, cell in enumerate(lab.cells):
-        where = f"{name} cell {i}"
+    seen: dict[str, str] = {}
+    for i, cell in enumerate(lab.cells, 1):
+        where = f"{name} cell {i} ({cell.cell_type})"
+        check_grading(cell, where, seen)
+        if cell.cell_type in ("code", "markdown"):
+            stub = CODE_STUB if cell.cell_type == "code" else MARKDOWN_STUB
+            stripped = strip_solutions(cell.source, stub, where)
+            had_region = stripped != cell.source or any(line.strip() == BEGIN for line in cell.source.split("\n"))
+            if had_region and not is_solution(cell):
+                raise LabFormatError(
+                    f"{where}: a solution region in a cell that is not an nbgrader solution cell; nbgrader would refuse "
+                    "it (\"Solution region detected in a non-solution cell\"). Give the cell the metadata "
+                    '{"nbgrader": {"solution": true, "grade": false, "locked": false, "grade_id": "<a unique name>", '
+                    f'"schema_version": {NBGRADER_SCHEMA}}}}} (with "grade": true and "points" for a written answer).')
+            if is_solution(cell) and not had_region:
+                stripped = "\n".join(stub)  # a solution cell without a region is replaced whole, as nbgrader does
+            hidden = strip_hidden_tests(stripped, where)
+            if hidden != stripped and not is_grade(cell):
+                raise LabFormatError(f"{where}: hidden tests in a cell that is not an nbgrader autograder test cell "
+                                     '(metadata nbgrader "grade": true, "locked": true, with its points)')
+            cell.source = hidden
+        else:  # raw cells go into the lab exactly as they are: a marker there would not be stripped
+            for number, line in enumerate(cell.source.splitlines(), 1):
+                if LOOKS_LIKE_MARKER.search(line) or LOOKS_LIKE_HIDDEN.search(line):
+                    raise LabFormatError(f"{where} line {number}: {line.strip()!r}: solution and hidden-test markers work "
+                                         "only in code and markdown cells, and a raw cell is copied into the lab unchanged. "
+                                         "Make it a markdown cell, or move the answer out of it.")
         if cell.cell_type == "code":
-            cell.source = strip_solutions(cell.source, CODE_STUB, where)
             cell.outputs = []
             cell.execution_count = None
-        elif cell.cell_type == "markdown":
-            cell.source = strip_solutions(cell.source, MARKDOWN_STUB, where)
+            for key in ("collapsed", "scrolled"):  # as nbconvert's ClearOutput
+                cell.metadata.pop(key, None)
         cell.metadata.pop("execution", None)
         tags = [t for t in cell.metadata.get("tags", []) if t not in NBVAL_TAGS]
         if tags:
             cell.metadata["tags"] = tags
         else:
             cell.metadata.pop("tags", None)
+        lock(cell)
+        if is_grade(cell) or is_solution(cell) or is_locked(cell):
+            cell.metadata["nbgrader"]["checksum"] = nbgrader_checksum(cell)
+            cell.metadata["nbgrader"]["cell_type"] = cell.cell_type
     lab.metadata.pop("widgets", None)
+    lab.metadata.pop("celltoolbar", None)
     lab.metadata["cslib"] = {"lab": lab_id(name) if name else "", "student_version": True}
+    lab.metadata["cslib"][HASH_KEY] = content_hash(lab)
     return lab
+
+
+def content_hash(nb: nbformat.NotebookNode | dict) -> str:
+    """SHA-256 of a notebook's content (cells and metadata, whatever the file layout), leaving out its own recorded hash."""
+    data = json.loads(json.dumps(nb))  # a plain copy
+    info = data.get("metadata", {}).get("cslib")
+    if isinstance(info, dict):
+        info.pop(HASH_KEY, None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 def _dumps(nb: nbformat.NotebookNode) -> str:
@@ -87,35 +262,102 @@ def _dumps(nb: nbformat.NotebookNode) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
+def _read_notebook(path: Path) -> nbformat.NotebookNode:
+    try:
+        return nbformat.read(path, as_version=4)
+    except Exception as e:  # broken JSON, not a notebook, unreadable: the same remedy
+        reason = " ".join(str(e).split())[:300] or type(e).__name__
+        raise LabFormatError(f"{path} cannot be read as a notebook ({type(e).__name__}: {reason}). "
+                             "Fix the file (open it in Jupyter, or restore it with git).") from None
+
+
+# --------------------------------------------------------------------------- labs/ on disk
 def expected_labs(root: Path) -> dict[Path, str]:
     """{lab path: its text} for every solutions/labNN_*.ipynb under ``root``."""
+    solutions = sorted((root / "solutions").glob("lab*.ipynb"))
+    if not solutions:
+        raise LabError(f"{root / 'solutions'} holds no lab notebooks (labNN_topic.ipynb): "
+                       "is --root the course repository?")
     result = {}
-    for solution in sorted((root / "solutions").glob("lab*.ipynb")):
-        nb = nbformat.read(solution, as_version=4)
-        result[root / "labs" / solution.name] = _dumps(build_lab(nb, solution.name))
+    for solution in solutions:
+        nb = _read_notebook(solution)
+        result[root / "labs" / solution.name] = _dumps(build_lab(nb, f"solutions/{solution.name}"))
     return result
 
 
-def build_all(root: Path) -> list[Path]:
-    """Write labs/ from solutions/; returns the files written."""
+def lab_state(path: Path, text: str) -> str:
+    """What is on disk at ``path``, compared with ``text`` (what build would write now).
+
+    "missing", "current" (the same content), "stale" (as the last build wrote it, but the
+    solution changed since) or "edited" (changed after its build, or unreadable, or from no build).
+    """
+    if not path.exists():
+        return "missing"
+    try:
+        on_disk = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+    except Exception:  # a person may be halfway through fixing it: keep it
+        return "edited"
+    digest = content_hash(on_disk)
+    recorded = on_disk.get("metadata", {}).get("cslib", {})
+    recorded = recorded.get(HASH_KEY) if isinstance(recorded, dict) else None
+    if digest == content_hash(nbformat.reads(text, as_version=4)):  # what build would write now, hash aside
+        return "current" if recorded == digest else "stale"
+    return "stale" if recorded == digest else "edited"
+
+
+def backup(path: Path, root: Path) -> Path:
+    """Copy ``path`` to labs/backups/<name>.<date-time>.ipynb (never over another backup); returns the copy."""
+    folder = root / "labs" / BACKUP_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    target = folder / f"{path.stem}.{stamp}.ipynb"
+    n = 1
+    while target.exists():
+        n += 1
+        target = folder / f"{path.stem}.{stamp}-{n}.ipynb"
+    shutil.copy2(path, target)
+    return target
+
+
+def build_all(root: Path, force: bool = False, log=print) -> list[Path]:
+    """Write labs/ from solutions/; returns the files written.
+
+    Labs edited since their last build are not touched (LabEditedError, before anything is written)
+    unless ``force``; then each is first copied to labs/backups/ and ``log`` says where.
+    """
+    plan = {path: (text, lab_state(path, text)) for path, text in expected_labs(root).items()}
+    edited = [path for path, (_, state) in plan.items() if state == "edited"]
+    if edited and not force:
+        names = ", ".join(str(p.relative_to(root)) for p in edited)
+        raise LabEditedError(
+            f"not overwriting {names}: edited since its last build (its content no longer matches the hash "
+            "that build recorded), so it may hold someone's work. Nothing was written. To replace it anyway: "
+            f"python -m cslib.labs build --force (it first copies each such lab to labs/{BACKUP_DIR}/)."
+        )
     written = []
-    for path, text in expected_labs(root).items():
+    for path, (text, state) in plan.items():
+        if state == "current":
+            continue
         path.parent.mkdir(exist_ok=True)
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8")
-            written.append(path)
+        if state == "edited":
+            log(f"backed up {path.relative_to(root)} (edited since its last build) to {backup(path, root).relative_to(root)}")
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
     return written
 
 
 def out_of_sync(root: Path) -> list[str]:
     """What differs between labs/ and what ``build`` would write (empty when in sync)."""
-    expected = expected_labs(root)
     problems = []
+    expected = expected_labs(root)
     for path, text in expected.items():
-        if not path.exists():
-            problems.append(f"{path.relative_to(root)} is missing")
-        elif path.read_text(encoding="utf-8") != text:
-            problems.append(f"{path.relative_to(root)} differs from what solutions/{path.name} gives")
+        state, name = lab_state(path, text), path.relative_to(root)
+        if state == "missing":
+            problems.append(f"{name} is missing")
+        elif state == "stale":
+            problems.append(f"{name} is out of date: solutions/{path.name} now gives a different lab")
+        elif state == "edited":
+            problems.append(f"{name} was edited after its last build (it no longer matches the hash the build recorded)")
     for path in sorted((root / "labs").glob("*.ipynb")):
         if path not in expected:
             problems.append(f"{path.relative_to(root)} has no solution notebook in solutions/")
@@ -126,18 +368,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cslib.labs", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["build", "check"])
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the course repository (default: here)")
+    parser.add_argument("--force", action="store_true",
+                        help=f"build: also replace labs edited since their last build, after copying them to labs/{BACKUP_DIR}/")
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
-            written = build_all(args.root)
+            written = build_all(args.root, force=args.force)
             print("\n".join(f"wrote {p.relative_to(args.root)}" for p in written) or "labs/ already up to date")
             return 0
         problems = out_of_sync(args.root)
-    except LabFormatError as e:
+    except LabError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     if problems:
-        print("labs/ is out of sync with solutions/ (run: python -m cslib.labs build):\n  " + "\n  ".join(problems))
+        print("labs/ is out of sync with solutions/:\n  " + "\n  ".join(problems) + "\n"
+              "To rebuild: python -m cslib.labs build (it never overwrites a lab edited since its last build; "
+              "a lab you are working on is expected to differ).")
         return 1
     print("labs/ is in sync with solutions/")
     return 0

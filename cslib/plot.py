@@ -30,7 +30,7 @@ def as_image_array(images: ArrayLike | torch.Tensor) -> np.ndarray:
     if a.ndim == 4 and a.shape[1] in (1, 3):
         a = a[:, 0] if a.shape[1] == 1 else a.transpose(0, 2, 3, 1)
     if a.ndim not in (3, 4):
-        raise ValueError(f"cannot show images of shape {images.shape}: expected (N, H, W), (N, C, H, W) or (N, 784)")
+        raise ValueError(f"cannot show images of shape {a.shape}: expected (N, H, W), (N, C, H, W) or (N, 784)")
     return a
 
 
@@ -43,6 +43,13 @@ def show_images(images: ArrayLike | torch.Tensor, labels: ArrayLike | torch.Tens
     """
     a = as_image_array(images)
     n = len(a)
+    if n == 0:
+        raise ValueError("no images to show: the batch is empty")
+    if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
+        raise ValueError(f"ncols must be a whole number of at least 1, got {ncols!r}")
+    for what, values in (("labels", labels), ("predictions", predictions)):
+        if values is not None:
+            _check_labels(values, n, classes, what)
     ncols = max(1, min(ncols, n))
     nrows = math.ceil(n / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * 1.15), squeeze=False)
@@ -64,6 +71,18 @@ def show_images(images: ArrayLike | torch.Tensor, labels: ArrayLike | torch.Tens
     return fig
 
 
+def _check_labels(labels, n: int, classes: Sequence[str] | None, what: str = "labels") -> None:
+    """One label per image, each a class number within ``classes`` (when given), or a one-line ValueError."""
+    values = labels.detach().cpu().reshape(-1).tolist() if torch.is_tensor(labels) else np.asarray(labels).reshape(-1).tolist()
+    if len(values) < n:
+        raise ValueError(f"{n} images but only {len(values)} {what}: give one per image")
+    for value in values[:n]:
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError(f"{what} must be class numbers, got {value}")
+        if classes is not None and not 0 <= int(value) < len(classes):
+            raise ValueError(f"{what}: {int(value)} is outside the {len(classes)} classes (0..{len(classes) - 1})")
+
+
 def _name(label, classes) -> str:
     label = int(label)
     return classes[label] if classes is not None else str(label)
@@ -76,6 +95,13 @@ def plot_history(histories: History | Mapping[str, History], *, title: str | Non
     """
     if isinstance(histories, History):
         histories = {"": histories}
+    if not isinstance(histories, Mapping) or not histories:
+        raise ValueError("plot_history takes a History (what fit returns) or a non-empty dict {name: History}")
+    for name, h in histories.items():
+        if not isinstance(h, History):
+            raise TypeError(f"histories[{name!r}] is a {type(h).__name__}, not a History (what fit returns)")
+        if len(h) == 0:
+            raise ValueError(f"the History{f' {name!r}' if name else ''} has no finished epoch to plot")
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 3.5))
     for i, (name, h) in enumerate(histories.items()):
         color = f"C{i}"
@@ -420,6 +446,8 @@ def plot_probability_heatmap(probs: ArrayLike | torch.Tensor, shifts: Sequence[i
     """
     p = probs.detach().cpu().numpy() if torch.is_tensor(probs) else np.asarray(probs, dtype=float)
     shifts, classes = list(shifts), list(classes)
+    if not shifts or not classes:
+        raise ValueError(f"nothing to draw: {len(shifts)} shifts and {len(classes)} classes")
     if p.shape != (len(shifts), len(classes)):
         raise ValueError(f"probs has shape {p.shape}, but there are {len(shifts)} shifts and {len(classes)} classes")
     if ax is None:
@@ -451,6 +479,8 @@ def plot_probability_bars(probs: Mapping[str, object], classes: Sequence[str], *
         raise ValueError("probs is empty: pass a dict {model name: probabilities}")
     classes = list(classes)
     names = list(probs)
+    if true_label is not None and not 0 <= int(true_label) < len(classes):
+        raise ValueError(f"true_label {int(true_label)} is outside the {len(classes)} classes (0..{len(classes) - 1})")
     if axes is None:
         fig, axes = plt.subplots(1, len(names), figsize=(3.3 * len(names), 3.2), sharey=True, squeeze=False)
         axes = axes[0]

@@ -43,7 +43,11 @@ def get_device(name: str | None = None) -> torch.device:
     """
     name = name or os.environ.get(DEVICE_ENV) or None
     if name is not None:
-        device = torch.device(name)
+        try:
+            device = torch.device(name)
+        except (RuntimeError, TypeError, ValueError):
+            raise ValueError(f"unknown device {name!r}: use 'cpu', 'cuda' (an NVIDIA GPU, or 'cuda:1' for the second) "
+                             "or 'mps' (Apple silicon)") from None
         if device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("CUDA was asked for but torch.cuda.is_available() is False.")
         if device.type == "mps" and not _mps_available():
@@ -63,9 +67,23 @@ def _mps_available() -> bool:
 
 def set_seed(seed: int = 0) -> None:
     """Seed Python, NumPy and PyTorch (CPU and GPU) so that CPU runs repeat exactly."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be a whole number from 0 to 2**32 - 1, got {seed!r}")
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def _as_switch(value: bool | int | str) -> bool:
+    """``fast``'s value as a bool: True/False, 1/0, or the words CSLIB_FAST understands ("1", "yes", "off", ...)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError(f"fast={value!r} is not understood: use fast=True (or 1) for fast mode, False (or 0) for full mode, "
+                     "or None to follow CSLIB_FAST.")
 
 
 def describe_device(device: torch.device) -> str:
@@ -77,11 +95,18 @@ def describe_device(device: torch.device) -> str:
     return device.type
 
 
-def setup(seed: int = 0) -> torch.device:
+def setup(seed: int = 0, fast: bool | int | str | None = None) -> torch.device:
     """The first cell of every notebook: seed everything, pick the device, say what runs where.
+
+    ``fast`` switches the mode for this notebook: True (or 1) fast, False (or 0) full, None leaves it
+    to ``CSLIB_FAST``. Notebooks pass the ``fast`` of their ``parameters`` cell, which papermill
+    overrides (``papermill lab.ipynb out.ipynb -p fast 1``). The choice is written to ``CSLIB_FAST``
+    in this process, so every loader and :func:`budget` after it follows it.
 
     Returns the device, so notebooks can write ``device = cslib.setup()``.
     """
+    if fast is not None:
+        os.environ[FAST_ENV] = "1" if _as_switch(fast) else "0"
     set_seed(seed)
     device = get_device()
     from cslib import __version__

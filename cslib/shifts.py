@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from cslib.augment import shift
+from cslib.train import evaluate, predict_proba
 
 
 def _first_layer(model: nn.Module) -> nn.Module | None:
@@ -42,17 +43,12 @@ def as_batch(images: torch.Tensor) -> torch.Tensor:
     return images.float() / 255 if images.dtype == torch.uint8 else images.float()
 
 
-def _device(model: nn.Module) -> torch.device:
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
-@torch.no_grad()
 def shift_probabilities(model: nn.Module, image: torch.Tensor, shifts: Iterable[int] = range(-5, 6), *,
                         axis: str = "x", mode: str = "wrap") -> torch.Tensor:
     """Class probabilities of ``image`` shifted by each of ``shifts`` pixels: a (len(shifts), classes) tensor on the CPU.
 
-    ``axis="x"`` shifts right (positive) and left (negative), ``axis="y"`` down and up. The model runs in eval mode.
+    ``axis="x"`` shifts right (positive) and left (negative), ``axis="y"`` down and up. The model runs as in
+    ``cslib.predict_proba``: in eval mode, without autograd, in the layout ``fit`` trains it in.
     """
     if axis not in ("x", "y"):
         raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
@@ -61,36 +57,23 @@ def shift_probabilities(model: nn.Module, image: torch.Tensor, shifts: Iterable[
         raise ValueError(f"shift_probabilities takes one image, got a batch of {len(x)}")
     shifts = [int(s) for s in shifts]
     batch = torch.cat([shift(x, s, 0, mode=mode) if axis == "x" else shift(x, 0, s, mode=mode) for s in shifts])
-    was_training = model.training
-    model.eval()
-    try:
-        out = model(model_input(model, batch).to(_device(model)))
-    finally:
-        model.train(was_training)
-    return torch.softmax(out, dim=1).cpu()
+    return predict_proba(model, model_input(model, batch))
 
 
-@torch.no_grad()
 def shift_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, shifts: Iterable[int] = range(-5, 6), *,
-                   axis: str = "x", mode: str = "wrap", batch_size: int = 1000) -> list[float]:
-    """Accuracy of ``model`` on the images ``x`` (N, C, H, W floats) shifted by each of ``shifts`` pixels."""
+                   axis: str = "x", mode: str = "wrap", batch_size: int | None = None) -> list[float]:
+    """Accuracy of ``model`` on the images ``x`` (N, C, H, W floats) shifted by each of ``shifts`` pixels.
+
+    Each shifted copy of the set is measured by ``cslib.evaluate`` (``batch_size`` as there).
+    """
     if axis not in ("x", "y"):
         raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
     x = as_batch(x)
     if len(x) != len(y):
         raise ValueError(f"{len(x)} images but {len(y)} labels")
-    device = _device(model)
-    was_training = model.training
-    model.eval()
+    y = torch.as_tensor(y).long()
     accuracies = []
-    try:
-        for s in shifts:
-            correct = torch.zeros((), dtype=torch.long, device=device)
-            for i in range(0, len(x), batch_size):
-                xb = x[i:i + batch_size].to(device)
-                xb = shift(xb, int(s), 0, mode=mode) if axis == "x" else shift(xb, 0, int(s), mode=mode)
-                correct += (model(model_input(model, xb)).argmax(1) == y[i:i + batch_size].to(device)).sum()
-            accuracies.append(correct.item() / len(x))
-    finally:
-        model.train(was_training)
+    for s in shifts:
+        moved = shift(x, int(s), 0, mode=mode) if axis == "x" else shift(x, 0, int(s), mode=mode)
+        accuracies.append(evaluate(model, model_input(model, moved), y, batch_size=batch_size)[1])
     return accuracies

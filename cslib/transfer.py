@@ -22,6 +22,7 @@ before each forward pass, for as long as its parameters stay frozen. (Keras does
 from __future__ import annotations
 
 import hashlib
+import re
 import socket
 from pathlib import Path
 
@@ -184,13 +185,43 @@ def base_metadata(path: str | Path = BASE_WEIGHTS) -> dict:
     return dict(_read_weights(path)["meta"])
 
 
-def _read_weights(path: str | Path) -> dict:
+def _recorded_sha256(path: str | Path) -> str | None:
+    """The SHA-256 that the PROVENANCE.md next to a weights file records for it (None if none does).
+
+    The file's section starts with ``## <file name>`` and holds a line ``- sha256 `<64 hex digits>` ...``.
+    """
+    path = Path(path)
+    provenance = path.with_name(BASE_PROVENANCE.name)
+    if not provenance.is_file():
+        return None
+    section = re.search(rf"^## {re.escape(path.name)}\s*$(.*?)(?=^## |\Z)", provenance.read_text(encoding="utf-8"), re.M | re.S)
+    digest = re.search(r"^- sha256 `([0-9a-f]{64})`", section.group(1), re.M) if section else None
+    return digest.group(1) if digest else None
+
+
+def _read_weights(path: str | Path, verify: bool = True) -> dict:
+    """The saved dict of a weights file, after checking the file against the checksum its PROVENANCE.md records.
+
+    The shipped weights must have a recorded checksum; another file is checked when its folder's
+    PROVENANCE.md names it. ``verify=False`` skips the check (scripts/pretrain_base.py, while it writes them).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} is missing: the pretrained base ships with cslib (cslib/weights/). Reinstall cslib, "
             "or make the file again with `python scripts/pretrain_base.py`."
         )
+    if verify:
+        expected = _recorded_sha256(path)
+        if expected is None and path.resolve() == BASE_WEIGHTS.resolve():
+            raise RuntimeError(f"{BASE_PROVENANCE} does not record the checksum of {path.name}, so the shipped weights "
+                               "cannot be verified. Reinstall cslib (or restore the folder with git).")
+        if expected is not None and sha256(path) != expected:
+            raise RuntimeError(
+                f"{path} is corrupt: its SHA-256 is {sha256(path)[:16]}..., but {path.with_name(BASE_PROVENANCE.name).name} "
+                f"records {expected[:16]}.... Reinstall cslib (pip install --force-reinstall ...), or restore the file "
+                f"with `git checkout -- cslib/weights/{path.name}` in a clone of the course."
+            )
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a truncated or foreign file
@@ -201,23 +232,26 @@ def _read_weights(path: str | Path) -> dict:
 
 
 def load_pretrained_base(device: torch.device | str | None = None, path: str | Path = BASE_WEIGHTS,
-                         verbose: bool = False) -> nn.Sequential:
+                         verbose: bool = False, verify: bool = True) -> nn.Sequential:
     """The course's pretrained convnet, with the weights that ship with cslib (no network needed).
 
     It is ``cslib.models.small_convnet()`` trained on the 60,000 Fashion-MNIST training images
     (``scripts/pretrain_base.py`` made it; ``cslib/weights/PROVENANCE.md`` says how). It comes in
     evaluation mode, as float32, on ``device`` (default: the CPU). Its ``classifier`` still predicts
-    the 10 Fashion-MNIST classes: use :func:`replace_head` for a new task.
+    the 10 Fashion-MNIST classes: use :func:`replace_head` for a new task. The file is first checked
+    against the SHA-256 that ``PROVENANCE.md`` records (``verify=False`` skips that).
     """
     from cslib.models import small_convnet
 
-    saved = _read_weights(path)
+    saved = _read_weights(path, verify)
     state = {k: v.float() if v.is_floating_point() else v for k, v in saved["state_dict"].items()}
     model = small_convnet(n_classes=state["classifier.1.weight"].shape[0])
     model.load_state_dict(state)
     model.eval()
     if device is not None:
-        model.to(device)
+        from cslib.runtime import get_device
+
+        model.to(get_device(device))  # a device that is not there: a clear error, not torch's driver message
     if verbose:
         meta = saved["meta"]
         print(f"pretrained base: {meta.get('architecture', 'small_convnet')} trained on {meta.get('data', '?')} "

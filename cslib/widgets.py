@@ -23,6 +23,59 @@ def _ipywidgets():
     return ipywidgets
 
 
+EXPLORER_TEXT = "Interactive explorer: run this cell to move its sliders (until then, a picture of one setting)."
+_explorer_box_class = None
+
+
+def _explorer_box(children: list, picture) -> ipywidgets.VBox:
+    """A ``VBox`` whose display also carries a PNG of its current setting (``picture()``: a Figure or None).
+
+    A notebook someone else executed is untrusted when you open it in JupyterLab (trust is per user),
+    and JupyterLab then never draws a stored widget: it falls back to the richest safe format. With
+    this PNG that is a picture of the explorer instead of ``VBox(children=...)``; GitHub and nbviewer
+    show it too. Once the cell runs, the live widget is drawn as usual. (ipywidgets 7, as in Colab,
+    displays widgets another way and ignores this.)
+    """
+    global _explorer_box_class
+    if _explorer_box_class is None:
+        widgets = _ipywidgets()
+
+        class ExplorerBox(widgets.VBox):
+            def _repr_mimebundle_(self, **kwargs):
+                import base64
+
+                bundle = super()._repr_mimebundle_(**kwargs)
+                if isinstance(bundle, dict):
+                    bundle["text/plain"] = EXPLORER_TEXT
+                    try:
+                        fig = self.picture()
+                        png = None if fig is None else figure_png(fig, caption=EXPLORER_TEXT)
+                    except Exception:  # a picture is a courtesy: never let it break the display
+                        png = None
+                    if png:
+                        bundle["image/png"] = base64.b64encode(png).decode("ascii")
+                return bundle
+
+        _explorer_box_class = ExplorerBox
+    box = _explorer_box_class(children)
+    box.picture = picture
+    return box
+
+
+def figure_png(fig: Figure, dpi: int = 80, caption: str = "") -> bytes:
+    """A matplotlib figure as PNG bytes, with ``caption`` under it; the figure is closed, so it is not shown twice."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    if caption:
+        fig.text(0.5, -0.02, caption, ha="center", va="top", fontsize=11, style="italic")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
 # --------------------------------------------------------------------------- Lecture 2: stride and padding explorer
 # The text line is plain text in an HTML widget of its own (DOM class "cslib-conv-shape"), in one of two
 # fixed formats, so that a browser test can read it back:
@@ -61,17 +114,9 @@ def describe_convolution(n: int, k: int, stride: int = 1, padding: int = 0) -> s
 
 def convolution_png(n: int, k: int, stride: int = 1, padding: int = 0, dpi: int = 80) -> bytes:
     """:func:`cslib.plot.draw_convolution` as PNG bytes (the figure is closed, so it is not shown twice)."""
-    import io
-
-    import matplotlib.pyplot as plt
-
     from cslib.plot import draw_convolution
 
-    fig = draw_convolution(n, k, stride, padding)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    plt.close(fig)
-    return buffer.getvalue()
+    return figure_png(draw_convolution(n, k, stride, padding), dpi)
 
 
 def conv_explorer(n: int = 5, k: int = 3, stride: int = 1, padding: int = 0) -> ipywidgets.VBox:
@@ -116,8 +161,14 @@ def conv_explorer(n: int = 5, k: int = 3, stride: int = 1, padding: int = 0) -> 
 
     for slider in sliders.values():
         slider.observe(update, names="value")
-    box = widgets.VBox([widgets.HBox(list(sliders.values())[:2]), widgets.HBox(list(sliders.values())[2:]),
-                        shape_line, figure_area])
+    def picture() -> Figure | None:
+        from cslib.plot import draw_convolution
+
+        values = [sliders[label].value for label in CONV_SLIDERS]
+        return None if describe_convolution(*values).startswith("impossible") else draw_convolution(*values)
+
+    box = _explorer_box([widgets.HBox(list(sliders.values())[:2]), widgets.HBox(list(sliders.values())[2:]),
+                         shape_line, figure_area], picture)
     box.add_class("cslib-conv-explorer")
     box.sliders, box.shape_line, box.figure_area, box.update = sliders, shape_line, figure_area, update
     update()
@@ -137,31 +188,36 @@ def _shift_batch(image, shift: int, vertical: int, mode: str):
     return shift_images(as_batch(image), int(shift), int(vertical), mode=mode)
 
 
+def _check_shift_inputs(models, classes, *, max_shift: int | None = None, labels=()) -> None:
+    """The shift explorer's arguments, checked before any widget is built (one clear message each)."""
+    if not models:
+        raise ValueError("models is empty: pass a dict such as {'CNN': cnn_model, 'MLP': mlp_model}")
+    if len(classes) == 0:
+        raise ValueError("classes is empty: pass the class names, e.g. train.classes")
+    if max_shift is not None and (isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0):
+        raise ValueError(f"max_shift must be a whole number of pixels >= 0, got {max_shift!r}")
+    for y in (labels if labels is not None else []):
+        if not 0 <= int(y) < len(classes):
+            raise ValueError(f"label {int(y)} is outside the {len(classes)} classes (0..{len(classes) - 1})")
+
+
 def shift_model_probabilities(models: dict[str, nn.Module], image: torch.Tensor, shift: int = 0, *, vertical: int = 0, mode: str = "wrap") -> dict:
     """{model name: class probabilities (a 1-D tensor)} for ``image`` moved ``shift`` px right and ``vertical`` px down."""
-    import torch
-
     from cslib.shifts import model_input
+    from cslib.train import predict_proba
 
     if not models:
         raise ValueError("models is empty: pass a dict such as {'CNN': cnn_model, 'MLP': mlp_model}")
     x = _shift_batch(image, shift, vertical, mode)
-    result = {}
-    with torch.no_grad():
-        for name, model in models.items():
-            param = next(model.parameters(), None)
-            was_training = model.training
-            model.eval()
-            out = model(model_input(model, x).to(param.device if param is not None else "cpu"))
-            model.train(was_training)
-            result[name] = torch.softmax(out, dim=1)[0].cpu()
-    return result
+    return {name: predict_proba(model, model_input(model, x))[0] for name, model in models.items()}
 
 
 def shift_prediction_text(probabilities: dict[str, torch.Tensor], classes: Sequence[str]) -> str:
     """The explorer's text line, e.g. "plain CNN: Trouser (0.99) · MLP: Bag (0.61) · augmented CNN: Trouser (1.00)"."""
     parts = []
     for name, p in probabilities.items():
+        if len(p) != len(classes):
+            raise ValueError(f"{name!r} gives {len(p)} class probabilities but there are {len(classes)} class names")
         best = int(p.argmax())
         parts.append(f"{name}: {classes[best]} ({float(p[best]):.2f})")
     return " · ".join(parts)
@@ -174,6 +230,7 @@ def plot_shift_explorer(models: dict[str, nn.Module], image: torch.Tensor, class
 
     from cslib.plot import plot_probability_bars
 
+    _check_shift_inputs(models, classes, labels=None if label is None else [label])
     probabilities = shift_model_probabilities(models, image, shift, vertical=vertical, mode=mode)
     n = len(probabilities)
     fig, axes = plt.subplots(1, n + 1, figsize=(2.8 + 3.1 * n, 3.4), gridspec_kw={"width_ratios": [0.9] + [1] * n})
@@ -204,6 +261,7 @@ def shift_explorer(models: dict[str, nn.Module], images: torch.Tensor, labels: S
     widgets = _ipywidgets()
     if len(images) != len(labels) or len(images) == 0:
         raise ValueError(f"need as many labels as images (at least one), got {len(images)} images and {len(labels)} labels")
+    _check_shift_inputs(models, classes, max_shift=max_shift, labels=labels)
     picker = widgets.Dropdown(options=[(f"test image {i}: {classes[int(y)]}", i) for i, y in enumerate(labels)],
                               value=0, description="image")
     slider = widgets.IntSlider(value=0, min=-max_shift, max=max_shift, step=1, description="shift (px)",
@@ -228,8 +286,13 @@ def shift_explorer(models: dict[str, nn.Module], images: torch.Tensor, labels: S
 
     for w in (picker, slider, v_slider):
         w.observe(update, names="value")
+    def picture() -> Figure:
+        dy = v_slider.value if vertical else 0
+        return plot_shift_explorer(models, images[picker.value], classes, slider.value, vertical=dy,
+                                   label=int(labels[picker.value]), mode=mode)
+
     controls = [picker, slider] + ([v_slider] if vertical else [])
-    box = widgets.VBox([widgets.HBox(controls), text, output])
+    box = _explorer_box([widgets.HBox(controls), text, output], picture)
     box.controls = {"shift": slider, "vertical": v_slider, "image": picker, "text": text, "output": output}
     update()
     return box

@@ -186,3 +186,12 @@ def test_device_and_dtype_are_kept(device, dtype):
 def test_bad_input_gives_clear_errors(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_more_bad_arguments_get_one_message():
+    with pytest.raises(ValueError, match="translate must be a pair of fractions"):
+        augment.RandomAffine(translate=0.1)
+    with pytest.raises(ValueError, match="max_shift must be a whole number of pixels >= 0, got True"):
+        augment.RandomShift(True)
+    with pytest.raises(ValueError, match="max_shift must be a whole number of pixels >= 0, got -2"):
+        augment.random_shift(torch.zeros(2, 1, 4, 4), -2)

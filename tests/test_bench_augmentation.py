@@ -2,6 +2,7 @@
 import importlib.util
 from pathlib import Path
 
+import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,3 +37,27 @@ def test_per_item_dataset_shifts_each_image_on_its_own():
     torch.manual_seed(0)
     columns = {int(data[0][0][0].sum(0).argmax()) for _ in range(30)}
     assert len(columns) > 3 and all(9 <= c <= 19 for c in columns)  # shifts of up to 5 px
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--repeats", "0"], "argument --repeats: must be at least 1, got 0"),
+    (["--chunk", "-5"], "argument --chunk: must be at least 1, got -5"),
+    (["--n-train", "1"], "argument --n-train: must be at least 2, got 1"),
+    (["--per-item-n", "-1"], "argument --per-item-n: must be at least 0, got -1"),
+    (["--device", "tpu"], "--device tpu:"),
+])
+def test_bad_arguments_fail_before_anything_runs(args, message, capsys):
+    bench = load_bench()
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(args)
+    captured = capsys.readouterr()
+    assert exit_.value.code == 2 and message in captured.err and "Timing" not in captured.out
+
+
+def test_an_interrupted_fit_stops_the_benchmark(monkeypatch):
+    bench = load_bench()
+    interrupted = bench.cslib.train.History(loss=[1.0], train_acc=[0.5], seconds=[1.0])
+    interrupted.interrupted = True
+    monkeypatch.setattr(bench.cslib, "fit", lambda *args, **kwargs: interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        bench.epoch_seconds(bench.cslib.models.cnn, torch.zeros(4, 1, 28, 28), torch.zeros(4, dtype=torch.long))

@@ -37,6 +37,7 @@ def lab(tmp_path_factory):
         clear_outputs(Path(shutil.copy(notebook(pattern), root)))
     ARTIFACTS.mkdir(exist_ok=True)
     with jupyterlab(root, ARTIFACTS / "jupyterlab.log") as (url, token), chromium(tmp / "chromium-profile") as page:
+        page.course_root = root  # the folder JupyterLab serves
         yield page, url, token
 
 
@@ -100,3 +101,25 @@ def test_shift_explorer_predictions_move_with_the_slider(lab):
     at_five = text_of(page, predictions)
     assert at_five.split(": ", 1)[1] != at_zero.split(": ", 1)[1], (at_zero, at_five)
     page.screenshot(path=ARTIFACTS / "browser-shift-5.png")
+
+
+def test_an_executed_explorer_shows_its_picture_before_anything_runs(lab):
+    """A notebook executed elsewhere is untrusted here: JupyterLab must show the explorer's picture, not its repr."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    page, url, token = lab
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import cslib.widgets\ncslib.widgets.conv_explorer()")])
+    NotebookClient(nb, timeout=600, kernel_name="python3").execute()
+    (page.course_root / "executed_elsewhere.ipynb").write_text(nbformat.writes(nb), encoding="utf-8")
+    page.goto(f"{url}/lab/tree/executed_elsewhere.ipynb?token={token}")
+    # JupyterLab reopens the notebooks of the earlier tests too (hidden tabs): look in the one in front
+    panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)", has_text="conv_explorer()").first
+    panel.wait_for(timeout=WIDGET_MS)
+    output = panel.locator(".jp-CodeCell .jp-OutputArea-output").first
+    output.wait_for(timeout=WIDGET_MS)
+    picture = output.locator("img").first
+    picture.wait_for(timeout=WIDGET_MS)
+    page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=picture.element_handle(), timeout=WIDGET_MS)
+    assert "VBox(children" not in panel.inner_text()
+    page.screenshot(path=ARTIFACTS / "browser-explorer-before-running.png")

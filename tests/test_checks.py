@@ -84,6 +84,8 @@ def test_plain_data_round_trip():
     assert isinstance(back["t"], np.ndarray) and back["t"].shape == (2, 3) and back["t"].dtype == np.int64
     assert back["f"] == 1.5 and back["s"] == [2, 3] and back["l"] == [1, [2, 3]] and back["b"] is True
     assert np.isnan(back["nan"])
+    with pytest.raises(TypeError, match="use numbers"):
+        to_data(np.array(["a"]))
 
 
 @pytest.mark.parametrize("expected, got, passed, message", [
@@ -113,3 +115,91 @@ def test_describe_model_lists_leaf_layers_with_settings():
 def test_custom_compare_is_used():
     q = Question("x", "x", probe="value", fixed=lambda: [Case((), 5)], compare=lambda e, g: Outcome(g > e, "too small"))
     assert report(q, 6).startswith("✓") and "too small" in report(q, 4)
+
+
+@pytest.mark.parametrize("value, text", [
+    (None, "None (a function that forgets to `return` gives None)"),
+    (np.array(0.93), "a single number in a 0-d tensor or array (0.93"),
+    (np.zeros((2, 3)), "a tensor or array of shape (2, 3)"),
+    ([1, 2], "a list or tuple of 2 items"),
+    ({"a": 1}, "a dict with the keys ['a']"),
+    ("x", "the string 'x'"),
+])
+def test_describe_names_what_was_given(value, text):
+    from cslib.checks import describe
+
+    assert describe(from_data(to_data(value))).startswith(text)
+
+
+def test_numbers_in_other_types_and_percentages():
+    from cslib.checks import as_int, count_problem, fraction_problem
+
+    assert as_int(26.0) == 26 and as_int(np.array(26)) == 26 and as_int(26.5) is None and as_int(True) is None
+    assert count_problem("n", 640200.0) == "" and "use integer division //" in count_problem("n", 5.5)
+    assert "should be a whole number, got the string" in count_problem("n", "5")
+    assert fraction_problem("acc", 0.93) == "" and fraction_problem("acc", np.array(0.93)) == ""
+    assert "give a fraction in [0, 1] (0.932), not a percentage" in fraction_problem("acc", 93.2)
+    assert "not an accuracy" in fraction_problem("acc", -0.1)
+
+
+@pytest.mark.parametrize("expected, got, passed, message", [
+    ([64, 26, 26], [64, 26.0, 26.0], True, ""),  # (n - k) / s + 1: the value is right
+    ([64, 26, 26], [64, 26.5, 26.5], False, "use integer division //"),
+    ({"a": 1}, np.array(3.0), False, "expected a dict, got a single number in a 0-d tensor or array"),
+    (np.ones(2), None, False, "expected an array, got None"),
+])
+def test_compare_data_accepts_whole_floats_and_names_types(expected, got, passed, message):
+    outcome = compare_data(expected, got)
+    assert outcome.passed is passed and message in outcome.detail
+
+
+def test_a_model_whose_layers_do_not_fit_is_described_not_raised():
+    from cslib.checks import compare_models
+
+    d = describe_model(nn.Sequential(nn.Linear(785, 10)), (2, 784))
+    assert "mat1 and mat2" in d["forward_error"] and "output_shape" not in d
+    right = describe_model(nn.Sequential(nn.Linear(784, 10)), (2, 784))
+    assert "in_features=784, got 785" in compare_models(right, d).detail
+
+
+def test_a_judge_that_cannot_read_a_result_says_so_instead_of_raising():
+    def fragile(expected, got):
+        return Outcome(got["key"] == 1)
+
+    q = Question("x", "x", probe="value", fixed=lambda: [Case((), 1)], compare=fragile)
+    text = report(q, [1, 2])
+    assert text.startswith("✗ x") and "could not read this result" in text and "a list or tuple of 2 items" in text
+    assert "expected an array, got a list" in compare_data(np.ones((2, 2)), [[1, 2], [3]]).detail
+
+
+WEIRD = [None, "x", 3, 2.5, True, [], {}, [None], {"a": None}, [[1, 2], [3]], np.array(0.5), np.zeros((2, 3)),
+         {"x": np.zeros(2)}, [np.zeros(2)], float("nan"), {1: 2}, [["a", 1]], {"k": [1, "b"]}]
+
+
+def _weird_results(question, value):
+    """What a question's judge receives when the student's part of the answer is ``value``."""
+    from cslib.checks import lab01, lab02, lab03
+
+    if question.probe in ("value", "call") or question.probe is lab03.drive_output_shapes:
+        return value
+    if question.probe is lab01.drive_train_and_evaluate:
+        return {"result": value, "independent_test_acc": 0.9, "weights_changed": True}
+    if question.probe is lab02.drive_exercise:
+        return {"A": np.arange(36).reshape(6, 6), "C": value, "D": value, "answer": value}
+    return None  # drivers that only return their own measurements
+
+
+@pytest.mark.parametrize("lab", ["lab01", "lab02", "lab03", "lab04"])
+def test_judges_name_any_unexpected_result_without_raising(lab):
+    """The grader judges whatever plain data a kernel sends back: a judge never raises on it."""
+    import importlib
+
+    module = importlib.import_module(f"cslib.checks.{lab}")
+    for question in module.QUESTIONS:
+        fixed, _ = question.cases(np.random.default_rng(0))
+        for value in WEIRD:
+            got = _weird_results(question, from_data(to_data(value)))
+            if got is None:
+                continue
+            outcome = question.judge(fixed[0].expected, got)
+            assert outcome.passed is False and outcome.detail, (question.answer, value)

@@ -1,17 +1,36 @@
-"""Lab 2's checks: right answers pass (on many random cases), typical mistakes fail with a useful message,
-cslib's own functions and tampering objects do not pass."""
+"""Lab 2's checks: the model solution passes every case for many seeds; known-wrong answers fail with a
+message that names the problem; right values in another type pass; the by-hand questions (C, D, E,
+cnn_table) never show their expected values; cslib's own functions and tampering objects do not pass."""
 import inspect
 import sys
 
 import numpy as np
 import pytest
+import torch
 from torch import nn
 
+from check_properties import model_solution_failures, put_in_notebook, seeds_for, verdict
 from cslib import conv
 from cslib.checks import lab02 as check
 from cslib.checks import report
+from model_solutions import answers
 
 SEEDS = range(5)
+SOLUTION = answers("lab02")
+
+
+@pytest.fixture
+def solution_notebook(monkeypatch):
+    """The drivers of C, D and E read A, C and D from the notebook (the kernel's __main__): here, the solution's."""
+    for name in ("A", "C", "D"):
+        monkeypatch.setattr(sys.modules["__main__"], name, SOLUTION[name], raising=False)
+
+
+@pytest.mark.parametrize("question", check.QUESTIONS, ids=lambda q: q.answer)
+def test_model_solution_passes_every_case_for_many_seeds(question, solution_notebook):
+    seeds = seeds_for(costly=False)
+    failures = model_solution_failures(check.QUESTIONS, question, SOLUTION[question.answer], seeds)
+    assert not failures, f"{len(failures)} failure(s) over {len(seeds)} seeds:\n" + "\n".join(failures[:5])
 
 
 # --------------------------------------------------------------------------- a student's right answers
@@ -64,7 +83,10 @@ def bn_dropout_net():
 
 @pytest.fixture
 def student_A(monkeypatch):
-    """The notebook's namespace is the kernel's __main__; in pytest we put A there by hand."""
+    """The notebook's namespace is the kernel's __main__; in pytest we put A there by hand (and no C or D yet)."""
+    for name in ("C", "D"):
+        monkeypatch.delattr(sys.modules["__main__"], name, raising=False)
+
     def set_A(A):
         monkeypatch.setattr(sys.modules["__main__"], "A", A, raising=False)
     set_A(MY_A)
@@ -106,29 +128,89 @@ def test_handing_in_cslib_is_rejected(name, reference):
     assert "cslib's own" in report(question, reference)
 
 
-# --------------------------------------------------------------------------- typical mistakes
+# --------------------------------------------------------------------------- known-wrong answers
 def ceil_maxpool(A, size=2, stride=2):  # keeps a partial last window
     rows, cols = -(-(A.shape[0] - size) // stride) + 1, -(-(A.shape[1] - size) // stride) + 1
     return np.array([[A[i * stride:i * stride + size, j * stride:j * stride + size].max() for j in range(cols)] for i in range(rows)])
 
 
-@pytest.mark.parametrize("question, answer, message", [
+def maxpool_one_short(A, size=2, stride=2):  # forgets the + 1 of the formula
+    rows, cols = (A.shape[0] - size) // stride, (A.shape[1] - size) // stride
+    return np.array([[A[i * stride:i * stride + size, j * stride:j * stride + size].max() for j in range(cols)] for i in range(rows)])
+
+
+def conv_one_short(A, B, stride=1):
+    p, q = B.shape
+    rows, cols = (A.shape[0] - p) // stride, (A.shape[1] - q) // stride
+    return np.array([[np.sum(A[i * stride:i * stride + p, j * stride:j * stride + q] * B) for j in range(cols)] for i in range(rows)])
+
+
+def backward_skips_last_window(A, grad_out):  # range(n - 1): the last row of windows gets no gradient
+    grad = maxpool_backward(A, grad_out)
+    grad[2 * (grad_out.shape[0] - 1):] = 0
+    return grad
+
+
+def cslib_maxpool(A, size=2, stride=2):
+    return conv.maxpool2d(A, size, stride)
+
+
+WRONG = [
     (check.maxpool2d, lambda A, size=2, stride=2: maxpool2d(A, size, size), "wrong shape"),  # ignores the stride
     (check.maxpool2d, ceil_maxpool, "a 5×5 input: the last row and column are dropped"),
+    (check.maxpool2d, maxpool_one_short, "wrong shape: expected (2, 2), got (1, 1)"),  # off by one
+    (check.maxpool2d, lambda A, size=2, stride=2: conv.avgpool2d(A, size, stride), "wrong values"),
+    (check.maxpool2d, lambda A, size=2, stride=2: None, "expected an array, got None"),
+    (check.maxpool2d, conv.maxpool2d, "cslib's own cslib.conv.maxpool2d"),
     (check.pad, lambda A, p: np.pad(A, ((0, 2 * p), (0, 2 * p))), "wrong values"),  # all the zeros on one side
     (check.pad, lambda A, p: np.pad(A, p).astype(float) + 0.5, "wrong values"),
+    (check.pad, lambda A, p: np.pad(A, p, constant_values=1), "wrong values"),
+    (check.pad, lambda A, p: np.pad(A, p + 1), "wrong shape"),  # off by one
+    (check.pad, lambda A, p: str(np.pad(A, p)), "expected an array, got the string"),
+    (check.pad, conv.pad, "cslib's own cslib.conv.pad"),
     (check.conv2d, lambda A, B, stride=1: conv2d(A, B[::-1, ::-1], stride), "Do not flip B"),  # true convolution
     (check.conv2d, lambda A, B, stride=1: conv2d(A, B), "the same, stride 2"),  # ignores the stride
     (check.conv2d, lambda A, B, stride=1: conv2d(A, B.T, stride), "wrong values"),
     (check.conv2d, lambda A, B, stride=1: conv2d(A, B[:, :1].repeat(B.shape[0], 1) if B.shape[0] != B.shape[1] else B, stride),
      "random case"),  # square kernels only: the fixed cases pass, random rectangular kernels catch it
+    (check.conv2d, conv_one_short, "wrong shape: expected (3, 3), got (2, 2)"),  # off by one
+    (check.conv2d, conv.conv2d, "cslib's own cslib.conv.conv2d"),
     (check.maxpool_backward, lambda A, g: np.kron(g, np.ones((2, 2)))[:A.shape[0], :A.shape[1]] / 4, "wrong values"),  # average pooling's
     (check.maxpool_backward, lambda A, g: np.kron(g, np.ones((2, 2))), "wrong shape"),  # odd sides forgotten
-])
-def test_typical_mistakes_fail_with_a_message(question, answer, message):
-    text = report(question, answer, np.random.default_rng(0))
+    (check.maxpool_backward, backward_skips_last_window, "wrong values"),  # off by one
+    (check.maxpool_backward, lambda A, g: (maxpool_backward(A, np.ones_like(g)) > 0).astype(float), "wrong values"),  # 1, not grad_out
+    (check.maxpool_backward, conv.maxpool2d_backward, "cslib's own cslib.conv.maxpool2d_backward"),
+]
+
+
+@pytest.mark.parametrize("question, answer, message", WRONG, ids=[f"{q.answer}-{i}" for i, (q, _, _) in enumerate(WRONG)])
+def test_wrong_answers_fail_with_a_message_that_names_the_problem(question, answer, message):
+    text = verdict(question, answer)
     assert text.startswith(f"✗ {question.title}") and message in text, text
-    assert "Hint:" in text
+    assert "Hint:" in text or "cslib's own" in text
+
+
+@pytest.mark.parametrize("question, answer", [
+    pytest.param(check.maxpool2d, cslib_maxpool, id="maxpool2d-def"),
+    pytest.param(check.pad, lambda A, p: conv.pad(A, p), id="pad-lambda"),
+    pytest.param(check.conv2d, __import__("functools").partial(conv.conv2d, padding=0), id="conv2d-partial"),
+    pytest.param(check.maxpool_backward, lambda A, g: conv.maxpool2d_backward(A, g), id="maxpool_backward"),
+])
+def test_a_wrapped_course_function_is_not_an_answer(question, answer):
+    text = verdict(question, answer)
+    assert text.startswith("✗") and "cslib" in text, text
+
+
+@pytest.mark.parametrize("question, answer", [
+    (check.maxpool2d, lambda A, size=2, stride=2: maxpool2d(A, size, stride).tolist()),  # a nested list
+    (check.maxpool2d, lambda A, size=2, stride=2: torch.tensor(maxpool2d(A, size, stride))),
+    (check.pad, lambda A, p: np.pad(A, p).astype(float)),  # floats that are whole numbers
+    (check.conv2d, lambda A, B, stride=1: conv2d(A.astype(float), B, stride)),
+    (check.maxpool_backward, lambda A, g: torch.tensor(maxpool_backward(A, g), dtype=torch.float32)),
+], ids=["maxpool2d-list", "maxpool2d-tensor", "pad-float", "conv2d-float", "backward-tensor"])
+def test_right_values_in_another_type_pass(question, answer):
+    text = verdict(question, answer)
+    assert text.startswith(f"✓ {question.title}"), text
 
 
 @pytest.mark.parametrize("A, message", [
@@ -150,22 +232,52 @@ def test_exercise_results_are_checked_on_the_students_own_A(student_A):
     other = np.arange(36).reshape(6, 6)
     student_A(other)  # the student changed A after computing D: D no longer fits
     text = report(check.D, right["D"])
-    assert text.startswith("✗ D") and "For your 6×6 A" in text and "D = (C padded with 2 zeros" in text
+    assert text.startswith("✗ D") and "D has the right shape, but" in text and "the sum of the 3×3 window of the padded C" in text
     assert report(check.D, my_results(other)["D"]).startswith("✓")
 
 
+def secrets(name, A):
+    """How the expected value of C, D or E would appear in a message: the feedback must show none of these."""
+    want = check.exercise_results(A)[name]
+    return [f"{want.shape[0]}×{want.shape[1]}", f"({want.shape[0]}, {want.shape[1]})", np.array2string(want)]
+
+
 @pytest.mark.parametrize("name, wrong, message", [
-    ("C", lambda A: maxpool2d(A, 2, 1), "wrong shape: expected (3, 3), got (5, 5)"),
-    ("D", lambda A: conv2d(pad(maxpool2d(A), 1), check.EXERCISE_B), "wrong shape"),  # padding 1
-    ("D", lambda A: conv2d(maxpool2d(A), check.EXERCISE_B), "wrong shape"),  # no padding
-    ("E", lambda A: conv2d(my_results(A)["D"], check.EXERCISE_B), "wrong shape"),  # stride 1
-    ("E", lambda A: my_results(A)["E"] + 1, "wrong values"),
-    ("C", lambda A: maxpool2d(A).tolist(), "should be a NumPy array"),
+    ("C", lambda A: maxpool2d(A, 2, 1), "C has the wrong shape, 5×5, for your 6×6 A: 2×2 max pooling with stride 2"),
+    ("D", lambda A: conv2d(pad(maxpool2d(A), 1), check.EXERCISE_B), "D has the wrong shape"),  # padding 1
+    ("D", lambda A: conv2d(maxpool2d(A), check.EXERCISE_B), "D has the wrong shape"),  # no padding
+    ("D", lambda A: conv2d(pad(maxpool2d(A), 2), np.abs(check.EXERCISE_B)), "entries are wrong, the first at row"),  # +2 for −2
+    ("E", lambda A: conv2d(my_results(A)["D"], check.EXERCISE_B), "E has the wrong shape"),  # stride 1
+    ("E", lambda A: my_results(A)["E"] + 1, "1 of its 1 entries are wrong"),
+    ("C", lambda A: maxpool2d(A).astype(float) + 0.5, "entries are wrong"),
+    ("C", lambda A: str(maxpool2d(A)), "C should be a matrix (a 2-D NumPy array), got the string"),
+    ("C", lambda A: maxpool2d(A)[0], "C should be a matrix"),
 ])
-def test_wrong_exercise_results_fail(name, wrong, message, student_A):
+def test_wrong_exercise_results_name_the_problem_without_the_answer(name, wrong, message, student_A):
+    A = np.arange(36).reshape(6, 6) % 7  # a 6×6 A: C is 3×3, D is 5×5, E is 1×1
+    student_A(A)
     question = getattr(check, name)
-    text = report(question, wrong(MY_A))
+    assert not question.reveals
+    text = report(question, wrong(A))
     assert text.startswith(f"✗ {name}") and message in text, text
+    for secret in secrets(name, A):
+        assert secret not in text, (secret, text)
+
+
+def test_a_wrong_C_is_named_before_D_and_E(student_A):
+    A = np.arange(36).reshape(6, 6) % 7
+    student_A(A)
+    put_in_notebook("C", maxpool2d(A, 2, 1))  # the student's C is wrong, and D was computed from it
+    wrong_D = conv2d(pad(maxpool2d(A, 2, 1), 2), check.EXERCISE_B)
+    assert "your C is not right yet: fix C first" in report(check.D, wrong_D)
+    assert report(check.D, my_results(A)["D"]).startswith("✓")  # a right D is right, whatever C is
+
+
+def test_right_exercise_results_in_another_type_pass(student_A):
+    right = my_results(MY_A)
+    assert report(check.C, right["C"].tolist()).startswith("✓ C")  # a nested list of the right numbers
+    assert report(check.D, right["D"].astype(float)).startswith("✓ D")
+    assert report(check.E, torch.tensor(right["E"])).startswith("✓ E")
 
 
 def test_results_need_a_valid_A(student_A):
@@ -175,28 +287,32 @@ def test_results_need_a_valid_A(student_A):
     assert "A is not defined" in report(check.E, my_results(MY_A)["E"])
 
 
+class MNISTNeuralNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c = nn.Linear(784, 1000), nn.BatchNorm1d(1000), nn.ReLU()
+        self.d, self.e = nn.Dropout(0.25), nn.Linear(1000, 10)
+
+    def forward(self, x):
+        return self.e(self.d(self.c(self.b(self.a(x)))))
+
+
 @pytest.mark.parametrize("net, message", [
     (nn.Sequential(nn.Linear(784, 1000), nn.ReLU(), nn.BatchNorm1d(1000), nn.Dropout(0.25), nn.Linear(1000, 10)), "expected layers"),
     (nn.Sequential(nn.Linear(784, 1000), nn.BatchNorm1d(1000), nn.ReLU(), nn.Linear(1000, 10)), "expected layers"),
     (nn.Sequential(nn.Linear(784, 1000), nn.BatchNorm1d(1000), nn.ReLU(), nn.Dropout(0.5), nn.Linear(1000, 10)), "expected p=0.25"),
     (nn.Sequential(nn.Linear(784, 100), nn.BatchNorm1d(100), nn.ReLU(), nn.Dropout(0.25), nn.Linear(100, 10)), "out_features=1000"),
-])
+    (nn.Sequential(nn.Linear(784, 999), nn.BatchNorm1d(1000), nn.ReLU(), nn.Dropout(0.25), nn.Linear(1000, 10)), "out_features=1000"),
+    (MNISTNeuralNet, "expected a torch nn.Module, got type"),  # the class, not a network
+    ([nn.Linear(784, 1000), nn.BatchNorm1d(1000), nn.ReLU(), nn.Dropout(0.25), nn.Linear(1000, 10)], "got list"),
+], ids=["relu-before-bn", "no-dropout", "p", "hidden-100", "off-by-one", "class", "list"])
 def test_wrong_networks_fail(net, message):
     text = report(check.bn_dropout_net, net)
     assert text.startswith("✗ bn_dropout_net") and message in text, text
 
 
 def test_a_class_with_the_same_layers_passes():
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.a, self.b, self.c = nn.Linear(784, 1000), nn.BatchNorm1d(1000), nn.ReLU()
-            self.d, self.e = nn.Dropout(0.25), nn.Linear(1000, 10)
-
-        def forward(self, x):
-            return self.e(self.d(self.c(self.b(self.a(x)))))
-
-    assert report(check.bn_dropout_net, Net()).startswith("✓")
+    assert report(check.bn_dropout_net, MNISTNeuralNet()).startswith("✓")
 
 
 def table_with(**rows):
@@ -207,26 +323,50 @@ def table_with(**rows):
 
 @pytest.mark.parametrize("table, messages", [
     (table_with(Conv2d_4=((128, 11, 11), 73_728)),
-     ["1 wrong entry", "Conv2d-4: 73728 parameters is wrong, expected 73,856: 128 filters × (64 channels × 3×3) weights + 128 biases"]),
-    (table_with(Conv2d_1=((64, 28, 28), 640)), ["Conv2d-1: output shape (64, 28, 28) is wrong, expected (64, 26, 26)", "⌊(28 + 2·0 − 3)/1⌋ + 1 = 26"]),
-    (table_with(MaxPool2d_5=((128, 6, 6), 0)), ["MaxPool2d-5", "rounding down: ⌊(11 − 2)/2⌋ + 1 = 5"]),
-    (table_with(Flatten_7=((-1, 3200), 0)), ["Flatten-7: leave out the batch dimension (-1)"]),
+     ["1 wrong entry", "Conv2d-4: 73,728 parameters is wrong: each of its 128 filters has one 3×3 kernel per input channel (64), plus one bias"]),
+    (table_with(Conv2d_1=((64, 28, 28), 640)), ["Conv2d-1: the output shape (64, 28, 28) is wrong: its input is the image, (1, 28, 28)",
+                                                "⌊(n + 2·padding − kernel)/stride⌋ + 1"]),
+    (table_with(Conv2d_1=((64, 27, 27), 640)), ["Conv2d-1: the output shape (64, 27, 27) is wrong"]),  # off by one
+    (table_with(MaxPool2d_5=((128, 6, 6), 0)), ["MaxPool2d-5", "its input is the output of Conv2d-4, (128, 11, 11)",
+                                                "a last odd row or column is dropped"]),
+    (table_with(Conv2d_4=((128, 12, 12), 73_856), MaxPool2d_5=((128, 6, 6), 0)),
+     ["its input is the output of Conv2d-4, which is not right yet: fix that row first"]),
+    (table_with(Flatten_7=((-1, 3200), 0)), ["Flatten-7: leave out the batch dimension"]),
     (table_with(Linear_8=((200,), 640_000), ReLU_3=((64, 13, 13), 64)),
-     ["2 wrong entries", "3200 × 200 weights + 200 biases = 640,200", "ReLU-3: 64 parameters is wrong"]),
+     ["2 wrong entries", "Linear-8: 640,000 parameters is wrong: one weight per input per output, plus one bias per output",
+      "ReLU-3: 64 parameters is wrong"]),
     ({k: v for k, v in TABLE.items() if k != "ReLU-9"}, ["missing rows: ReLU-9"]),
     ({**TABLE, "Dropout-11": ((10,), 0)}, ["unknown rows: Dropout-11"]),
-    (table_with(Linear_10=(10, 2010.0)), ["Linear-10: 2010.0 parameters is wrong"]),
-    (list(TABLE.items()), ["should be a dict"]),
+    (table_with(MaxPool2d_5=((128, 5.5, 5.5), 0)), ["MaxPool2d-5: the output shape", "use integer division //"]),
+    (table_with(Linear_10=(10, 2010.5)), ["Linear-10: the parameter count is 2010.5, not a whole number"]),
+    (table_with(Linear_10=(10, "2010")), ["Linear-10: the parameter count should be a whole number, got the string"]),
+    (list(TABLE.items()), ["should be a dict", "got a list"]),
+    (torch.tensor(716_706), ["should be a dict", "got a single number in a 0-d tensor"]),
 ])
-def test_wrong_cnn_tables_say_which_row_and_why(table, messages):
+def test_wrong_cnn_tables_say_which_row_and_why_but_not_the_answer(table, messages):
     text = report(check.cnn_table, table)
     assert text.startswith("✗ cnn_table")
     for message in messages:
         assert message in text, text
+    if isinstance(table, dict):  # the right values of the wrong entries appear nowhere
+        for name, row in table.items():
+            if name not in TABLE or row == TABLE[name]:
+                continue
+            shape, params = TABLE[name]
+            if tuple(np.atleast_1d(row[0]).tolist()) != shape:
+                assert str(shape) not in text, (name, text)
+            if row[1] != params and params >= 100 and str(params) not in str(row[1]):  # (2010.5 holds 2010)
+                assert f"{params:,}" not in text and str(params) not in text, (name, text)
 
 
-def test_a_table_with_plain_ints_for_flat_shapes_passes():
-    assert report(check.cnn_table, table_with(Flatten_7=(3200, 0), Linear_10=([10], 2010))).startswith("✓")
+@pytest.mark.parametrize("table", [
+    table_with(Flatten_7=(3200, 0), Linear_10=([10], 2010)),  # plain ints for flat shapes
+    table_with(Conv2d_1=((64, 26.0, 26.0), 640), Linear_8=((200,), 640200.0)),  # whole numbers computed with /
+    table_with(Conv2d_1=(torch.Size([64, 26, 26]), torch.tensor(640))),  # what PyTorch gives
+    {name: [list(shape), params] for name, (shape, params) in TABLE.items()},  # lists instead of tuples
+], ids=["flat-ints", "whole-floats", "torch", "lists"])
+def test_right_tables_in_another_type_pass(table):
+    assert report(check.cnn_table, table).startswith("✓")
 
 
 # --------------------------------------------------------------------------- tampering

@@ -1,4 +1,5 @@
-"""Lab 3's checks: right answers pass (whatever reasonable parameters), wrong ones fail with a reason."""
+"""Lab 3's checks: the model solution passes every case for many seeds; reasonable answers pass whatever
+their parameters; known-wrong answers fail with a message that names the problem."""
 import inspect
 
 import matplotlib
@@ -11,37 +12,77 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torchvision.transforms import v2 as T  # noqa: E402
 
-from cslib.checks import lab03, report  # noqa: E402
+from check_properties import model_solution_failures, seeds_for, verdict  # noqa: E402
+from cslib.checks import lab03  # noqa: E402
 from cslib.models import layer_output_shapes  # noqa: E402
+from model_solutions import answers  # noqa: E402
+
+# imshow of a tensor (as the solution and students write it): matplotlib's NumPy 2 note, not ours
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+SOLUTION = answers("lab03")
+COSTLY = {"rotate_invert", "shift_scale", "my_transform", "plot_samples"}  # 40 calls of a transform, or a figure, per case
 
 
 def passes(question, answer):
-    text = report(question, answer, rng=np.random.default_rng(0))
+    text = verdict(question, answer)
     return text.startswith("✓"), text
 
 
+# --------------------------------------------------------------------------- the model solution passes, whatever the seed
+@pytest.mark.parametrize("question", lab03.QUESTIONS, ids=lambda q: q.answer)
+def test_model_solution_passes_every_case_for_many_seeds(question):
+    seeds = seeds_for(question.answer in COSTLY)
+    failures = model_solution_failures(lab03.QUESTIONS, question, SOLUTION[question.answer], seeds)
+    assert not failures, f"{len(failures)} failure(s) over {len(seeds)} seeds:\n" + "\n".join(failures[:5])
+
+
+def test_plot_samples_cannot_fail_a_correct_grid_by_chance():
+    """Issue 18: one row, two samples and a transform that rolled by up to 2 px could give two equal images, and
+    a correct answer failed. Now every call of the check's transforms gives a new image."""
+    def one_call_per_sample(transforms, image, n=5):
+        fig, axes = plt.subplots(len(transforms), n, squeeze=False)
+        for row, (name, t) in zip(axes, transforms.items()):
+            row[0].set_title(name)
+            for ax in row:
+                ax.imshow(t(image)[0])
+        return fig
+
+    for seed in range(60):
+        got = lab03.drive_plot_samples(one_call_per_sample, seed, 1, 2)
+        assert got["distinct_images"] == 2 and lab03._judge_grid({"rows": 1, "n": 2}, got).passed, (seed, got)
+
+
+# --------------------------------------------------------------------------- rotate_invert
 @pytest.mark.parametrize("answer", [
     T.Compose([T.RandomAffine(180), T.RandomInvert()]),
     T.Compose([T.RandomRotation(10), T.RandomInvert(p=0.2)]),  # small angles, rare inverts
     T.Compose([T.RandomInvert(), T.RandomRotation(45)]),  # the other order
-])
+    T.Compose([T.RandomRotation(30), T.RandomInvert(p=0.03)]),  # so rare that 40 calls may not show one: still seen
+    T.Compose([T.RandomRotation(30), T.RandomInvert(p=0.97)]),  # nearly always
+    nn.Sequential(T.RandomRotation(90), T.RandomInvert()),
+    T.Compose([T.RandomRotation(90), T.RandomApply([T.RandomInvert(p=1.0)], p=0.5)]),
+], ids=["affine", "small", "invert-first", "rare", "nearly-always", "sequential", "random-apply"])
 def test_rotate_invert_accepts_reasonable_choices(answer):
     ok, text = passes(lab03.rotate_invert, answer)
     assert ok, text
 
 
 @pytest.mark.parametrize("answer, reason", [
-    (T.RandomAffine(180), "no"),
+    (T.RandomAffine(180), "none of 40 outputs had inverted gray levels"),  # a single transform where two are asked
     (T.RandomInvert(), "kept its direction"),
     (T.Compose([T.RandomAffine(180), T.RandomInvert(p=1.0)]), "all 40 outputs were inverted"),
+    (T.Compose([T.RandomAffine(180), lambda x: 255 - x]), "all 40 outputs were inverted"),
     (T.Compose([T.RandomAffine(180), T.RandomInvert(), T.ToDtype(torch.float32, scale=True)]), "dtype float32"),
+    (T.Compose([T.RandomAffine(180), T.RandomInvert(), T.Resize(32)]), "shape (1, 32, 32)"),
     (lambda x: 255 - x, "only 1 different"),
-])
+    (lambda x: x.numpy(), "not a tensor"),
+], ids=["rotation-only", "invert-only", "always-inverted", "lambda-invert", "float", "resized", "fixed", "numpy"])
 def test_rotate_invert_rejects_wrong_transforms(answer, reason):
     ok, text = passes(lab03.rotate_invert, answer)
-    assert not ok and reason in text
+    assert not ok and reason in text, text
 
 
+# --------------------------------------------------------------------------- shift_scale
 @pytest.mark.parametrize("answer", [
     T.RandomAffine(0, translate=(0.1, 0.1), scale=(0.8, 1.2)),
     T.Compose([T.RandomAffine(0, translate=(0.2, 0)), T.RandomAffine(0, scale=(0.7, 1.3))]),
@@ -54,46 +95,116 @@ def test_shift_scale_accepts_reasonable_choices(answer):
 
 
 @pytest.mark.parametrize("answer, reason", [
-    (T.RandomAffine(0, translate=(0.1, 0.1)), "kept its size"),
+    (T.RandomAffine(0, translate=(0.1, 0.1)), "kept its size"),  # one of the two asked for
     (T.RandomAffine(0, scale=(0.8, 1.2)), "did not move"),
     (T.RandomAffine(40, translate=(0.1, 0.1), scale=(0.8, 1.2)), "changed direction"),
     (T.Compose([T.RandomAffine(0, (0.1, 0.1), (0.8, 1.2)), T.RandomInvert()]), "inverted"),
     (T.Compose([T.RandomAffine(0, (0.1, 0.1), (0.8, 1.2)), T.Resize(32)]), "shape (1, 32, 32)"),
+    (T.RandomAffine(0, translate=(0.9, 0.9), scale=(0.8, 1.2)), "the content left the image"),
 ])
 def test_shift_scale_rejects_wrong_transforms(answer, reason):
     ok, text = passes(lab03.shift_scale, answer)
-    assert not ok and reason in text
+    assert not ok and reason in text, text
 
 
-def test_my_transform_needs_a_random_change_that_keeps_shape_and_dtype():
-    assert passes(lab03.my_transform, T.Compose([T.RandomPerspective(p=1), T.GaussianBlur(3)]))[0]
-    assert passes(lab03.my_transform, T.Compose([T.RandomHorizontalFlip(), T.RandomInvert()]))[0]
-    assert "only 1 different" in passes(lab03.my_transform, lambda x: x)[1]
-    assert "not a tensor" in passes(lab03.my_transform, lambda x: x.numpy())[1]
+# --------------------------------------------------------------------------- my_transform
+@pytest.mark.parametrize("answer", [
+    T.Compose([T.RandomPerspective(p=1), T.GaussianBlur(3)]),
+    T.Compose([T.RandomHorizontalFlip(), T.RandomInvert()]),
+    nn.Sequential(T.RandomRotation(20), T.RandomErasing(p=0.5)),
+    T.Compose([T.RandomApply([T.RandomRotation(30)], p=0.5), T.RandomChoice([T.RandomVerticalFlip(1.0), T.RandomInvert(1.0)])]),
+    T.Compose([T.RandomHorizontalFlip(p=0.05), T.GaussianBlur(3, sigma=1.0)]),  # a rare flip: random all the same
+    T.Compose([T.ToDtype(torch.float32, scale=True), T.GaussianNoise(sigma=0.05), T.RandomRotation(15),
+               T.ToDtype(torch.uint8, scale=True)]),  # float in the middle, uint8 at both ends
+], ids=["perspective-blur", "flip-invert", "sequential", "nested", "rare-flip", "float-inside"])
+def test_my_transform_accepts_any_combination(answer):
+    ok, text = passes(lab03.my_transform, answer)
+    assert ok, text
 
 
+@pytest.mark.parametrize("answer, reason", [
+    (T.RandomHorizontalFlip(), "a single transform"),  # passed before issue 18
+    (T.Compose([T.RandomHorizontalFlip()]), "a single transform"),
+    (T.RandomRotation(30), "a single transform"),
+    (T.Compose([T.RandomHorizontalFlip(), T.Grayscale()]), "Grayscale left the test image as it was"),
+    (T.Compose([T.RandomHorizontalFlip(), T.ToDtype(torch.float32, scale=True), T.ToDtype(torch.uint8, scale=True)]),
+     "only RandomHorizontalFlip changes the image"),
+    (lambda x: T.RandomInvert()(T.RandomRotation(30)(x)), "a plain function hides them"),
+    (lambda x: x, "only 1 different"),
+    (lambda x: x.numpy(), "not a tensor"),
+    (T.Compose([T.RandomRotation(30), T.ToDtype(torch.float32, scale=True)]), "dtype float32"),
+], ids=["flip", "compose-of-one", "rotation", "grayscale", "conversions", "function", "identity", "numpy", "float"])
+def test_my_transform_rejects_a_single_transform_and_no_change(answer, reason):
+    ok, text = passes(lab03.my_transform, answer)
+    assert not ok and reason in text, text
+
+
+# --------------------------------------------------------------------------- plot_samples
 def good_grid(transforms, image, n=5):
     fig, axes = plt.subplots(len(transforms), n, squeeze=False)
-    for row, t in zip(axes, transforms.values()):
+    for row, (name, t) in zip(axes, transforms.items()):
+        row[0].set_ylabel(name)
         for ax in row:
             ax.imshow(t(image)[0].numpy())
     return fig
 
 
-def test_plot_samples_counts_image_axes_and_distinct_images():
+def one_image_per_row(transforms, image, n=5):
+    fig, axes = plt.subplots(len(transforms), n, squeeze=False)
+    for row, (name, t) in zip(axes, transforms.items()):
+        sample = t(image)  # called once per row
+        row[0].set_title(name)
+        for ax in row:
+            ax.imshow(sample[0])
+    return fig
+
+
+def original_and_n_minus_1(transforms, image, n=5):
+    fig, axes = plt.subplots(len(transforms), n, squeeze=False)
+    for row, (name, t) in zip(axes, transforms.items()):
+        row[0].imshow(image[0])
+        row[0].set_title(name)
+        for ax in row[1:]:
+            ax.imshow(t(image)[0])
+    return fig
+
+
+def unnamed_rows(transforms, image, n=5):
+    fig, axes = plt.subplots(len(transforms), n, squeeze=False)
+    for row, t in zip(axes, transforms.values()):
+        for ax in row:
+            ax.imshow(t(image)[0])
+    return fig
+
+
+def always_four(transforms, image, n=5):
+    return good_grid(transforms, image, 4)
+
+
+def returns_axes(transforms, image, n=5):
+    return good_grid(transforms, image, n).axes[0]
+
+
+@pytest.mark.parametrize("answer, reason", [
+    (lambda transforms, image, n=5: good_grid(dict(list(transforms.items())[:1]), image, n), "it shows 5"),
+    (one_image_per_row, "each row repeats one image: call the transform once per sample"),
+    (original_and_n_minus_1, "each row shows the original and 4 samples"),  # off by one
+    (unnamed_rows, "does not name the row(s)"),
+    (always_four, "should show 15 images"),  # ignores n
+    (lambda transforms, image, n=5: None, "should return a matplotlib Figure, got NoneType (plt.show() returns None)"),
+    (returns_axes, "not the Figure: return fig"),
+], ids=["one-row", "once-per-row", "original-plus-n-1", "unnamed", "ignores-n", "none", "axes"])
+def test_plot_samples_names_the_mistake(answer, reason):
+    ok, text = passes(lab03.plot_samples, answer)
+    assert not ok and reason in text, text
+
+
+def test_plot_samples_accepts_a_grid_with_the_originals_and_labels():
     assert passes(lab03.plot_samples, good_grid)[0]
-
-    def one_row(transforms, image, n=5):
-        return good_grid(dict(list(transforms.items())[:1]), image, n)
-
-    def same_image(transforms, image, n=5):
-        return good_grid({k: (lambda x: x) for k in transforms}, image, n)
-
-    assert "it shows 5" in passes(lab03.plot_samples, one_row)[1]
-    assert "all the same" in passes(lab03.plot_samples, same_image)[1]
-    assert "should return a matplotlib Figure" in passes(lab03.plot_samples, lambda t, i, n=5: None)[1]
+    assert passes(lab03.plot_samples, SOLUTION["plot_samples"])[0]
 
 
+# --------------------------------------------------------------------------- vgg_output_shapes
 def shapes_by_formula(layers, input_shape):
     def pair(v):
         return tuple(v) if isinstance(v, tuple) else (v, v)
@@ -114,32 +225,102 @@ def shapes_by_formula(layers, input_shape):
     return out
 
 
-def test_vgg_output_shapes_formula_passes_on_fixed_and_random_networks():
+def runs_the_layers(layers, input_shape):  # "don't run the layers" on the meta device: passed before issue 18
+    x, shapes = torch.zeros(1, *input_shape, device="meta"), []
+    for layer in layers:
+        x = layer(x)
+        shapes.append(tuple(x.shape[1:]))
+    return shapes
+
+
+def runs_them_on_the_cpu(layers, input_shape):
+    x = torch.zeros(1, *input_shape)
+    return [tuple((x := layer(x)).shape[1:]) for layer in layers]
+
+
+def runs_them_as_a_sequential(layers, input_shape):
+    model = nn.Sequential(*layers)
+    return layer_output_shapes(list(model), input_shape)
+
+
+def forgets_padding(layers, input_shape):
+    for layer in layers:
+        if isinstance(layer, nn.Conv2d):
+            layer.padding = (0, 0)
+    return shapes_by_formula(layers, input_shape)
+
+
+def true_division(layers, input_shape):  # / instead of //: whole for VGG16 at 224, not for odd sizes
+    def pair(v):
+        return tuple(v) if isinstance(v, tuple) else (v, v)
+
+    shape, out = tuple(input_shape), []
+    for layer in layers:
+        if isinstance(layer, (nn.Conv2d, nn.MaxPool2d)):
+            k, s, p = pair(layer.kernel_size), pair(layer.stride), pair(layer.padding)
+            c = layer.out_channels if isinstance(layer, nn.Conv2d) else shape[0]
+            shape = (c,) + tuple((shape[i + 1] + 2 * p[i] - k[i]) / s[i] + 1 for i in range(2))
+        elif isinstance(layer, nn.AdaptiveAvgPool2d):
+            shape = (shape[0],) + pair(layer.output_size)
+        elif isinstance(layer, nn.Flatten):
+            shape = (int(np.prod(shape)),)
+        elif isinstance(layer, nn.Linear):
+            shape = (layer.out_features,)
+        out.append(shape)
+    return out
+
+
+def no_plus_one(layers, input_shape):  # off by one: forgets the + 1 of the formula
+    return [tuple(s - 1 if i > 0 and len(shape) == 3 else s for i, s in enumerate(shape))
+            for shape in shapes_by_formula(layers, input_shape)]
+
+
+@pytest.mark.parametrize("answer, reason", [
+    (runs_the_layers, "the check's layers cannot be run"),
+    (runs_them_on_the_cpu, "the check's layers cannot be run"),  # was: "Tensor on device meta ..."
+    (runs_them_as_a_sequential, "calls or wraps cslib's own cslib.models.layer_output_shapes"),  # wrapped
+    (layer_output_shapes, "cslib's own cslib.models.layer_output_shapes"),
+    (forgets_padding, "expected output shape (64, 224, 224), got (64, 222, 222)"),
+    (lambda layers, s: [(1, *t) for t in shapes_by_formula(layers, s)], "leave out the batch dimension"),
+    (true_division, "use integer division //"),
+    (no_plus_one, "expected output shape (64, 224, 224), got (64, 223, 223)"),
+    (lambda layers, s: {i: t for i, t in enumerate(shapes_by_formula(layers, s))}, "should return a list with one shape per layer, got a dict"),
+    (lambda layers, s: [str(t) for t in shapes_by_formula(layers, s)], "each shape should be a tuple of ints"),
+], ids=["meta", "cpu", "wrapped", "reference", "padding", "batch", "division", "off-by-one", "dict", "strings"])
+def test_vgg_output_shapes_names_the_mistake(answer, reason):
+    ok, text = passes(lab03.vgg_output_shapes, answer)
+    assert not ok and reason in text, text
+
+
+@pytest.mark.parametrize("answer", [
+    shapes_by_formula,
+    lambda layers, s: [torch.Size(t) for t in shapes_by_formula(layers, s)],
+    lambda layers, s: [list(map(float, t)) for t in shapes_by_formula(layers, s)],  # whole floats
+    lambda layers, s: [np.array(t) for t in shapes_by_formula(layers, s)],
+], ids=["tuples", "torch-size", "whole-floats", "arrays"])
+def test_vgg_output_shapes_accepts_right_shapes_in_another_type(answer):
     for seed in range(3):
-        text = report(lab03.vgg_output_shapes, shapes_by_formula, rng=np.random.default_rng(seed))
+        text = verdict(lab03.vgg_output_shapes, answer, seed)
         assert text.startswith("✓") and "5 cases" in text, text
 
 
-def test_vgg_output_shapes_points_at_the_first_wrong_layer():
-    def forgets_padding(layers, input_shape):
-        for layer in layers:
-            if isinstance(layer, nn.Conv2d):
-                layer.padding = (0, 0)
-        return shapes_by_formula(layers, input_shape)
+def test_the_drivers_vgg16_is_torchvisions():
+    from torchvision.models import vgg16
 
-    text = passes(lab03.vgg_output_shapes, forgets_padding)[1]
-    assert "layer 1, Conv2d(3, 64" in text and "expected output shape (64, 224, 224), got (64, 222, 222)" in text
-    with_batch = passes(lab03.vgg_output_shapes, lambda l, s: [(1, *t) for t in shapes_by_formula(l, s)])[1]
-    assert "leave out the batch dimension" in with_batch
-    assert "cslib's own" in passes(lab03.vgg_output_shapes, layer_output_shapes)[1]
+    with torch.device("meta"):
+        net = vgg16()
+    layers = lab03.drive_output_shapes(lambda layers, s: layers, "vgg16", (3, 224, 224), runnable=True)
+    assert [repr(m) for m in layers] == [repr(m) for m in [*net.features, net.avgpool, nn.Flatten(), *net.classifier]]
+    assert lab03._describe("vgg16") == [repr(m) for m in layers]
 
 
 def test_random_networks_are_valid_and_varied():
     rng = np.random.default_rng(1)
     specs = [lab03._random_spec(rng) for _ in range(20)]
-    assert len({str(s) for s in specs}) == 20
-    for spec, input_shape in specs:
-        assert layer_output_shapes(lab03.drive_output_shapes(lambda layers, s: layers, spec, input_shape), input_shape)[-1][0] >= 2
+    assert len({str(s) for s, _, _ in specs}) == 20
+    for spec, input_shape, shapes in specs:
+        layers = lab03.drive_output_shapes(lambda layers, s: layers, spec, input_shape, runnable=True)
+        assert layer_output_shapes(layers, input_shape) == shapes and shapes[-1][0] >= 2
 
 
 @pytest.mark.parametrize("driver", [lab03.drive_transform, lab03.drive_plot_samples, lab03.drive_output_shapes])
@@ -149,8 +330,11 @@ def test_drivers_are_self_contained(driver):
     exec(inspect.getsource(driver), namespace)
     fresh = namespace[driver.__name__]
     if driver is lab03.drive_transform:
-        out = fresh(T.RandomAffine(0, translate=(0.1, 0.1), scale=(0.8, 1.2)), 3, 5)
-        assert len(out["outputs"]) == 5
+        transform = T.Compose([T.RandomAffine(0, translate=(0.1, 0.1), scale=(0.8, 1.2)), T.RandomInvert(p=0.01)])
+        out = fresh(transform, 3, 6, "invert")
+        assert len(out["outputs"]) == 6 and not any(o["inverted"] for o in out["outputs"])
+        assert len(out["always"]) == 3 and all(o["inverted"] for o in out["always"])  # seen although p = 0.01
+        assert [p["name"] for p in fresh(transform, 3, 6, "parts")["parts"]] == ["RandomAffine", "RandomInvert"]
     elif driver is lab03.drive_plot_samples:
         assert fresh(good_grid, 0, 2, 3)["n_image_axes"] == 6
     else:

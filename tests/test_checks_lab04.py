@@ -1,143 +1,285 @@
-"""Lab 4's checks: right answers pass, typical mistakes fail with a message that names the mistake."""
+"""Lab 4's checks: the model solution passes every case for many seeds; known-wrong answers fail with a
+message that names the mistake; params_by_hand never shows PyTorch's counts."""
+import copy
+
 import numpy as np
 import pytest
+import torch
 from torch import nn
 
+from check_properties import model_solution_failures, seeds_for, verdict
 from cslib import transfer
 from cslib.checks import lab04 as check
 from cslib.checks import report
+from cslib.models import class_test_cnn
+from model_solutions import answers
+
+SOLUTION = answers("lab04")
+COSTLY = {"feature_extractor", "fine_tune_setup"}  # each case trains a small convnet for three steps
 
 
-def rng():
-    return np.random.default_rng(0)
+# --------------------------------------------------------------------------- the model solution passes, whatever the seed
+@pytest.mark.parametrize("question", [q for q in check.QUESTIONS if q.answer in SOLUTION], ids=lambda q: q.answer)
+def test_model_solution_passes_every_case_for_many_seeds(question):
+    seeds = seeds_for(question.answer in COSTLY)
+    failures = model_solution_failures(check.QUESTIONS, question, SOLUTION[question.answer], seeds)
+    assert not failures, f"{len(failures)} failure(s) over {len(seeds)} seeds:\n" + "\n".join(failures[:5])
+
+
+def test_transfer_results_has_no_random_cases_and_the_solution_notebook_checks_it():
+    """`transfer_results` holds trainings on the notebook's digits: nbval re-runs the solution, whose stored check says ✓."""
+    assert check.transfer_results.random is None and "transfer_results" not in SOLUTION
 
 
 # --------------------------------------------------------------------------- class test network
-def class_test_net():
-    return nn.Sequential(
-        nn.Conv2d(1, 1, 2, stride=2), nn.ReLU(),
-        nn.Conv2d(1, 2, 2, padding="same"), nn.ReLU(),
-        nn.MaxPool2d(2, 2), nn.Flatten(),
-        nn.Linear(8, 10), nn.ReLU(), nn.Linear(10, 10), nn.ReLU(), nn.Linear(10, 3),
-    )
+class_test_net, params_by_hand = SOLUTION["class_test_net"], SOLUTION["params_by_hand"]
+feature_extractor, fine_tune_setup = SOLUTION["feature_extractor"], SOLUTION["fine_tune_setup"]
 
 
-def test_class_test_net_passes_and_pool_before_relu_is_fine_too():
-    assert report(check.class_test_net, class_test_net, rng()).startswith("✓")
-
+def test_pool_before_relu_is_fine_too():
     def pool_first():
         return nn.Sequential(nn.Conv2d(1, 1, 2, stride=2), nn.ReLU(), nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(1, 2, 2),
                              nn.MaxPool2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(8, 10), nn.ReLU(),
                              nn.Linear(10, 10), nn.ReLU(), nn.Linear(10, 3))
 
-    assert report(check.class_test_net, pool_first, rng()).startswith("✓")
+    assert verdict(check.class_test_net, pool_first).startswith("✓")
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda layers: layers.__setitem__(2, nn.Conv2d(1, 2, 2, padding=1)), "2nd convolution: wrong output shape"),
-    (lambda layers: layers.__setitem__(0, nn.Conv2d(1, 1, 2)), "1st convolution: wrong stride"),
-    (lambda layers: layers.__setitem__(7, nn.Identity()), "no nn.ReLU() after the 1st dense layer"),
-    (lambda layers: layers.append(nn.Softmax(dim=1)), "its last layer is Softmax"),
-    (lambda layers: layers.__setitem__(10, nn.Linear(10, 4)), "output layer: wrong output shape"),
-])
-def test_class_test_net_names_the_mistake(change, message):
+def changed(change):
     def wrong():
         layers = list(class_test_net())
         change(layers)
         return nn.Sequential(*layers)
+    return wrong
 
-    text = report(check.class_test_net, wrong, rng())
+
+CLASS_TEST_WRONG = [
+    (changed(lambda layers: layers.__setitem__(2, nn.Conv2d(1, 2, 2, padding=1))), "2nd convolution: its output is 2×5×5"),
+    (changed(lambda layers: layers.__setitem__(2, nn.Conv2d(1, 2, 2))), "2nd convolution: its output is 2×3×3"),  # 'valid'
+    (changed(lambda layers: layers.__setitem__(0, nn.Conv2d(1, 1, 2))), "1st convolution: stride 1×1 is wrong"),
+    (changed(lambda layers: layers.__setitem__(0, nn.Conv2d(1, 1, 3, stride=2))), "1st convolution: kernel size 3×3 is wrong"),
+    (changed(lambda layers: layers.__setitem__(2, nn.Conv2d(1, 1, 2, padding="same"))), "2nd convolution: it makes 1 channels"),
+    (changed(lambda layers: layers.__setitem__(7, nn.Identity())), "no nn.ReLU() after the 1st dense layer"),
+    (changed(lambda layers: layers.append(nn.Softmax(dim=1))), "its last layer is Softmax"),
+    (changed(lambda layers: layers.__setitem__(10, nn.Linear(10, 4))), "output layer: it makes 4 units"),
+    (changed(lambda layers: layers.__setitem__(6, nn.Linear(9, 10))), "does not go through the network"),  # off by one
+    (changed(lambda layers: layers.__setitem__(8, nn.Linear(10, 10, bias=False))), "2nd dense layer has 100 parameters"),
+    (lambda: list(class_test_net()), "should return a torch model (nn.Sequential), got list"),
+    (class_test_cnn, "cslib's own cslib.models.class_test_cnn"),
+]
+
+
+@pytest.mark.parametrize("answer, message", CLASS_TEST_WRONG, ids=[f"class_test_net-{i}" for i in range(len(CLASS_TEST_WRONG))])
+def test_class_test_net_names_the_mistake_without_the_parameter_counts(answer, message):
+    text = verdict(check.class_test_net, answer)
     assert text.startswith("✗") and message in text, text
+    for count in (5, 10, 90, 110, 33, 248):  # question 2 asks for these: the feedback must not give them
+        assert f" {count} parameters" not in text, text
 
 
 # --------------------------------------------------------------------------- parameters by hand
-def params_by_hand(size=8):
-    side = ((size - 2) // 2 + 1) // 2
-    return {"conv1": 2 * 2 * 1 * 1 + 1, "conv2": (2 * 2 * 1 + 1) * 2, "pool": 0,
-            "dense1": (2 * side * side + 1) * 10, "dense2": (10 + 1) * 10, "output": (10 + 1) * 3}
-
-
-def test_params_by_hand_passes_as_dict_and_list():
+def test_params_by_hand_passes_as_dict_list_and_other_number_types():
     assert check.reference_params(8) == {"conv1": 5, "conv2": 10, "pool": 0, "dense1": 90, "dense2": 110, "output": 33}
-    assert report(check.params_by_hand, params_by_hand, rng()).startswith("✓")
-    assert report(check.params_by_hand, lambda size=8: list(params_by_hand(size).values()), rng()).startswith("✓")
+    assert verdict(check.params_by_hand, lambda size=8: list(params_by_hand(size).values())).startswith("✓")
+    assert verdict(check.params_by_hand, lambda size=8: {k: float(v) for k, v in params_by_hand(size).items()}).startswith("✓")
+    assert verdict(check.params_by_hand, lambda size=8: {k: torch.tensor(v) for k, v in params_by_hand(size).items()}).startswith("✓")
 
 
-def test_params_by_hand_names_the_wrong_layer():
-    text = report(check.params_by_hand, lambda size=8: {**params_by_hand(size), "conv2": 8}, rng())
-    assert "conv2: you counted 8, PyTorch counts 10" in text
-    text = report(check.params_by_hand, lambda size=8: {**params_by_hand(8)}, rng())  # ignores the input size
-    assert text.startswith("✗") and "dense1: you counted 90" in text and "random case" in text
+def true_division(size=8):
+    counts = params_by_hand(size)
+    side = ((size - 2) / 2 + 1) / 2  # / instead of //
+    return {**counts, "dense1": 2 * side * side * 10 + 10}
+
+
+PARAMS_WRONG = [
+    (lambda size=8: {**params_by_hand(size), "conv2": 8}, "conv2: you counted 8, which is not what PyTorch counts", "10"),
+    (lambda size=8: {**params_by_hand(size), "conv2": 2 * 2 * 1 * 2}, "+ 1 bias", "10"),  # biases forgotten
+    (lambda size=8: params_by_hand(8), "dense1: you counted 90", None),  # ignores the input size: the random cases catch it
+    (lambda size=8: {**params_by_hand(size), "output": 10 * 3 + 1}, "output: you counted 31", "33"),  # off by one
+    (lambda size=8: {**params_by_hand(size), "pool": 4}, "pooling takes a maximum: it learns nothing", None),
+    (true_division, "the pooling round down", None),  # whole for 8x8, not for 10x10 (a random case)
+    (lambda size=8: {**params_by_hand(size), "dense2": "110"}, "dense2 should be a whole number, got the string", None),
+    (lambda size=8: list(params_by_hand(size).values())[:5], "a list needs 6 counts", None),
+    (lambda size=8: {k: v for k, v in params_by_hand(size).items() if k != "pool"}, "missing layer(s): pool", None),
+    (lambda size=8: sum(params_by_hand(size).values()), "should return a dict", None),
+]
+
+
+@pytest.mark.parametrize("answer, message, secret", PARAMS_WRONG, ids=[f"params_by_hand-{i}" for i in range(len(PARAMS_WRONG))])
+def test_params_by_hand_names_the_wrong_layer_but_not_pytorchs_count(answer, message, secret):
+    assert not check.params_by_hand.reveals
+    text = verdict(check.params_by_hand, answer)
+    assert text.startswith("✗") and message in text, text
+    if secret:
+        assert f" {secret}" not in text.split("Hint:")[0].replace(f"you counted {secret}", ""), text
+
+
+@pytest.mark.parametrize("answer", [
+    pytest.param(lambda size=8: check.reference_params(size), id="reference_params"),
+    pytest.param(lambda: class_test_cnn(8), id="class_test_cnn"),
+])
+def test_a_wrapped_course_function_is_not_an_answer(answer):
+    question = check.class_test_net if answer.__code__.co_argcount == 0 else check.params_by_hand
+    text = verdict(question, answer)
+    assert text.startswith("✗") and "cslib" in text, text
 
 
 # --------------------------------------------------------------------------- feature extraction, fine-tuning
-def feature_extractor(base, n_classes):
-    for p in base.parameters():
-        p.requires_grad = False
-    for m in base.modules():
+def test_transfer_answers_written_other_ways_pass():
+    def rebuilt(base, n_classes):  # a new Sequential around the base's own (frozen) features: fine
+        base.requires_grad_(False)
+        for m in base.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                transfer.freeze_batchnorm(m)
+        return nn.Sequential(base.features, nn.Flatten(), nn.Linear(1152, n_classes))
+
+    assert verdict(check.feature_extractor, rebuilt).startswith("✓")
+
+    def module_by_module(model):
+        block = model.features.block3
+        block.requires_grad_(True)
+        for m in block.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.requires_grad_(False)
+                transfer.freeze_batchnorm(m)
+        return None  # changes the model in place and returns nothing: fine
+
+    assert verdict(check.fine_tune_setup, module_by_module).startswith("✓")
+
+
+def freeze_all(module):  # plain PyTorch (and the allowed freeze_batchnorm): no course function that a check rejects
+    module.requires_grad_(False)
+    for m in module.modules():
         if isinstance(m, nn.BatchNorm2d):
             transfer.freeze_batchnorm(m)
-    base.classifier[-1] = nn.Linear(base.classifier[-1].in_features, n_classes)
+    return module
+
+
+def unfreeze_all(module):  # its batch-norm layers stay frozen
+    module.requires_grad_(True)
+    for m in module.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.requires_grad_(False)
+            transfer.freeze_batchnorm(m)
+    return module
+
+
+def no_bn_hook(base, n_classes):  # requires_grad only, BN set to eval once: model.train() undoes it
+    base.requires_grad_(False)
+    base.eval()
+    base.classifier[-1] = nn.Linear(1152, n_classes)
     return base
 
 
-def fine_tune_setup(model):
+def not_frozen(base, n_classes):
+    base.classifier[-1] = nn.Linear(1152, n_classes)
+    return base
+
+
+def head_frozen_too(base, n_classes):  # replaces the head first, then freezes everything
+    base.classifier[-1] = nn.Linear(1152, n_classes)
+    return freeze_all(base)
+
+
+def head_added(base, n_classes):  # keeps the old 10-class layer and adds one after it
+    freeze_all(base)
+    base.classifier.append(nn.Linear(10, n_classes))
+    return base
+
+
+def head_on_another_device(base, n_classes):  # the new layer on another device than the base (the meta device here)
+    model = feature_extractor(base, n_classes)
+    model.classifier[-1] = nn.Linear(1152, n_classes, device="meta")
+    return model
+
+
+def bn_unfrozen(model):
+    model.features.block3.requires_grad_(True)
+    return model
+
+
+def too_much(model):
+    unfreeze_all(model.features)
+    return model
+
+
+def wrong_block(model):
+    unfreeze_all(model.features.block2)
+    return model
+
+
+def head_frozen_in_fine_tuning(model):  # freezes everything, then unfreezes block3: the head is frozen now
+    freeze_all(model)
     for p in model.features.block3.parameters():
         p.requires_grad = True
     transfer.freeze_batchnorm(model.features.block3)
     return model
 
 
-def test_transfer_answers_pass():
-    assert report(check.feature_extractor, feature_extractor, rng()).startswith("✓")
-    assert report(check.fine_tune_setup, fine_tune_setup, rng()).startswith("✓")
-    rebuilt = lambda base, n: nn.Sequential(transfer.freeze(base).features, nn.Flatten(), nn.Linear(1152, n))  # noqa: E731
-    assert report(check.feature_extractor, rebuilt, rng()).startswith("✓")
+TRANSFER_WRONG = [
+    (check.feature_extractor, no_bn_hook, "running statistics changed"),
+    (check.feature_extractor, not_frozen, "should stay frozen (requires_grad False), it is trainable"),
+    (check.feature_extractor, lambda base, n: freeze_all(base), "output shape"),
+    (check.feature_extractor, head_frozen_too, "the new head is frozen"),  # was told "use one nn.Linear(1152, ...)"
+    (check.feature_extractor, head_added, "replace the old last layer of the classifier"),
+    (check.feature_extractor, head_on_another_device, "on different devices"),
+    (check.feature_extractor, lambda base, n: copy.deepcopy(feature_extractor(base, n)), "does not contain the base's"),
+    (check.feature_extractor, lambda base, n: None, "should return the model (an nn.Module), got NoneType"),
+    (check.fine_tune_setup, bn_unfrozen, "features.block3.1.weight (a batch-norm layer) should stay frozen"),
+    (check.fine_tune_setup, too_much, "features.block1.0.weight (a convolution) should stay frozen"),
+    (check.fine_tune_setup, wrong_block, "features.block2.0.weight (a convolution) should stay frozen"),
+    (check.fine_tune_setup, lambda model: model, "should be trainable"),
+    (check.fine_tune_setup, head_frozen_in_fine_tuning, "the new head is frozen"),
+]
 
 
-def test_feature_extractor_mistakes():
-    def no_bn_hook(base, n_classes):  # requires_grad only, BN set to eval once: model.train() undoes it
-        base.requires_grad_(False)
-        base.eval()
-        base.classifier[-1] = nn.Linear(1152, n_classes)
-        return base
-
-    assert "running statistics changed" in report(check.feature_extractor, no_bn_hook, rng())
-
-    def not_frozen(base, n_classes):
-        base.classifier[-1] = nn.Linear(1152, n_classes)
-        return base
-
-    assert "should stay frozen (requires_grad False), it is trainable" in report(check.feature_extractor, not_frozen, rng())
-    assert "output shape" in report(check.feature_extractor, lambda base, n: transfer.freeze(base), rng())
+@pytest.mark.parametrize("question, answer, message", TRANSFER_WRONG, ids=[f"{q.answer}-{i}" for i, (q, _, _) in enumerate(TRANSFER_WRONG)])
+def test_transfer_mistakes_are_named(question, answer, message):
+    text = verdict(question, answer)
+    assert text.startswith(f"✗ {question.title}") and message in text, text
+    assert "one nn.Linear(1152" not in text  # the old hint that sent a frozen head the wrong way
 
 
-def test_fine_tune_setup_mistakes():
-    def bn_unfrozen(model):
-        model.features.block3.requires_grad_(True)
-        return model
-
-    text = report(check.fine_tune_setup, bn_unfrozen, rng())
-    assert "features.block3.1.weight (a batch-norm layer) should stay frozen" in text
-
-    def too_much(model):
-        transfer.unfreeze(model.features)
-        return model
-
-    assert "features.block1.0.weight (a convolution of the top block) should" not in report(check.fine_tune_setup, too_much, rng())
-    assert "features.block1.0.weight (a convolution) should stay frozen" in report(check.fine_tune_setup, too_much, rng())
-    assert "should be trainable" in report(check.fine_tune_setup, lambda model: model, rng())
+@pytest.mark.parametrize("question, answer", [
+    pytest.param(check.feature_extractor, lambda base, n: transfer.replace_head(transfer.freeze(base), n), id="feature_extractor"),
+    pytest.param(check.fine_tune_setup, lambda model: (transfer.unfreeze(model.features.block3), model)[1], id="fine_tune_setup"),
+])
+def test_a_wrapped_course_function_is_not_an_answer_for_transfer(question, answer):
+    text = verdict(question, answer)
+    assert text.startswith("✗") and "cslib" in text, text
 
 
-def test_transfer_results():
-    expected = check.expected_trainable(10)
-    assert expected == {"feature extraction": 11_530, "fine-tuning": 11_530 + 73_856}
-    good = {"feature extraction": {"test_acc": 0.8, "trainable": 11_530, "seconds": 3.0},
-            "fine-tuning": {"test_acc": 0.85, "trainable": 85_386, "seconds": 4.0}}
-    assert report(check.transfer_results, good).startswith("✓")
-    wrong = {**good, "fine-tuning": {**good["fine-tuning"], "trainable": 85_642}}
-    assert "that setup trains 85,386" in report(check.transfer_results, wrong)
-    assert "was it trained" in report(check.transfer_results, {**good, "feature extraction": {**good["feature extraction"], "test_acc": 0.1}})
+# --------------------------------------------------------------------------- transfer_results
+GOOD = {"feature extraction": {"test_acc": 0.8, "trainable": 11_530, "seconds": 3.0},
+        "fine-tuning": {"test_acc": 0.85, "trainable": 85_386, "seconds": 4.0}}
+
+
+def with_run(name, **values):
+    return {**GOOD, name: {**GOOD[name], **values}}
+
+
+def test_transfer_results_passes_in_other_number_types():
+    assert check.expected_trainable(10) == {"feature extraction": 11_530, "fine-tuning": 11_530 + 73_856}
+    assert report(check.transfer_results, GOOD).startswith("✓")
+    tensors = {name: {k: torch.tensor(v) for k, v in run.items()} for name, run in GOOD.items()}
+    assert report(check.transfer_results, tensors).startswith("✓")
+    assert report(check.transfer_results, with_run("fine-tuning", trainable=85_386.0)).startswith("✓")
+
+
+@pytest.mark.parametrize("value, message", [
+    (with_run("fine-tuning", trainable=85_642), "is 85,642, which is not the number of trainable parameters of that setup"),
+    (with_run("feature extraction", test_acc=0.1), "was it trained"),
+    (with_run("feature extraction", test_acc=91.3), "give a fraction in [0, 1] (0.913), not a percentage"),
+    (with_run("fine-tuning", trainable=85_386.5), "not a whole number"),
+    ({"feature extraction": GOOD["feature extraction"]}, "missing run(s): 'fine-tuning'"),
+    ({**GOOD, "fine-tuning": torch.tensor(0.85)}, "got a single number in a 0-d tensor or array"),
+    (with_run("fine-tuning", seconds=-1.0), "the training time in seconds"),
+    ({"feature extraction": {"test_acc": 0.8}, "fine-tuning": GOOD["fine-tuning"]}, "lacks 'trainable', 'seconds'"),
+], ids=["trainable", "untrained", "percent", "fraction", "missing", "0-d", "seconds", "keys"])
+def test_transfer_results_mistakes_are_named(value, message):
+    text = report(check.transfer_results, value)
+    assert text.startswith("✗") and message in text, text
+    assert "85,386" not in text and "11,530" not in text  # question 7 asks for these counts
 
 
 def test_drivers_are_self_contained():
@@ -152,3 +294,4 @@ def test_drivers_are_self_contained():
     module_globals = {k for k in vars(check) if not k.startswith("__")}
     for driver in (check.drive_class_test_net, check.drive_transfer):
         assert not names(driver.__code__) & module_globals, driver.__name__
+    assert np.random  # the tests use NumPy's generators through check_properties

@@ -141,3 +141,27 @@ def test_maxpool_backward_routes_each_gradient_to_its_windows_maximum():
     A = np.array([[1, 9, 2, 0], [3, 4, 5, 8], [7, 1, 1, 1], [2, 2, 6, 1]])
     grad = conv.maxpool2d_backward(A, np.array([[10, 20], [30, 40]]))
     assert grad.tolist() == [[0, 10, 0, 0], [0, 0, 0, 20], [30, 0, 0, 0], [0, 0, 40, 0]]
+
+
+def test_uint8_inputs_do_not_overflow():
+    """255·255·4 does not fit in uint8 (it wrapped around: 32 where torch gives 800 for this one)."""
+    A = np.array([[10, 20], [30, 40]], dtype=np.uint8)
+    B = np.array([[10, 20], [0, 0]], dtype=np.uint8)
+    assert conv.conv2d(A, B).tolist() == [[500]]
+    big = np.full((5, 5), 255, dtype=np.uint8)
+    C = conv.conv2d(big, big[:3, :3], padding=1)
+    expected = torch.nn.functional.conv2d(torch.as_tensor(big, dtype=torch.float64)[None, None],
+                                          torch.as_tensor(big[:3, :3], dtype=torch.float64)[None, None], padding=1)[0, 0]
+    assert np.array_equal(C, expected.numpy()) and C.max() == 255 * 255 * 9
+    assert conv.explain_entry(big, big[:2, :2], 0, 0).endswith(f"= {255 * 255 * 4}")
+    X = np.full((2, 4, 4), 200, dtype=np.uint8)
+    W = np.full((1, 2, 2, 2), 200, dtype=np.uint8)
+    assert conv.conv2d_multichannel(X, W)[0, 0, 0] == 200 * 200 * 8
+    assert conv.conv2d(np.array([[True, True]]), np.array([[True, True]])).tolist() == [[2]]  # booleans add up too
+
+
+def test_explain_entry_wants_whole_numbers():
+    with pytest.raises(TypeError, match=r"row i must be an integer, got 0.5"):
+        conv.explain_entry(np.ones((3, 3)), np.ones((2, 2)), 0.5, 0)
+    with pytest.raises(ValueError, match="column j must be at least 0, got -1"):
+        conv.explain_entry(np.ones((3, 3)), np.ones((2, 2)), 0, -1)

@@ -8,6 +8,8 @@ import torch
 from cslib import data
 from cslib.data import DataFileError, DataNotFoundError
 
+TORCHVISION_DOWNLOAD = data._torchvision_download  # the real one (the full_mode fixture replaces it with an offline stub)
+
 
 @pytest.fixture
 def sample():
@@ -240,3 +242,127 @@ def test_gzip_of_wrong_content(tmp_path):
         f.write(b"\x00\x00\x08")
     with pytest.raises(DataFileError, match="not an IDX file"):
         data.read_idx(path)
+
+
+# --------------------------------------------------------------------------- bad files, bad folders, no network
+@pytest.mark.parametrize("store", ["idx", "npz"])
+@pytest.mark.parametrize("labels, message", [
+    (lambda y: y.astype(np.float32) + 0.5, "labels are stored as float32"),
+    (lambda y: y.astype(np.int8) - 1, "label -1 is outside the valid range 0..9"),
+])
+def test_labels_stored_as_float_or_negative_are_rejected(full_mode, sample, store, labels, message, capsys):
+    bad = labels(sample["train_labels"])
+    if store == "idx":
+        raw = full_mode / "data" / "FashionMNIST" / "raw"
+        write_split(raw, sample["train_images"], sample["train_labels"])
+        label_file = raw / "train-labels-idx1-ubyte.gz"
+        kind = {np.dtype(np.float32): 0x0D, np.dtype(np.int8): 0x09}[bad.dtype]
+        payload = bytes([0, 0, kind, 1]) + len(bad).to_bytes(4, "big") + bad.astype(bad.dtype.newbyteorder(">")).tobytes()
+        label_file.write_bytes(gzip.compress(payload))
+        with pytest.raises(DataFileError, match=message) as err:
+            data.load("fashion-mnist")
+        assert str(label_file.name) in str(err.value)
+    else:
+        npz = full_mode / "digits.npz"
+        np.savez(npz, images=sample["train_images"], labels=bad)
+        assert data.main(["import", str(npz), "--dataset", "mnist"]) == 1  # the import refuses it
+        assert message in capsys.readouterr().err
+        subset = full_mode / "data" / "MNIST" / data.SUBSET_FILE  # and so does the loader, if it got there anyway
+        subset.parent.mkdir(parents=True)
+        np.savez(subset, images=sample["train_images"], labels=bad)
+        with pytest.raises(DataFileError, match=message):
+            data.load("mnist")
+
+
+def test_a_gz_whose_deflate_data_is_corrupt_names_the_file(full_mode, sample):
+    raw = full_mode / "data" / "FashionMNIST" / "raw"
+    write_split(raw, sample["train_images"], sample["train_labels"])
+    target = raw / "train-images-idx3-ubyte.gz"
+    content = bytearray(gzip.compress(data.read_idx(target).tobytes()))  # a 10-byte header, no file name
+    content[10] = 0xFF  # the first deflate block now has the invalid block type 3: zlib.error, before any CRC check
+    target.write_bytes(bytes(content))
+    with pytest.raises(DataFileError, match=r"train-images-idx3-ubyte.gz cannot be read \(error: Error -3") as err:
+        data.load("fashion-mnist")
+    assert str(target) in str(err.value) and "python -m cslib.data fetch" in str(err.value)
+
+
+@pytest.mark.parametrize("content", [b"not a zip at all", b"PK\x03\x04" + b"\x00" * 40])
+def test_import_of_a_bad_npz_names_the_file(full_mode, capsys, content):
+    npz = full_mode / "digits.npz"
+    npz.write_bytes(content)
+    assert data.main(["import", str(npz), "--dataset", "mnist"]) == 1
+    err = capsys.readouterr().err
+    assert f"error: {npz} cannot be read as an .npz file" in err and len(err.strip().splitlines()) == 1
+    np.savez(npz, pictures=np.zeros((2, 28, 28), np.uint8))
+    assert data.main(["import", str(npz), "--dataset", "mnist"]) == 1
+    assert "has no 'images' and 'labels' arrays (it has: pictures)" in capsys.readouterr().err
+
+
+def test_import_into_a_folder_that_cannot_be_written_says_so_in_one_line(full_mode, sample, capsys, monkeypatch):
+    src = full_mode / "idx"
+    write_split(src, sample["train_images"], sample["train_labels"])
+    npz = full_mode / "digits.npz"
+    np.savez(npz, images=sample["train_images"], labels=sample["train_labels"])
+    a_file = full_mode / "a-file"
+    a_file.write_text("")
+    for source in (src, npz):  # a real failure: --root under a regular file
+        assert data.main(["import", str(source), "--dataset", "mnist", "--root", str(a_file / "data")]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: cannot write to {a_file / 'data' / 'MNIST'}") and "Pass --root" in err
+        assert len(err.strip().splitlines()) == 1
+
+    def read_only(self, *args, **kwargs):  # a read-only mount (tests may run as root, so chmod proves nothing)
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(data.Path, "mkdir", read_only)
+    assert data.main(["import", str(src), "--dataset", "mnist", "--root", "/mnt/cdrom"]) == 1
+    assert capsys.readouterr().err == "error: cannot write to /mnt/cdrom/MNIST/raw (Read-only file system). Pass --root (or set CSLIB_DATA) to a folder you can write to.\n"
+
+
+def test_a_network_that_never_answers_times_out(full_mode, monkeypatch):
+    """A firewall that drops packets: the server accepts the connection and never says a word."""
+    import socket
+    import threading
+
+    from torchvision import datasets
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    safety = threading.Timer(120, silent.close)  # without the timeout the test fails (connection reset), not hangs
+    safety.start()
+    try:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/"
+        monkeypatch.setattr(datasets.MNIST, "mirrors", [url + "one/", url + "two/"])
+        monkeypatch.setattr(data, "DOWNLOAD_TIMEOUT", 0.5)
+        monkeypatch.setattr(data, "_torchvision_download", TORCHVISION_DOWNLOAD)
+        previous = socket.getdefaulttimeout()
+        with pytest.raises(DataNotFoundError, match=r"failed \(no answer within 0.5 s \(timed out\): no network, or a firewall\)"):
+            data.load("mnist")
+        assert socket.getdefaulttimeout() == previous  # restored
+    finally:
+        safety.cancel()
+        silent.close()
+
+
+def test_prepare_takes_numpy_arrays_and_says_what_shapes_it_wants():
+    images = np.random.default_rng(0).integers(0, 256, (3, 28, 28), dtype=np.uint8)
+    x = data.prepare(images)
+    assert x.shape == (3, 1, 28, 28) and torch.equal(x, data.prepare(torch.from_numpy(images)))
+    assert data.prepare(images.reshape(3, 784)).shape == (3, 1, 28, 28)  # flat rows
+    assert data.prepare(x.mul(255).byte()).shape == (3, 1, 28, 28)  # (N, 1, H, W) as well
+    with pytest.raises(ValueError, match=r"got shape \(28, 28\)\. For one image use images\[None\]"):
+        data.prepare(images[0])
+    with pytest.raises(TypeError, match="expects uint8 images as a tensor or a NumPy array, got list"):
+        data.prepare([[1, 2]])
+    with pytest.raises(TypeError, match="expects uint8 images \\(0-255\\), got torch.float64"):
+        data.prepare(images / 255)
+    ds = data.ImageDataset(images, np.array([1, 2, 3]))
+    assert ds.y.dtype == torch.int64 and ds[1][1].item() == 2
+    with pytest.raises(TypeError, match="whole class numbers"):
+        data.ImageDataset(images, np.array([0.5, 1, 2]))
+
+
+def test_the_split_must_be_true_or_false():
+    with pytest.raises(TypeError, match="train must be True \\(training split\\) or False \\(test split\\), got 'test'"):
+        data.load("mnist", "test")  # a string is "true": it used to give the training split

@@ -26,6 +26,8 @@ from cslib import grade
 from cslib.grade import lab as grade_lab
 from grading_lab import BLANK, SOLUTION
 
+import sandboxing
+
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = str(ROOT / "tests" / "grading_lab.py")
 SEED = 1234
@@ -151,6 +153,13 @@ def add(a, b):
     return a - b
 """, *ANSWERS[1:]),
         "reference.ipynb": notebook(IMPORTS, "from operator import add", *ANSWERS[1:]),
+        "wrap_def.ipynb": notebook(IMPORTS, "import operator\ndef add(a, b):\n    return operator.add(a, b)", *ANSWERS[1:]),
+        "wrap_lambda.ipynb": notebook(IMPORTS, "import operator\nadd = lambda a, b: operator.add(a, b)", *ANSWERS[1:]),
+        "wrap_partial.ipynb": notebook(IMPORTS, "import functools, operator\nadd = functools.partial(operator.add)",
+                                       *ANSWERS[1:]),
+        # IPython's exit(): an error in its cell (the kernel keeps running), even when the notebook undoes that
+        "quit.ipynb": notebook(IMPORTS, SOLUTION["add"], "exit()", *ANSWERS[1:]),
+        "quit_forced.ipynb": notebook(IMPORTS, SOLUTION["add"], "del get_ipython().ask_exit\nquit()", *ANSWERS[1:]),
         "snoop.ipynb": notebook(IMPORTS, *ANSWERS,
                                 f"open({str(ROOT / 'solutions' / 'lab01_dropout_batchnorm.ipynb')!r}).read()",
                                 f"open({str(subs / 'good.ipynb')!r}).read()",
@@ -185,8 +194,12 @@ def graded(tmp_path_factory):
             nbformat.write(content, path)
     os.utime(subs / "carol.ipynb", (1_600_000_000, 1_600_000_000))
     os.utime(subs / "carol (1).ipynb", (1_700_000_000, 1_700_000_000))
-    originals = {p.name: p.read_bytes() for p in subs.iterdir()}
-    common = ["--questions", QUESTIONS, "--seed", str(SEED), "--test-timeout", "5", "-q"]
+    # a link to a notebook outside the submission folders (a full-marks one), and a pipe: failed rows, nothing read
+    nbformat.write(notebook(IMPORTS, *ANSWERS), outside / "elsewhere.ipynb")
+    (subs / "linked.ipynb").symlink_to(outside / "elsewhere.ipynb")
+    os.mkfifo(subs / "pipe.ipynb")
+    originals = {p.name: p.read_bytes() for p in subs.iterdir() if p.is_file() and not p.is_symlink()}
+    common = ["--questions", QUESTIONS, "--seed", str(SEED), "--test-timeout", "5", "-q", *sandboxing.grade_args()]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     cli = subprocess.Popen([sys.executable, "-m", "cslib.grade", "lab99", *map(str, sorted(timing.iterdir())),
                             "--out", str(timing_out / "grades.csv"), "-j", "4", "--cell-timeout", "2",
@@ -218,10 +231,11 @@ def assert_points(row: dict, **points: str) -> None:
 # --------------------------------------------------------------------------- the basics
 def test_one_row_per_student_with_all_columns(graded):
     rows = graded["rows"]
-    assert len(rows) == 32  # 33 files, carol twice (29 files in one run, 4 in the other)
+    assert len(rows) == 39  # 40 files, carol twice (36 files in one run, 4 in the other)
     assert list(next(iter(rows.values()))) == ["student_id", "file", "add", "shout", "answer", "step", "total",
-                                               "max_total", "status", "notes", "seed"]
-    assert all(r["max_total"] == "5" and r["seed"] == str(SEED) for r in rows.values())
+                                               "max_total", "status", "notes", "seed", "isolation"]
+    isolation = "none" if sandboxing.grade_args() else "bubblewrap"
+    assert all(r["max_total"] == "5" and r["seed"] == str(SEED) and r["isolation"] == isolation for r in rows.values())
 
 
 def test_a_correct_notebook_gets_full_marks(graded):
@@ -276,6 +290,8 @@ def test_feedback_never_reveals_hidden_inputs_or_expected_values(graded):
     ("essay", "empty notebook: no code cells"),
     ("lab98", "wrong lab: this notebook is lab98 (its metadata), not lab99"),
     ("other_course", "wrong lab: none of this lab's answers (add, shout, answer, step) appear"),
+    ("linked", "a symbolic link to a file outside the submission folders: not read"),
+    ("pipe", "not a regular file (a folder, a pipe or a device): not read"),
 ])
 def test_ungradable_files_fail_with_their_reason_and_no_points(graded, student, reason):
     row = graded["rows"][student]
@@ -401,6 +417,21 @@ def test_handing_in_a_library_function_is_rejected(graded):
     assert "`add` is cslib's own _operator.add; write your own version" in feedback(graded, "reference.md")
 
 
+@pytest.mark.parametrize("student", ["wrap_def", "wrap_lambda", "wrap_partial"])
+def test_an_answer_that_wraps_a_rejected_reference_is_rejected(graded, student):
+    row = graded["rows"][student]
+    assert_points(row, status="ran", add="0", total="3")
+    assert "`add` calls or wraps cslib's own _operator.add; write your own version" in feedback(graded, f"{student}.md")
+
+
+@pytest.mark.parametrize("student", ["quit", "quit_forced"])
+def test_exit_in_a_cell_is_that_cells_error(graded, student):
+    row = graded["rows"][student]
+    assert_points(row, status="ran", **FULL)  # the cells after exit() ran and were graded
+    assert "cell 3 (`" in row["notes"] and "raised SystemExit" in row["notes"]
+    assert "killed the kernel" not in row["notes"]
+
+
 def test_reading_or_writing_outside_the_scratch_copy_is_blocked_and_noted(graded):
     row = graded["rows"]["snoop"]
     assert_points(row, status="ran", **FULL)  # the attempts failed; the answers still count
@@ -433,6 +464,7 @@ def test_gradescope_results_follow_the_autograder_format(graded):
 
 def test_summary_lists_counts_failures_and_means(graded):
     printed = graded["printed"]
-    assert f"Graded 29 files (28 students) for lab99 with seed {SEED} (reproduce with --seed {SEED})" in printed
-    assert "failed:   7" in printed and "truncated.ipynb: not a notebook: invalid JSON" in printed
+    assert f"Graded 36 files (35 students) for lab99 with seed {SEED} (reproduce with --seed {SEED})" in printed
+    assert "failed:   9" in printed and "truncated.ipynb: not a notebook: invalid JSON" in printed
+    assert f"isolation: {'none' if sandboxing.grade_args() else 'bubblewrap'}" in printed
     assert "per question: add" in printed

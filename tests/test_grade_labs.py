@@ -1,6 +1,6 @@
 """The grader on the course's own labs: every solution gets full marks, every generated lab gets 0.
 
-For each ``solutions/labNN_*.ipynb`` one grading run (fast mode, ``-j 2``) grades the solution and
+For each ``solutions/labNN_*.ipynb`` one grading run (fast mode, ``-j 2``, in the OS sandbox) grades the solution and
 the student version from ``labs/``: the solution must score every point with status "ran" and
 no notes, the blank lab 0 points with status "ran" (not "failed"). Labs added later are picked up
 automatically, so a question the grader cannot send into a kernel fails here first.
@@ -19,6 +19,8 @@ from cslib import grade
 from cslib.grade import lab as grade_lab
 from cslib.grade.report import fmt_points
 
+import sandboxing
+
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("lab*.ipynb"))
 
@@ -33,7 +35,7 @@ def test_solution_gets_full_marks_and_blank_lab_gets_zero(solution, tmp_path):
     out = tmp_path / "grades.csv"
     printed = io.StringIO()
     with redirect_stdout(printed):
-        code = grade.main([str(lab_notebook), str(submissions), "--out", str(out), "-j", "2", "-q"])
+        code = grade.main([str(lab_notebook), str(submissions), "--out", str(out), "-j", "2", "-q", *sandboxing.grade_args()])
     assert code == 0, printed.getvalue()
     with open(out, newline="", encoding="utf-8") as f:
         rows = {row["student_id"]: row for row in csv.DictReader(f)}

@@ -2,10 +2,12 @@
 student ids, pre-checks, and a worker that hangs, crashes or meets a bug in the grader."""
 from __future__ import annotations
 
+import csv
 import inspect
 import json
 import math
 import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -22,6 +24,8 @@ from cslib.grade import kernelside as grade_kernelside, lab as grade_lab, scorin
 from cslib.grade import submissions as grade_submissions, worker as grade_worker
 from cslib.checks import Case, Question, probe
 from cslib.grade.report import csv_rows, feedback_markdown
+
+import sandboxing
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = str(ROOT / "tests" / "grading_lab.py")
@@ -115,6 +119,47 @@ def test_objects_that_lie_about_equality_never_leave_the_kernel_as_such(capsys):
 
     payload = run_question({"f": lambda x: Yes()}, {"answer": "f", "cases": [grade_lab.encode_value((1,))]}, capsys)
     assert payload["cases"][0]["kind"] == "exception" and "cannot be checked" in payload["cases"][0]["error"]
+
+
+def test_answers_that_call_or_wrap_a_rejected_reference_are_found(capsys):
+    import functools
+
+    import cslib.conv
+    from cslib.conv import conv2d as reference
+
+    def own(A, B, stride=1, padding=0):  # an own version that uses an allowed helper of cslib
+        A = cslib.conv.pad(np.asarray(A, dtype=float), padding)
+        k = len(B)
+        n = (len(A) - k) // stride + 1
+        return np.array([[np.sum(A[i * stride:i * stride + k, j * stride:j * stride + k] * B) for j in range(n)]
+                         for i in range(n)])
+
+    def wrapper(A, B, stride=1, padding=0):
+        return reference(A, B, stride, padding)
+
+    @functools.wraps(reference)
+    def decorated(*args):
+        return own(*args)
+
+    answers = {"own": own, "wrapper": wrapper, "lambda": lambda A, B, s=1, p=0: cslib.conv.conv2d(A, B, s, p),
+               "partial": functools.partial(reference), "itself": reference, "decorated": decorated,
+               "copy": functools.update_wrapper(lambda *a: own(*a), own)}
+    cases = [grade_lab.encode_value((np.eye(4), np.ones((2, 2)), 1, 0))]
+    found = {}
+    for name, answer in answers.items():
+        payload = run_question({"conv2d": answer}, {"answer": "conv2d", "cases": cases, "reject": ["cslib.conv.conv2d"]},
+                               capsys)
+        assert payload["cases"][0]["ok"], (name, payload)
+        found[name] = payload["references"]
+    assert found == {"own": [], "wrapper": ["cslib.conv.conv2d"], "lambda": ["cslib.conv.conv2d"],
+                     "partial": ["cslib.conv.conv2d"], "itself": ["cslib.conv.conv2d"],
+                     "decorated": ["cslib.conv.conv2d"], "copy": []}
+    lab = grade_lab.Lab("lab77", [Question("conv2d", "conv2d", reject=("cslib.conv.conv2d",))], "test")
+    result, _ = grade_score.judge_question(lab.questions[0], [grade_lab.GradingCase(cases[0], np.ones((3, 3)), "", False)],
+                                           {"status": "ok", "payload": {"defined": True, "module": "__main__",
+                                                                        "qualname": "wrapper", "cases": [{"ok": True, "got": 1}],
+                                                                        "references": found["wrapper"]}})
+    assert result.points == 0 and result.problem == "`conv2d` calls or wraps cslib's own cslib.conv.conv2d; write your own version"
 
 
 def test_only_one_frame_with_the_right_nonce_counts():
@@ -341,7 +386,8 @@ def test_hangs_crashes_and_grader_bugs_fail_one_submission_and_keep_the_others(t
 
     monkeypatch.setattr(grade.Grader, "write_job", buggy)
     script = FAKE_WORKER.replace("WORKER", repr(grade_worker.__file__))
-    options = grade.Options(jobs=4, seed=1, hard_timeout=12, worker_command=[sys.executable, "-c", script], quiet=True)
+    options = grade.Options(jobs=4, seed=1, hard_timeout=12, worker_command=[sys.executable, "-c", script], quiet=True,
+                            sandbox=not sandboxing.grade_args())
     run = grade.grade_files(grade_lab.load_lab("lab99", QUESTIONS), paths, options)
     by_name = {g.submission.path.name: g for g in run.graded}
     assert by_name["ok.ipynb"].status == "ran" and by_name["ok.ipynb"].total == 1  # only `answer` is written
@@ -366,15 +412,19 @@ def test_kernels_get_their_own_home_and_caches_and_no_secrets(tmp_path, monkeypa
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_secret")
     monkeypatch.setenv("MY_API_KEY", "secret")
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/tmp/torchinductor_me")  # torch sets this in the grader's process
+    monkeypatch.setenv("PYTHONSTARTUP", str(tmp_path / "startup.py"))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "my-ipython"))
+    monkeypatch.setenv("CSLIB_DATA", "/data/course")
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     grader = grade.Grader(grade_lab.load_lab("lab99", QUESTIONS), grade.Options(jobs=2, workdir=str(tmp_path)), [])
     try:
         env = grader.kernel_env(tmp_path / "scratch")
     finally:
         grader.cleanup()
-    assert "GITHUB_TOKEN" not in env and "MY_API_KEY" not in env and "TORCHINDUCTOR_CACHE_DIR" not in env
+    for name in ("GITHUB_TOKEN", "MY_API_KEY", "TORCHINDUCTOR_CACHE_DIR", "PYTHONSTARTUP", "IPYTHONDIR", "MPLCONFIGDIR"):
+        assert name not in env, name  # IPython's, Jupyter's and matplotlib's folders are new at each kernel start
     assert env["HOME"] == str(tmp_path / "scratch") and env["TMPDIR"] == str(tmp_path / "scratch" / "tmp")
-    assert env["MPLCONFIGDIR"].startswith(env["HOME"]) and env["IPYTHONDIR"].startswith(env["HOME"])
+    assert env["CSLIB_DATA"] == "/data/course" and not env["PYTHONUSERBASE"].startswith(env["HOME"])
     assert env["CSLIB_FAST"] == "1" and env["PYTHONPATH"].split(os.pathsep)[0] == str(ROOT)
     assert env["OMP_NUM_THREADS"] == str(max(1, (os.cpu_count() or 1) // 2))
 
@@ -387,7 +437,8 @@ def test_gradescope_single_results_file(tmp_path, capsys):
     write_gradescope(tmp_path / "results.json", [grade_score.Graded(sub, "failed", "empty file")], lab)
     result = json.loads((tmp_path / "results.json").read_text())
     assert result["score"] == 0 and result["extra_data"] == {"status": "failed", "reason": "empty file",
-                                                            "student_id": "alice", "file": "alice.ipynb"}
+                                                            "student_id": "alice", "file": "alice.ipynb",
+                                                            "isolation": "none"}
     assert result["tests"][0]["max_score"] == 5 and "could not be graded: empty file" in result["output"]
     (tmp_path / "a.ipynb").write_text("{}")
     (tmp_path / "b.ipynb").write_text("{}")
@@ -434,8 +485,9 @@ def test_the_kernel_drops_output_over_the_cap_in_every_cell(tmp_path):
     """The kernel's own cap, not only the worker's count: IPython puts back sys.stdout.write after each cell."""
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    job = {"job_dir": str(tmp_path), "scratch": str(scratch), "env": dict(os.environ), "deny": [],
-           "guard_log": str(tmp_path / "guard.log"), "kernel_pids": str(tmp_path / "kernels.txt"),
+    env = {"PATH": os.environ["PATH"], "HOME": str(scratch), "LANG": "C.UTF-8"}
+    job = {"job_dir": str(tmp_path), "scratch": str(scratch), "env": env, "deny": [], "sandbox": sandboxing.job_sandbox(),
+           **sandboxing.job_python(), "kernel_pids": str(tmp_path / "kernels.txt"),
            "kernel_sources": [inspect.getsource(probe), inspect.getsource(grade_kernelside)],
            "limits": {"output_chars": 10_000}}
     kernel = grade_worker.GuardedKernel(job)
@@ -450,3 +502,76 @@ def test_the_kernel_drops_output_over_the_cap_in_every_cell(tmp_path):
         assert small.status == "ok" and not small.capped and small.output_chars == len("short\n")
     finally:
         kernel.kill()
+
+
+# --------------------------------------------------------------------------- no sandbox, outputs
+def test_without_a_sandbox_the_grader_stops_unless_told_and_records_it(tmp_path, monkeypatch, capsys):
+    from grading_lab import SOLUTION
+
+    nb = new_notebook(cells=[new_code_cell("import numpy as np"), *map(new_code_cell, SOLUTION.values())])
+    nb.metadata["cslib"] = {"lab": "lab99"}
+    nbformat.write(nb, tmp_path / "alice.ipynb")
+    (tmp_path / "bin").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))  # no bwrap on the PATH
+    argv = ["lab99", str(tmp_path / "alice.ipynb"), "--questions", QUESTIONS, "--out", str(tmp_path / "out" / "g.csv"),
+            "--gradescope", str(tmp_path / "out" / "results.json"), "-q"]
+    assert grade.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "error: bubblewrap (bwrap) is not installed; install bubblewrap (Debian/Ubuntu: apt install bubblewrap" in err
+    assert "pass --no-sandbox (recorded as isolation: none)" in err
+    assert not (tmp_path / "out").exists()
+    assert grade.main(argv + ["--no-sandbox"]) == 0
+    printed = capsys.readouterr()
+    assert printed.err.startswith("Isolation: none: WARNING: no sandbox (--no-sandbox)")
+    assert "  isolation: none   (no sandbox: submissions could read and change your files)" in printed.out
+    row = next(csv.DictReader(open(tmp_path / "out" / "g.csv", encoding="utf-8")))
+    assert row["isolation"] == "none" and row["total"] == "5"
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["extra_data"]["isolation"] == "none"
+
+
+def test_a_pipe_or_a_link_where_an_output_goes_is_an_error_not_a_hang(tmp_path):
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "empty.ipynb").write_bytes(b"")
+    out = tmp_path / "out"
+    (out / "grades-feedback").mkdir(parents=True)
+    os.mkfifo(out / "grades.csv")
+    (tmp_path / "precious.txt").write_text("precious")
+    (out / "grades-feedback" / "empty.md").symlink_to(tmp_path / "precious.txt")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-m", "cslib.grade", "lab99", str(tmp_path / "subs"), "--questions", QUESTIONS,
+                           "--out", str(out / "grades.csv"), "--gradescope", str(out / "gs"), "-q", *sandboxing.grade_args()],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 1, done.stderr
+    assert f"error: cannot write {out / 'grades.csv'}: it is a named pipe (FIFO), not a regular file" in done.stderr
+    assert f"error: cannot write {out / 'grades-feedback' / 'empty.md'}: it is a symbolic link" in done.stderr
+    assert stat.S_ISFIFO((out / "grades.csv").lstat().st_mode) and (tmp_path / "precious.txt").read_text() == "precious"
+    assert json.loads((out / "gs" / "empty" / "results.json").read_text())["extra_data"]["reason"] == "empty file"
+    assert sorted(p.name for p in out.iterdir()) == ["grades-feedback", "grades.csv", "gs"]  # no temporary files left
+
+
+def test_the_readmes_run_autograder_runs_as_gradescope_runs_it(tmp_path):
+    """README's run_autograder, verbatim, in a folder laid out like Gradescope's /autograder."""
+    import re
+    import shutil
+
+    sandboxing.require()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    script = re.search(r"```bash\n(#!/usr/bin/env bash\n# run_autograder.*?)```", readme, re.S).group(1)
+    lab = re.search(r"python -m cslib\.grade (labs/\S+\.ipynb)", script).group(1)
+    autograder = tmp_path / "autograder"
+    source = autograder / "source"
+    for folder in ("cslib", "labs", "solutions"):  # what `cd /autograder/source; python -m cslib.grade` uses
+        shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (autograder / "submission").mkdir()
+    (autograder / "results").mkdir()
+    shutil.copy(ROOT / lab.replace("labs/", "solutions/"), autograder / "submission" / Path(lab).name)
+    (autograder / "run_autograder").write_text(script.replace("/autograder", str(autograder)))
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    env.pop("PYTHONPATH", None)
+    done = subprocess.run(["bash", str(autograder / "run_autograder")], cwd=autograder, env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads((autograder / "results" / "results.json").read_text())
+    assert result["extra_data"]["status"] == "ran" and result["extra_data"]["isolation"] == "bubblewrap"
+    assert result["score"] == sum(t["max_score"] for t in result["tests"]) > 0, result
+    assert "Isolation: bubblewrap" in done.stderr

@@ -31,7 +31,8 @@ def environment_pip_lines():
 
 def test_environment_yml_lists_the_same_dependencies_as_pyproject():
     project = pyproject()["project"]
-    wanted = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
+    wanted = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra
+                                        if names([r]) != {project["name"]}]  # an extra naming another ("dlcv-cslib[site]")
     listed = [l for l in environment_pip_lines() if not l.startswith("-e")]
     assert names(listed) == names(wanted)
     assert sorted(listed) == sorted(wanted), "same version bounds in both files"
@@ -58,7 +59,34 @@ def readme_commands():
 
 def test_ci_installs_and_tests_exactly_as_the_readme_says():
     setup, test, open_course = readme_commands()
-    assert setup == 'pip install -e ".[test]"' and test == "pytest" and open_course == "jupyter lab"
+    assert setup == 'pip install -e ".[test]" -c constraints.txt' and test == "pytest" and open_course == "jupyter lab"
     ci = [l.strip() for l in (ROOT / ".ci/run").read_text().splitlines() if l.strip() and not l.startswith("#")]
     assert setup in ci and ci[-1] == test
     assert ci.index(setup) < ci.index(test)
+
+
+def constraints() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            assert version, f"constraints.txt pins exact versions only: {line!r}"
+            pins[name.lower().replace("_", "-")] = version
+    return pins
+
+
+def test_constraints_pin_every_dependency_within_pyprojects_ranges():
+    """constraints.txt (what CI passed with) covers every dependency, at versions pyproject.toml admits."""
+    from packaging.requirements import Requirement
+
+    project = pyproject()["project"]
+    pins = constraints()
+    for text in project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]:
+        req = Requirement(text)
+        name = req.name.lower().replace("_", "-")
+        if name == project["name"]:  # an extra that includes another extra of this project
+            continue
+        assert name in pins, f"{name} is not pinned in constraints.txt: regenerate it (see its header)"
+        assert req.specifier.contains(pins[name], prereleases=True), f"constraints.txt pins {name}=={pins[name]}, outside {text!r}"
+    assert pins["torch"] == "2.14.1" and pins["torchvision"] == "0.29.1"  # the builds on the course machines' disk

@@ -60,3 +60,34 @@ def test_plot_gaps_one_panel_per_run_with_train_test_and_the_gap():
         plot.plot_gaps({"x": ([1.0, 2.0], [1.0])})
     with pytest.raises(ValueError, match="empty"):
         plot.plot_gaps({})
+
+
+# --------------------------------------------------------------------------- bad input: one clear message each
+def test_show_images_rejects_bad_input_with_one_message():
+    images = torch.zeros(4, 28, 28)
+    with pytest.raises(ValueError, match="no images to show"):
+        plot.show_images(torch.zeros(0, 28, 28))
+    with pytest.raises(ValueError, match="4 images but only 2 labels"):
+        plot.show_images(images, [0, 1])
+    with pytest.raises(ValueError, match=r"labels: 10 is outside the 3 classes \(0\.\.2\)"):
+        plot.show_images(images, [0, 1, 2, 10], ["a", "b", "c"])
+    with pytest.raises(ValueError, match=r"labels: -1 is outside the 3 classes"):
+        plot.show_images(images, torch.tensor([0, -1, 2, 1]), ["a", "b", "c"])
+    with pytest.raises(ValueError, match="4 images but only 3 predictions"):
+        plot.show_images(images, [0, 1, 2, 1], predictions=[0, 1, 2])
+    with pytest.raises(ValueError, match="labels must be class numbers, got 1.5"):
+        plot.show_images(images, [0, 1.5, 2, 1])
+    with pytest.raises(ValueError, match="ncols must be a whole number of at least 1, got 0"):
+        plot.show_images(images, ncols=0)
+    fig = plot.show_images(images, np.array([0, 1, 2, 1, 7]))  # extra labels are fine (a slice of the images)
+    assert len([ax for ax in fig.axes if ax.get_title()]) == 4
+    save(fig, "show_images_extra_labels.png")
+
+
+def test_plot_history_rejects_empty_and_foreign_input():
+    with pytest.raises(ValueError, match="no finished epoch to plot"):
+        plot.plot_history(History())
+    with pytest.raises(ValueError, match="non-empty dict"):
+        plot.plot_history({})
+    with pytest.raises(TypeError, match=r"histories\['CNN'\] is a list, not a History"):
+        plot.plot_history({"CNN": [0.1, 0.2]})

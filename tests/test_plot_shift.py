@@ -47,3 +47,12 @@ def test_bars_one_panel_per_model_with_prediction_in_title():
         plot.plot_probability_bars({}, CLASSES)
     with pytest.raises(ValueError, match="3 values for 10 classes"):
         plot.plot_probability_bars({"x": [0.2, 0.3, 0.5]}, CLASSES)
+
+
+def test_probability_figures_reject_bad_input_with_one_message():
+    with pytest.raises(ValueError, match="nothing to draw: 0 shifts and 10 classes"):
+        plot.plot_probability_heatmap(np.zeros((0, 10)), [], CLASSES)
+    with pytest.raises(ValueError, match=r"true_label 10 is outside the 10 classes \(0\.\.9\)"):
+        plot.plot_probability_bars({"CNN": np.full(10, 0.1)}, CLASSES, true_label=10)
+    with pytest.raises(ValueError, match="probs is empty"):
+        plot.plot_probability_bars({}, CLASSES)

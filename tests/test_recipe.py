@@ -44,3 +44,25 @@ def test_fast_fit_learns_the_bundled_sample(monkeypatch):
                         epochs=2, batch_size=64, progress=False)  # 2,000 images: 256 would be 8 steps per epoch
     assert len(h) == 2 and h.test_acc[-1] > 0.6
     assert not recipe.gpu_speedups_apply(torch.device("cpu"))
+
+
+def test_bfloat16_applies_where_the_hardware_computes_in_it(monkeypatch):
+    assert isinstance(recipe.cpu_has_native_bf16(), bool)  # this machine's answer, whatever it is
+    monkeypatch.setattr(recipe, "cpu_has_native_bf16", lambda: True)
+    assert recipe.bf16_applies(torch.device("cpu"))
+    monkeypatch.setattr(recipe, "cpu_has_native_bf16", lambda: False)
+    assert not recipe.bf16_applies(torch.device("cpu")) and not recipe.bf16_applies(torch.device("mps"))
+
+
+def test_fast_fit_trains_in_bfloat16_or_float32_as_asked(monkeypatch):
+    monkeypatch.setenv("CSLIB_FAST", "1")
+    train = cslib.data.load("fashion-mnist", verbose=False)
+    x, y = cslib.data.prepare(train.data[:512]), train.targets[:512]  # 8 steps: a one-cycle schedule needs a few
+    for bf16 in (True, False):
+        cslib.set_seed(0)
+        model = recipe.fast_cnn(width=4)
+        dtypes = set()
+        model[0].register_forward_hook(lambda m, args, out: dtypes.add(out.dtype))
+        h = recipe.fast_fit(model, (x, y), epochs=1, batch_size=64, progress=False, bf16=bf16, device="cpu")
+        assert len(h) == 1 and dtypes == {torch.bfloat16 if bf16 else torch.float32}
+        assert all(p.dtype == torch.float32 for p in model.parameters())  # autocast: the weights stay float32

@@ -2,6 +2,7 @@
 import copy
 import importlib.util
 import re
+import shutil
 import urllib.error
 from pathlib import Path
 
@@ -220,6 +221,52 @@ def test_pretrain_script_saves_a_loadable_file_with_provenance(tmp_path):
     assert transfer.sha256(out) in provenance.read_text()
     assert transfer.base_metadata(out)["sample_test_acc"] == meta["sample_test_acc"]
     assert transfer.load_pretrained_base(path=out).classifier[1].out_features == 10
+    cslib.set_seed(1)  # run again over the same file: its PROVENANCE.md still records the first run's checksum
+    meta = script.save(small_convnet().eval(), history, "test data", 1, 0, out)
+    script.write_provenance(meta, out, history)
+    assert transfer.load_pretrained_base(path=out).classifier[1].out_features == 10
+
+
+def copy_of_the_shipped_weights(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(transfer.BASE_PROVENANCE, folder / transfer.BASE_PROVENANCE.name)
+    path = folder / transfer.BASE_WEIGHTS.name
+    shutil.copy(transfer.BASE_WEIGHTS, path)
+    return path
+
+
+def test_corrupt_weights_are_caught_by_their_checksum(tmp_path):
+    path = copy_of_the_shipped_weights(tmp_path)
+    assert transfer.load_pretrained_base(path=path).classifier[1].out_features == 10  # the intact copy loads
+    content = bytearray(path.read_bytes())
+    start = len(content) // 2  # in the middle of the tensors: torch.load alone would not notice
+    content[start:start + 64] = bytes(b ^ 0xFF for b in content[start:start + 64])
+    path.write_bytes(bytes(content))
+    with pytest.raises(RuntimeError) as error:
+        transfer.load_pretrained_base(path=path)
+    message = str(error.value)
+    assert f"{path} is corrupt: its SHA-256 is" in message and "PROVENANCE.md records d5809b797e1d1f56" in message
+    assert "Reinstall cslib" in message and "git checkout -- cslib/weights/small_convnet_fashion_mnist.pt" in message
+    with pytest.raises(RuntimeError, match="is corrupt"):
+        transfer.base_metadata(path)
+    assert transfer.load_pretrained_base(path=path, verify=False) is not None  # the check is what caught it
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_device_that_is_not_there_is_named():
+    with pytest.raises(RuntimeError, match="CUDA was asked for"):
+        transfer.load_pretrained_base(device="cuda")
+
+
+def test_the_shipped_weights_need_their_recorded_checksum(tmp_path, monkeypatch):
+    path = copy_of_the_shipped_weights(tmp_path)
+    (tmp_path / "PROVENANCE.md").unlink()
+    monkeypatch.setattr(transfer, "BASE_WEIGHTS", path)
+    with pytest.raises(RuntimeError, match="does not record the checksum of small_convnet_fashion_mnist.pt"):
+        transfer.load_pretrained_base(path=path)
+    other = tmp_path / "my_weights.pt"  # a file of one's own, without provenance, loads unchecked
+    shutil.copy(path, other)
+    assert transfer.load_pretrained_base(path=other) is not None
 
 
 # --------------------------------------------------------------------------- torchvision's pretrained route

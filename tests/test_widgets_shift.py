@@ -57,3 +57,41 @@ def test_explorer_builds_and_updates_on_slider_and_picker():
     c["vertical"].value = 3
     assert c["text"].value == "shift +5 px, down +3 px: reader: Bag (1.00)"  # moving down keeps the column
     assert len(box.children[0].children) == 3  # image picker, shift and vertical sliders
+
+
+def test_explorers_carry_a_picture_for_front_ends_that_cannot_run_them():
+    """An untrusted notebook (someone else's run) shows the PNG and a sentence, not VBox(children=...)."""
+    import base64
+
+    x, y = images()
+    for box in (widgets.shift_explorer({"reader": ColumnReader()}, x, y, CLASSES), widgets.conv_explorer()):
+        bundle = box._repr_mimebundle_()
+        assert "application/vnd.jupyter.widget-view+json" in bundle  # the live widget, when the cell runs
+        assert bundle["text/plain"] == widgets.EXPLORER_TEXT
+        assert base64.b64decode(bundle["image/png"]).startswith(b"\x89PNG")
+    box = widgets.conv_explorer(n=3, k=7)  # kernel larger than the input: no picture, still a sentence
+    assert "image/png" not in box._repr_mimebundle_() and box._repr_mimebundle_()["text/plain"] == widgets.EXPLORER_TEXT
+
+
+def test_explorer_rejects_bad_input_with_one_message():
+    import pytest
+
+    x, y = images()
+    reader = {"reader": ColumnReader()}
+    with pytest.raises(ValueError, match="max_shift must be a whole number of pixels >= 0, got -3"):
+        widgets.shift_explorer(reader, x, y, CLASSES, max_shift=-3)
+    with pytest.raises(ValueError, match="need as many labels as images"):
+        widgets.shift_explorer(reader, x, y[:1], CLASSES)
+    with pytest.raises(ValueError, match="need as many labels as images"):
+        widgets.shift_explorer(reader, x[:0], y[:0], CLASSES)
+    with pytest.raises(ValueError, match=r"label 12 is outside the 10 classes \(0\.\.9\)"):
+        widgets.shift_explorer(reader, x, torch.tensor([1, 12]), CLASSES)
+    with pytest.raises(ValueError, match="models is empty"):
+        widgets.shift_explorer({}, x, y, CLASSES)
+    with pytest.raises(ValueError, match="classes is empty"):
+        widgets.shift_explorer(reader, x, y, [])
+    with pytest.raises(ValueError, match="label 10 is outside the 3 classes"):
+        widgets.plot_shift_explorer(reader, x[0], CLASSES[:3], label=10)
+    probs = widgets.shift_model_probabilities(reader, x[0])
+    with pytest.raises(ValueError, match="'reader' gives 10 class probabilities but there are 3 class names"):
+        widgets.shift_prediction_text(probs, CLASSES[:3])

@@ -1,7 +1,10 @@
 """Checks for lab 1 (dropout and batch normalization). In the lab: ``from cslib.checks import lab01 as check``."""
 from __future__ import annotations
 
-from cslib.checks import Case, Outcome, Question, compare_data, compare_models
+import difflib
+import functools
+
+from cslib.checks import Case, Outcome, Question, as_int, as_number, compare_models, describe, fraction_problem
 from cslib.checks.probe import describe_model
 
 MODEL_INPUT = (4, 784)
@@ -9,10 +12,15 @@ RUNS = ("BN + dropout 0.25", "dropout 0.25", "dropout 0.1", "dropout 0.9")
 
 
 # --------------------------------------------------------------------------- Q1 make_model
-def _model_case(batch_norm: bool, dropout: float) -> Case:
+@functools.lru_cache(maxsize=256)
+def _reference_model(batch_norm: bool, dropout: float) -> dict:
     from cslib.models import mlp
 
-    expected = describe_model(mlp(batch_norm=batch_norm, dropout=dropout), MODEL_INPUT)
+    return describe_model(mlp(batch_norm=batch_norm, dropout=dropout), MODEL_INPUT)
+
+
+def _model_case(batch_norm: bool, dropout: float) -> Case:
+    expected = _reference_model(batch_norm, dropout)  # a cached dict: Question.cases copies it
     return Case((batch_norm, dropout, MODEL_INPUT), expected, f"make_model(batch_norm={batch_norm}, dropout={dropout})")
 
 
@@ -26,6 +34,7 @@ make_model = Question(
     fixed=lambda: [_model_case(True, 0.25), _model_case(False, 0.25), _model_case(False, 0.0)],
     random=lambda rng: [_model_case(bool(rng.integers(2)), round(float(rng.uniform(0.05, 0.95)), 2)) for _ in range(3)],
     compare=compare_models,
+    reject=("cslib.models.mlp",),
 )
 
 
@@ -57,30 +66,45 @@ def drive_train_and_evaluate(answer, seed, shuffle_test_labels):
     return {"result": result, "independent_test_acc": independent, "weights_changed": changed}
 
 
+def _run_problem(what: str, run, accuracy_keys=("train_acc", "test_acc")) -> str:
+    """Why ``run`` is not what train_and_evaluate returns ({"seconds", "train_acc", "test_acc"}), or ''."""
+    if not isinstance(run, dict):
+        return f"{what} should be a dict with seconds, train_acc and test_acc (what train_and_evaluate returns), got {describe(run)}"
+    missing = [k for k in ("seconds", *accuracy_keys) if k not in run]
+    if missing:
+        return f"{what} lacks {', '.join(map(repr, missing))}; it has {sorted(run)}"
+    seconds = as_number(run["seconds"])
+    if seconds is None:
+        return f"{what}['seconds'] should be a number, got {describe(run['seconds'])}"
+    if not 0 < seconds < 3600:
+        return f"{what}['seconds'] should be the training time in seconds (time.perf_counter() after minus before), got {seconds:g}"
+    for key in accuracy_keys:
+        problem = fraction_problem(f"{what}[{key!r}]", run[key])
+        if problem:
+            return problem
+    return ""
+
+
 def _judge_training(expected: dict, got: dict) -> Outcome:
     result = got.get("result")
     if not isinstance(result, dict):
-        return Outcome(False, f"train_and_evaluate should return a dict with seconds, train_acc and test_acc; it returned {result!r}")
-    missing = [k for k in ("seconds", "train_acc", "test_acc") if k not in result]
-    if missing:
-        return Outcome(False, f"the returned dict lacks {', '.join(missing)}; it has {sorted(result)}")
-    if not all(isinstance(result[k], (int, float)) for k in ("seconds", "train_acc", "test_acc")):
-        return Outcome(False, f"seconds, train_acc and test_acc should be numbers, got {result!r}")
+        return Outcome(False, f"train_and_evaluate should return a dict with seconds, train_acc and test_acc, got {describe(result)}")
+    problem = _run_problem("the returned dict", result)
+    if problem:
+        return Outcome(False, problem)
     if not got["weights_changed"]:
-        return Outcome(False, "the model's weights did not change: train the model that is passed in")
-    if not 0 < result["seconds"] < 3600:
-        return Outcome(False, f"seconds should be the training time in seconds, got {result['seconds']!r}")
-    for key in ("train_acc", "test_acc"):
-        if not 0 <= result[key] <= 1:
-            return Outcome(False, f"{key} should be a fraction between 0 and 1, got {result[key]!r}")
-    if abs(result["test_acc"] - got["independent_test_acc"]) > 0.02:
-        return Outcome(False, f"test_acc is {result['test_acc']:.3f}, but the trained model scores "
-                              f"{got['independent_test_acc']:.3f} on the test data in eval mode")
-    if result["train_acc"] < expected["min_train_acc"]:
-        return Outcome(False, f"on easy data train_acc should reach {expected['min_train_acc']}, got {result['train_acc']:.3f}")
+        return Outcome(False, "the model's weights did not change: train the model that is passed in (not a copy or a new one)")
+    train_acc, test_acc = as_number(result["train_acc"]), as_number(result["test_acc"])
+    if abs(test_acc - got["independent_test_acc"]) > 0.02:
+        return Outcome(False, f"test_acc is {test_acc:.3f}, but the trained model scores "
+                              f"{got['independent_test_acc']:.3f} on the test data in eval mode: measure test_acc on "
+                              "`test`, after training, with model.eval()")
+    if train_acc < expected["min_train_acc"]:
+        return Outcome(False, f"on easy data train_acc should reach {expected['min_train_acc']}, got {train_acc:.3f}: "
+                              "train for n_epochs epochs on all of `train` and measure train_acc after training")
     low, high = expected["test_acc_range"]
-    if not low <= result["test_acc"] <= high:
-        return Outcome(False, f"test_acc {result['test_acc']:.3f} is outside the expected range [{low}, {high}]")
+    if not low <= test_acc <= high:
+        return Outcome(False, f"test_acc {test_acc:.3f} is outside the expected range [{low}, {high}]")
     return Outcome(True)
 
 
@@ -104,18 +128,20 @@ train_and_evaluate = Question(
 # --------------------------------------------------------------------------- Q3 results
 def _judge_results(expected: dict, got) -> Outcome:
     if not isinstance(got, dict):
-        return Outcome(False, f"results should be a dict of runs, got {type(got).__name__}")
+        return Outcome(False, f"results should be a dict of runs, got {describe(got)}")
     missing = [name for name in expected["runs"] if name not in got]
     if missing:
-        return Outcome(False, f"missing run(s): {', '.join(map(repr, missing))}; results has {list(got)}")
+        close = {name: difflib.get_close_matches(name, [str(k) for k in got], n=1) for name in missing}
+        guesses = "; ".join(f"{m[0]!r} should be {name!r}" for name, m in close.items() if m)
+        return Outcome(False, f"missing run(s): {', '.join(map(repr, missing))}; results has {list(got)}"
+                       + (f" ({guesses}: use the keys exactly as the table writes them)" if guesses else ""))
     for name in expected["runs"]:
-        run = got[name]
-        if not isinstance(run, dict) or not all(isinstance(run.get(k), (int, float)) for k in ("seconds", "train_acc", "test_acc")):
-            return Outcome(False, f"results[{name!r}] should be what train_and_evaluate returns, got {run!r}")
-        if not (run["seconds"] > 0 and 0 <= run["train_acc"] <= 1 and 0 <= run["test_acc"] <= 1):
-            return Outcome(False, f"results[{name!r}] has impossible numbers: {run!r}")
-        if name != "dropout 0.9" and run["test_acc"] < 0.5:
-            return Outcome(False, f"results[{name!r}] has test_acc {run['test_acc']:.3f}: this network should do much better; was it trained?")
+        problem = _run_problem(f"results[{name!r}]", got[name])
+        if problem:
+            return Outcome(False, problem)
+        if name != "dropout 0.9" and as_number(got[name]["test_acc"]) < 0.5:
+            return Outcome(False, f"results[{name!r}] has test_acc {as_number(got[name]['test_acc']):.3f}: this network "
+                                  "should do much better; was it trained?")
     return Outcome(True)
 
 
@@ -139,7 +165,7 @@ def drive_plot_results(answer, names, train_accs, test_accs):
     runs = {n: {"seconds": 1.0 + i, "train_acc": a, "test_acc": b} for i, (n, a, b) in enumerate(zip(names, train_accs, test_accs))}
     fig = answer(runs)
     if not isinstance(fig, Figure):
-        return {"is_figure": False, "type": type(fig).__name__}
+        return {"is_figure": False, "type": type(fig).__name__, "has_figure": isinstance(getattr(fig, "figure", None), Figure)}
     bars, texts = [], []
     for ax in fig.axes:
         for patch in ax.patches:
@@ -156,7 +182,10 @@ def drive_plot_results(answer, names, train_accs, test_accs):
 
 def _judge_plot(expected: dict, got: dict) -> Outcome:
     if not got.get("is_figure"):
-        return Outcome(False, f"plot_results should return a matplotlib Figure (e.g. fig, ax = plt.subplots(); ...; return fig), got {got.get('type')}")
+        if got.get("has_figure"):
+            return Outcome(False, f"plot_results returned {got.get('type')}, not the Figure: return ax.figure (or the fig of fig, ax = plt.subplots())")
+        return Outcome(False, f"plot_results should return a matplotlib Figure (e.g. fig, ax = plt.subplots(); ...; return fig), "
+                              f"got {got.get('type')}" + (" (plt.show() returns None)" if got.get("type") == "NoneType" else ""))
     bars = got["bars"]
     for value in expected["train_accs"] + expected["test_accs"]:
         if not any(abs(b - value) < 1e-6 or abs(b - 100 * value) < 1e-4 for b in bars):
@@ -188,14 +217,58 @@ plot_results = Question(
 
 
 # --------------------------------------------------------------------------- Q5 view_shape
+X_TRAIN_SHAPE = (60000, 28, 28)
+
+
+def _judge_view_shape(expected: list, got) -> Outcome:
+    """Worked out by hand: say what is wrong, never the shape itself (the module's policy)."""
+    if isinstance(got, str):
+        return Outcome(False, f"view_shape is a string, {got!r}: write the shape as a tuple of ints, e.g. (2, 3), without quotes")
+    if isinstance(got, (int, float)) and not isinstance(got, bool):
+        return Outcome(False, f"view_shape is one number, {got!r}: a shape is a tuple with one size per dimension")
+    if hasattr(got, "ndim") and got.ndim == 1:  # torch.tensor([...]) or np.array([...]) of the sizes: fine
+        got = got.tolist()
+    if not isinstance(got, list):
+        return Outcome(False, f"view_shape should be a tuple of ints (a shape), got {describe(got)}")
+    sizes = [as_int(v) for v in got]
+    if any(s is None for s in sizes):
+        bad = next(v for v, s in zip(got, sizes) if s is None)
+        if as_number(bad) is not None:
+            return Outcome(False, f"{bad!r} in view_shape is not a whole number: sizes are integers (use integer division //)")
+        return Outcome(False, f"view_shape should hold only ints, but it holds {describe(bad)}")
+    if sizes == expected:
+        return Outcome(True)
+    elements = 1
+    for s in X_TRAIN_SHAPE:
+        elements *= s
+    if -1 in sizes:
+        why = "-1 is what you pass to view(), not a size: view works out the size it stands for; write that number"
+    elif sizes == list(X_TRAIN_SHAPE):
+        why = "that is the shape of x_train before the view: view(-1, 28*28) changes it"
+    elif len(sizes) != 2:
+        why = f"view(-1, 28*28) asks for 2 dimensions, your shape has {len(sizes)}"
+    elif sizes[1] != 28 * 28 and sizes[0] == 28 * 28:
+        why = "the dimensions are in the wrong order: the last one is what you wrote last in view(-1, 28*28)"
+    elif sizes[1] != 28 * 28:
+        why = "the second dimension is what you wrote second in view(-1, 28*28)"
+    elif sizes[0] * sizes[1] != elements:
+        why = (f"your shape holds {sizes[0] * sizes[1]:,} numbers, but view() keeps every element of x_train "
+               "(60000 × 28 × 28 of them): -1 stands for the size that makes the count come out right")
+    else:  # pragma: no cover - the product and the second size fix the first
+        why = "that is not the shape after the view"
+    return Outcome(False, why)
+
+
 view_shape = Question(
     answer="view_shape",
     title="view_shape",
     points=1,
     probe="value",
-    hint="view(-1, 28*28) keeps the number of elements: 60000 * 28 * 28 of them, in rows of 784.",
+    hint="view() keeps the number of elements of x_train and arranges them with the sizes you give; "
+         "-1 is the one size it works out. Try it on torch.zeros(60000, 28, 28) to check your answer.",
     fixed=lambda: [Case((), [60000, 784], "x_train of shape [60000, 28, 28]")],
-    compare=lambda e, g: compare_data(e, list(g) if isinstance(g, (list, tuple)) else g),
+    compare=_judge_view_shape,
+    reveals=False,
 )
 
 QUESTIONS = [make_model, train_and_evaluate, results, plot_results, view_shape]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cslib.checks import Case, Outcome, Question, compare_data, compare_models, fmt
+from cslib.checks import Case, Outcome, Question, as_int, as_number, compare_data, compare_models, count_problem, describe, fmt
 from cslib.checks.probe import describe_model
 
 EXERCISE_B = np.array([[1, 1, 1], [1, -2, 1], [1, 1, 1]])  # the deck's matrix B
@@ -140,10 +140,11 @@ A = Question(
 
 # --------------------------------------------------------------------------- Q5-7 C, D, E (on the student's A)
 def drive_exercise(answer):
-    """The student's result next to the student's A, read from the notebook (the kernel's __main__ namespace)."""
+    """The student's result next to the student's A, C and D, read from the notebook (the kernel's __main__ namespace)."""
     import __main__
 
-    return {"A": getattr(__main__, "A", None), "answer": answer}
+    return {"A": getattr(__main__, "A", None), "C": getattr(__main__, "C", None), "D": getattr(__main__, "D", None),
+            "answer": answer}
 
 
 def exercise_results(A) -> dict:
@@ -155,11 +156,31 @@ def exercise_results(A) -> dict:
     return {"C": C, "D": D, "E": conv(D, EXERCISE_B, stride=3)}
 
 
-_HOW = {
-    "C": "C = 2×2 max pooling of A with stride 2 (an m×n A gives an (m/2)×(n/2) C)",
-    "D": "D = (C padded with 2 zeros on every side) convolved with B, stride 1: each side grows by 4, then shrinks by 3 − 1 = 2",
-    "E": "E = D convolved with B with stride 3: ⌊(size − 3)/3⌋ + 1 along each side",
+_SHAPE_HINT = {  # how the shape comes about, without the result (the student works it out)
+    "C": "2×2 max pooling with stride 2 turns each 2×2 block of A into one entry: count the blocks along each side of A",
+    "D": "padding C by 2 adds 2 rows and 2 columns on every side; a 3×3 kernel with stride 1 then fits (size − 3) + 1 "
+         "times along each side",
+    "E": "with stride 3, the 3×3 kernel fits ⌊(size − 3)/3⌋ + 1 times along each side of D",
 }
+_ENTRY_HINT = {
+    "C": "entry (i, j) of C is the largest entry of the block A[2i:2i+2, 2j:2j+2]",
+    "D": "entry (i, j) of D is the sum of the 3×3 window of the padded C whose top-left corner is (i, j), multiplied "
+         "entry by entry with B (B is not flipped)",
+    "E": "entry (i, j) of E is the sum of the 3×3 window of D whose top-left corner is (3i, 3j), multiplied entry by "
+         "entry with B",
+}
+
+
+def _as_matrix(value):
+    """A nested list of numbers as a 2-D array (the values count, not the container), else ``value`` unchanged."""
+    if isinstance(value, list):
+        try:
+            array = np.array(value)
+        except ValueError:
+            return value
+        if array.ndim == 2 and array.dtype.kind in "iuf":
+            return array
+    return value
 
 
 def _judge_result(name: str):
@@ -170,14 +191,25 @@ def _judge_result(name: str):
         problem = _problems_with_A(A_value)
         if problem:
             return Outcome(False, f"fix A first ({problem})")
-        want = exercise_results(A_value)[name]
-        answer = got.get("answer")
-        if not isinstance(answer, np.ndarray):
-            return Outcome(False, f"{name} should be a NumPy array (the matrix), got {type(answer).__name__}")
-        outcome = compare_data(want, answer)
-        if outcome.passed:
-            return outcome
-        return Outcome(False, f"{_HOW[name]}.\nFor your {_shape_text(A_value)} A:\n{outcome.detail}")
+        right = exercise_results(A_value)
+        answer = _as_matrix(got.get("answer"))
+        if not isinstance(answer, np.ndarray) or answer.ndim != 2:
+            return Outcome(False, f"{name} should be a matrix (a 2-D NumPy array), got {describe(answer)}")
+        want = right[name]
+        if answer.shape == want.shape and np.allclose(answer.astype(float), want.astype(float)):
+            return Outcome(True)
+        for before in {"D": ["C"], "E": ["C", "D"]}.get(name, []):  # a wrong C makes D wrong: say so first
+            value = _as_matrix(got.get(before))
+            if value is not None and not (isinstance(value, np.ndarray) and compare_data(right[before], value).passed):
+                return Outcome(False, f"{name} is computed from {before}, and your {before} is not right yet: "
+                                      f"fix {before} first (run its check)")
+        if answer.shape != want.shape:
+            return Outcome(False, f"{name} has the wrong shape, {_shape_text(answer)}, for your {_shape_text(A_value)} A: "
+                                  f"{_SHAPE_HINT[name]}")
+        differ = np.argwhere(~np.isclose(answer.astype(float), want.astype(float)))
+        i, j = (int(v) for v in differ[0])
+        return Outcome(False, f"{name} has the right shape, but {len(differ)} of its {want.size} entries are wrong, "
+                              f"the first at row {i}, column {j} (counting from 0): {_ENTRY_HINT[name]}")
     return judge
 
 
@@ -190,6 +222,7 @@ def _result_question(name: str, title: str) -> Question:
         hint=f"{title}; compute it by hand first, then with your functions, and compare.",
         fixed=lambda: [Case((), None, f"{name} for your A")],
         compare=_judge_result(name),
+        reveals=False,
     )
 
 
@@ -214,8 +247,8 @@ bn_dropout_net = Question(
     title="bn_dropout_net",
     points=1,
     probe="model",
-    hint="nn.Sequential(nn.Linear(28 * 28, 1000), nn.BatchNorm1d(1000), nn.ReLU(), nn.Dropout(0.25), nn.Linear(1000, 10)): "
-         "the layers of the class, in the order forward() uses them.",
+    hint="nn.Sequential(...) takes the layers themselves as its arguments: the layers that the class creates in __init__, "
+         "in the order its forward() uses them.",
     fixed=lambda: [_net_case()],
     compare=compare_models,
 )
@@ -279,41 +312,62 @@ def _layer_settings() -> dict:
     return {f"{type(layer).__name__}-{i}": layer for i, layer in enumerate(cnn(), 1)}
 
 
-def _why(name: str, table: dict) -> tuple[str, str]:
-    """Why layer ``name`` has its output shape and its parameter count (for the feedback)."""
+def _why(name: str, table: dict, got: dict) -> tuple[str, str]:
+    """How layer ``name`` gets its output shape and its parameter count, without the results (the student
+    works them out). The input is named by the student's own previous row when that row is right."""
     layer = _layer_settings()[name]
     names = list(table)
-    before = [1, 28, 28] if names.index(name) == 0 else table[names[names.index(name) - 1]][0]
-    shape, params = table[name]
+    index = names.index(name)
+    if index == 0:
+        source = "its input is the image, (1, 28, 28)"
+    else:
+        previous = names[index - 1]
+        mine = _row(got.get(previous))
+        if mine is not None and mine[0] == table[previous][0]:
+            source = f"its input is the output of {previous}, {tuple(mine[0])}"
+        else:
+            source = f"its input is the output of {previous}, which is not right yet: fix that row first"
     kind = type(layer).__name__
     if kind == "Conv2d":
         k, s, p = layer.kernel_size[0], layer.stride[0], layer.padding[0]
-        return (f"its input is {tuple(before)}; a {k}×{k} kernel, stride {s}, padding {p}: ⌊({before[1]} + 2·{p} − {k})/{s}⌋ + 1 "
-                f"= {shape[1]}, and its {layer.out_channels} filters give {layer.out_channels} channels",
-                f"{layer.out_channels} filters × ({layer.in_channels} channels × {k}×{k}) weights + {layer.out_channels} biases "
-                f"= {params:,}")
+        return (f"{source}; a {k}×{k} kernel with stride {s} and padding {p} fits ⌊(n + 2·padding − kernel)/stride⌋ + 1 "
+                f"times along a side of n, and each of the {layer.out_channels} filters makes one channel",
+                f"each of its {layer.out_channels} filters has one {k}×{k} kernel per input channel ({layer.in_channels}), "
+                "plus one bias")
     if kind == "MaxPool2d":
-        return (f"its input is {tuple(before)}; 2×2 windows with stride 2 halve height and width, rounding down: "
-                f"⌊({before[1]} − 2)/2⌋ + 1 = {shape[1]}; the channels stay {shape[0]}", "pooling learns nothing: 0")
+        return (f"{source}; 2×2 windows with stride 2 fit ⌊(n − 2)/2⌋ + 1 times along a side of n (a last odd row or "
+                "column is dropped), and the channels stay", "pooling takes a maximum and learns nothing")
     if kind == "ReLU":
-        return f"ReLU works entry by entry, so the shape stays {tuple(before)}", "an activation has no parameters: 0"
+        return f"{source}; ReLU works entry by entry, so its output has the shape of its input", "an activation learns nothing"
     if kind == "Flatten":
-        return f"Flatten lines the {tuple(before)} tensor up: {' × '.join(map(str, before))} = {shape[0]}", "no parameters: 0"
-    return (f"a Linear layer outputs out_features = {layer.out_features} numbers",
-            f"{layer.in_features} × {layer.out_features} weights + {layer.out_features} biases = {params:,}")
+        return f"{source}; Flatten lines all of it up in one vector: multiply its sizes", "Flatten only reshapes: nothing to learn"
+    return (f"a Linear layer outputs out_features numbers, the second number in nn.Linear({layer.in_features}, "
+            f"{layer.out_features})", "one weight per input per output, plus one bias per output")
 
 
 def _shape_of(value):
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return [int(value)]
-    if isinstance(value, (list, tuple)) and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value):
-        return [int(v) for v in value]
+    """A shape given as ints (or whole floats, or one int for a flat shape) as a list of ints, else None."""
+    if as_int(value) is not None and not isinstance(value, (list, bool)):
+        return [as_int(value)]
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        value = value.tolist()
+    if isinstance(value, list) and value and all(as_int(v) is not None and not isinstance(v, bool) for v in value):
+        return [as_int(v) for v in value]
     return None
 
 
+def _row(row):
+    """(shape, params) from a row of the student's table, or None if it is not such a pair."""
+    if not (isinstance(row, list) and len(row) == 2):
+        return None
+    shape = _shape_of(row[0])
+    return (shape, row[1]) if shape is not None else None
+
+
 def _judge_table(expected: dict, got) -> Outcome:
+    """Worked out by hand: name the wrong entries and how to get them, never the values (the module's policy)."""
     if not isinstance(got, dict):
-        return Outcome(False, f"cnn_table should be a dict {{layer name: (output shape, parameters)}}, got {type(got).__name__}")
+        return Outcome(False, f"cnn_table should be a dict {{layer name: (output shape, parameters)}}, got {describe(got)}")
     missing = [name for name in expected if name not in got]
     extra = [name for name in got if name not in expected]
     if missing or extra:
@@ -323,18 +377,28 @@ def _judge_table(expected: dict, got) -> Outcome:
     wrong = []
     for name, (shape, params) in expected.items():
         row = got[name]
-        if not (isinstance(row, (list, tuple)) and len(row) == 2):
+        if not (isinstance(row, list) and len(row) == 2):
             wrong.append(f"{name}: write a pair (output shape, parameters), got {fmt(row)}")
             continue
         got_shape, got_params = _shape_of(row[0]), row[1]
-        why_shape, why_params = _why(name, expected)
+        why_shape, why_params = _why(name, expected, got)
         if got_shape is not None and len(got_shape) == len(shape) + 1 and got_shape[0] == -1:
-            wrong.append(f"{name}: leave out the batch dimension (-1): write {tuple(shape)}")
+            wrong.append(f"{name}: leave out the batch dimension (the -1 of the summary)")
+        elif got_shape is None:
+            sizes = row[0].tolist() if isinstance(row[0], np.ndarray) else row[0]
+            sizes = sizes if isinstance(sizes, list) else [sizes]
+            if sizes and all(as_number(v) is not None for v in sizes):
+                wrong.append(f"{name}: the output shape {fmt(row[0])} holds a size that is not a whole number: "
+                             "sizes are integers (use integer division //)")
+            else:
+                wrong.append(f"{name}: the output shape should be a tuple of ints, got {describe(row[0])}")
         elif got_shape != shape:
-            shown = tuple(got_shape) if got_shape is not None else fmt(row[0])
-            wrong.append(f"{name}: output shape {shown} is wrong, expected {tuple(shape)}: {why_shape}")
-        if isinstance(got_params, bool) or not isinstance(got_params, (int, np.integer)) or got_params != params:
-            wrong.append(f"{name}: {fmt(got_params)} parameters is wrong, expected {params:,}: {why_params}")
+            wrong.append(f"{name}: the output shape {tuple(got_shape)} is wrong: {why_shape}")
+        problem = count_problem("the parameter count", got_params)
+        if problem:
+            wrong.append(f"{name}: {problem}")
+        elif as_int(got_params) != params:
+            wrong.append(f"{name}: {as_int(got_params):,} parameters is wrong: {why_params}")
     if wrong:
         return Outcome(False, f"{len(wrong)} wrong entr{'y' if len(wrong) == 1 else 'ies'}:\n" + "\n".join(wrong))
     return Outcome(True)
@@ -345,10 +409,11 @@ cnn_table = Question(
     title="cnn_table",
     points=2,
     probe="value",
-    hint="work layer by layer from the input (1, 28, 28); a convolution's parameters are "
-         "filters × (input channels × k × k) + filters, a Linear layer's in × out + out.",
+    hint="work layer by layer from the input (1, 28, 28), each row from the one before; a convolution's parameters "
+         "are filters × (input channels × k × k) + filters, a Linear layer's in × out + out.",
     fixed=lambda: [Case((), cnn_reference_table(), "the lecture's CNN, input (1, 28, 28)")],
     compare=_judge_table,
+    reveals=False,
 )
 
 QUESTIONS = [maxpool2d, pad, conv2d, A, C, D, E, bn_dropout_net, maxpool_backward, cnn_table]

@@ -8,14 +8,24 @@ library or parameters it uses.
 """
 from __future__ import annotations
 
-from cslib.checks import Case, Outcome, Question
+import functools
+
+from cslib.checks import Case, Outcome, Question, as_int, as_number, describe
 
 N_CALLS = 40
 
 
 # --------------------------------------------------------------------------- drivers (self-contained)
-def drive_transform(answer, seed, n_calls):
-    """Call the transform ``n_calls`` times on a uint8 (1, 28, 28) bar image and measure every output."""
+def drive_transform(answer, seed, n_calls, watch=""):
+    """Call the transform ``n_calls`` times on a uint8 (1, 28, 28) bar image and measure every output.
+
+    When the outputs leave a doubt (all the same; with ``watch="invert"``, all or none inverted), the random
+    parts that happen with a probability ``p`` (RandomInvert, RandomApply, flips...) are run again with ``p``
+    set to 1 and to 0 on copies of the transform, so that a rare (or near-certain) event is seen without luck.
+    With ``watch="parts"`` each part of a composed transform is also tried alone, to count the parts that
+    change the image.
+    """
+    import copy
     import math
 
     import torch
@@ -42,23 +52,103 @@ def drive_transform(answer, seed, n_calls):
         angle = math.degrees(0.5 * math.atan2(2 * mu11, mu20 - mu02))  # the bar's direction, in (-90, 90]
         return {"mass": mass, "cy": cy, "cx": cx, "size": math.sqrt(max(mu20 + mu02, 0.0)), "angle": angle}
 
+    def run(transform, calls=n_calls):
+        outputs, seen = [], set()
+        for _ in range(calls):
+            out = transform(image.clone())
+            if not torch.is_tensor(out):
+                return {"error": f"the transform returned a {type(out).__name__}, not a tensor"}
+            info = {"shape": [int(s) for s in out.shape], "dtype": str(out.dtype).replace("torch.", "")}
+            if info["shape"] == [1, 28, 28] and out.dtype == torch.uint8:
+                inverted = float(out.float().median()) > 127
+                info.update(measure(out, inverted), inverted=inverted, same=bool(torch.equal(out, image)))
+                seen.add(out.numpy().tobytes())
+            outputs.append(info)
+        return {"outputs": outputs, "distinct": len(seen), "seen": seen}
+
+    def inner(t):  # what a composed transform (Compose, RandomApply/Choice/Order, nn.Sequential) is made of
+        if isinstance(t, torch.nn.Sequential):
+            return list(t)
+        parts = getattr(t, "transforms", None)
+        return list(parts) if isinstance(parts, (list, tuple, torch.nn.ModuleList)) else None
+
+    def nodes(t):  # t and everything it is composed of
+        return [t] + [n for sub in (inner(t) or []) for n in nodes(sub)]
+
+    def parts(t):  # the transforms that do the work: the leaves of the composition
+        return [t] if inner(t) is None else [leaf for sub in inner(t) for leaf in parts(sub)]
+
+    def chance(t):  # the nodes whose effect happens with a probability 0 < p < 1
+        return [n for n in nodes(t) if isinstance(getattr(n, "p", None), float) and 0 < n.p < 1]
+
+    def with_p(t, value):
+        try:
+            t = copy.deepcopy(t)
+        except Exception:
+            return None
+        for n in chance(t):
+            n.p = value
+        return t
+
+    # An asymmetric pattern (the bar and a spot): any flip, rotation, shift or filter changes it.
+    pattern = image.clone()
+    pattern[0, 3:7, 3:6] = 120
+
+    def changes(part):
+        if isinstance(getattr(part, "p", None), float) and 0 < part.p < 1:
+            part = with_p(part, 1.0)
+            if part is None:
+                return False
+        for scale in (None, 255.0):
+            x = pattern.clone() if scale is None else pattern.float() / scale
+            try:
+                outs = [part(x.clone()) for _ in range(6)]
+            except Exception:
+                continue
+            for out in outs:
+                if not torch.is_tensor(out) or tuple(out.shape) != (1, 28, 28):
+                    return torch.is_tensor(out)
+                a = out.detach().float()
+                if out.is_floating_point() and float(a.max()) <= 1.0 + 1e-6:
+                    a = a * 255
+                if float((a - pattern.float()).abs().max()) > 2:
+                    return True
+            return False
+        return False
+
     torch.manual_seed(seed)
-    outputs, seen = [], set()
-    for _ in range(n_calls):
-        out = answer(image.clone())
-        if not torch.is_tensor(out):
-            return {"error": f"the transform returned a {type(out).__name__}, not a tensor"}
-        info = {"shape": [int(s) for s in out.shape], "dtype": str(out.dtype).replace("torch.", "")}
-        if info["shape"] == [1, 28, 28] and out.dtype == torch.uint8:
-            inverted = float(out.float().median()) > 127
-            info.update(measure(out, inverted), inverted=inverted, same=bool(torch.equal(out, image)))
-            seen.add(out.numpy().tobytes())
-        outputs.append(info)
-    return {"input": measure(image, False), "outputs": outputs, "distinct": len(seen)}
+    result = run(answer)
+    if "error" in result:
+        return result
+    result["input"] = measure(image, False)
+    result["chance_parts"] = [type(n).__name__ for n in chance(answer)]
+    inverted = [o.get("inverted") for o in result["outputs"]]
+    doubt = result["distinct"] < 2 or (watch == "invert" and (all(inverted) or not any(inverted)))
+    variants = {}
+    for name, value in (("always", 1.0), ("never", 0.0)):
+        variant = with_p(answer, value) if result["chance_parts"] and doubt else None
+        if variant is not None:
+            torch.manual_seed(seed)
+            variants[name] = run(variant, max(n_calls // 2, 1))
+            if "error" not in variants[name]:
+                result[name] = variants[name]["outputs"]
+    # a part with 0 < p < 1 that changes the image makes the transform random, however rare its turn
+    result["chance_changes"] = bool(len(variants) == 2 and "error" not in variants["always"] and "error" not in variants["never"]
+                                    and variants["always"]["seen"] != variants["never"]["seen"])
+    del result["seen"]
+    if watch == "parts":
+        torch.manual_seed(seed)
+        result["parts"] = [{"name": type(p).__name__, "changes": changes(p)} for p in parts(answer)]
+    return result
 
 
 def drive_plot_samples(answer, seed, n_transforms, n):
-    """Call the student's grid function with made-up transforms and read back the figure's image axes."""
+    """Call the student's grid function with made-up transforms and read back the figure's image axes and texts.
+
+    Every call of every made-up transform gives a different image (a shift by (row, k) pixels with a new k
+    each time), so a grid that calls the transform once per sample shows rows × n different samples, whatever
+    the luck of the draw.
+    """
     import matplotlib.pyplot as plt
     import torch
     from matplotlib.figure import Figure
@@ -68,31 +158,55 @@ def drive_plot_samples(answer, seed, n_transforms, n):
     top, left = int(torch.randint(4, 12, (1,), generator=g)), int(torch.randint(4, 16, (1,), generator=g))
     image[0, top:top + 12, left:left + 6] = 220
 
-    def rolling(k):
-        return lambda x: torch.roll(x, int(torch.randint(-k, k + 1, (1,))), dims=-1)
+    def shifting(row):
+        steps = (torch.randperm(27, generator=g) + 1).tolist()  # 27 different horizontal shifts, none 0
+        calls = []
 
-    transforms = {f"roll up to {k} px": rolling(k) for k in range(2, 2 + n_transforms)}
+        def transform(x):
+            calls.append(1)
+            return torch.roll(x, shifts=(row, steps[(len(calls) - 1) % 27]), dims=(-2, -1))
+        return transform
+
+    names = [f"shift {chr(65 + row)}{int(torch.randint(10, 99, (1,), generator=g))}" for row in range(n_transforms)]
+    transforms = {name: shifting(row) for row, name in enumerate(names)}
     torch.manual_seed(seed)
     fig = answer(transforms, image, n)
     if not isinstance(fig, Figure):
-        return {"is_figure": False, "type": type(fig).__name__}
+        return {"is_figure": False, "type": type(fig).__name__, "has_figure": isinstance(getattr(fig, "figure", None), Figure)}
     image_axes = [ax for ax in fig.axes if ax.images]
     arrays = {ax.images[0].get_array().tobytes() for ax in image_axes}
+    texts = [t.get_text() for t in fig.texts]
+    if getattr(fig, "_suptitle", None) is not None:
+        texts.append(fig._suptitle.get_text())
+    for ax in fig.axes:
+        texts += [ax.get_title(loc) for loc in ("left", "center", "right")] + [ax.get_ylabel(), ax.get_xlabel()]
+        texts += [t.get_text() for t in ax.texts]
     plt.close(fig)
-    return {"is_figure": True, "n_image_axes": len(image_axes), "distinct_images": len(arrays)}
+    text = " ".join(texts)
+    return {"is_figure": True, "n_image_axes": len(image_axes), "distinct_images": len(arrays),
+            "unnamed": [name for name in names if name not in text]}
 
 
-def drive_output_shapes(answer, spec, input_shape):
-    """Build the layers described by ``spec`` on PyTorch's meta device and ask ``answer`` for their output shapes."""
+def drive_output_shapes(answer, spec, input_shape, runnable=False):
+    """Build the layers described by ``spec`` on PyTorch's meta device and ask ``answer`` for their output shapes.
+
+    The question asks for shapes computed from the layers' settings, so the layers handed to the student
+    cannot be run (unless ``runnable``, for the reference): calling one raises an error that says so.
+    """
     import torch
     from torch import nn
 
     with torch.device("meta"):  # shapes without numbers: VGG16 costs no memory and no time
-        if spec == "vgg16":
-            from torchvision.models import vgg16
-
-            net = vgg16()
-            layers = [*net.features, net.avgpool, nn.Flatten(), *net.classifier]
+        if spec == "vgg16":  # torchvision's vgg16() as one list of layers (a test checks they are the same)
+            layers, channels = [], 3
+            for v in [64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0]:
+                if v == 0:
+                    layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+                else:
+                    layers += [nn.Conv2d(channels, v, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+                    channels = v
+            layers += [nn.AdaptiveAvgPool2d((7, 7)), nn.Flatten(), nn.Linear(512 * 7 * 7, 4096), nn.ReLU(True),
+                       nn.Dropout(p=0.5), nn.Linear(4096, 4096), nn.ReLU(True), nn.Dropout(p=0.5), nn.Linear(4096, 1000)]
         else:
             make = {
                 "Conv2d": lambda a: nn.Conv2d(a[0], a[1], a[2], stride=a[3], padding=a[4]),
@@ -104,19 +218,27 @@ def drive_output_shapes(answer, spec, input_shape):
                 "Linear": lambda a: nn.Linear(a[0], a[1]),
             }
             layers = [make[item[0]](item[1:]) for item in spec]
+    if not runnable:
+        def refuse(*args, **kwargs):
+            raise RuntimeError("the check's layers cannot be run: compute each output shape from the layer's settings "
+                               "(kernel_size, stride, padding, out_channels, output_size, out_features), not with a "
+                               "forward pass")
+
+        for layer in layers:
+            layer.forward = refuse
     result = answer(layers, tuple(input_shape))
     return list(result) if isinstance(result, (list, tuple)) else result
 
 
 # --------------------------------------------------------------------------- judging transforms
-def _basic(got: dict, n_calls: int, min_distinct: int = 2) -> str:
+def _basic(got: dict, n_calls: int) -> str:
     if "error" in got:
         return got["error"]
     for out in got["outputs"]:
         if out["shape"] != [1, 28, 28] or out["dtype"] != "uint8":
             return (f"for an input of shape (1, 28, 28) and dtype uint8 the transform returned shape "
                     f"{tuple(out['shape'])} and dtype {out['dtype']}: keep both (no ToTensor, no resizing)")
-    if got["distinct"] < min_distinct:
+    if got["distinct"] < 2 and not got.get("chance_changes"):
         return f"{n_calls} calls gave only {got['distinct']} different image(s): the transform should be random"
     return ""
 
@@ -131,10 +253,12 @@ def _judge_rotate_invert(expected: dict, got: dict) -> Outcome:
     if problem:
         return Outcome(False, problem)
     outs = got["outputs"]
-    inverted = sum(o["inverted"] for o in outs)
-    if inverted == 0:
+    # A part that inverts with a probability p is also seen with p = 1 and p = 0 (drive_transform): no luck needed.
+    can_invert = any(o["inverted"] for o in outs + got.get("always", []))
+    can_keep = any(not o["inverted"] for o in outs + got.get("never", []))
+    if not can_invert:
         return Outcome(False, f"none of {len(outs)} outputs had inverted gray levels: add a random invert (RandomInvert)")
-    if inverted == len(outs):
+    if not can_keep:
         return Outcome(False, f"all {len(outs)} outputs were inverted: the invert should happen only some of the time (p < 1)")
     angle_in = got["input"]["angle"]
     turned = sum(_angle_change(o["angle"], angle_in) > 4 for o in outs if o["mass"] > 0)
@@ -182,30 +306,45 @@ def _judge_my_transform(expected: dict, got: dict) -> Outcome:
     problem = _basic(got, expected["n_calls"])
     if problem:
         return Outcome(False, problem)
-    if all(o["same"] for o in got["outputs"]):
+    if all(o["same"] for o in got["outputs"]) and not got.get("chance_changes"):
         return Outcome(False, "the transform never changed the image")
+    parts = got.get("parts", [])
+    working = [p["name"] for p in parts if p["changes"]]
+    if len(working) < 2:
+        idle = [p["name"] for p in parts if not p["changes"]]
+        found = (f"it has {len(parts)} part{'s' if len(parts) != 1 else ''}" + (f", of which only {working[0]} changes the image"
+                 if working and len(parts) > 1 else f" ({', '.join(p['name'] for p in parts)})"))
+        if len(parts) == 1:
+            found += ": a single transform" + (" (the check sees the parts of a Compose, RandomApply, RandomChoice, "
+                                               "RandomOrder or nn.Sequential; a plain function hides them)"
+                                               if parts[0]["name"] in ("function", "lambda") else "")
+        elif idle:
+            found += f" ({', '.join(idle)} left the test image as it was)"
+        return Outcome(False, f"my_transform should combine at least two transforms that change the image, "
+                              f"e.g. transforms.Compose([transforms.RandomRotation(20), transforms.RandomInvert()]); {found}")
     return Outcome(True)
 
 
-def _transform_cases():
+def _transform_cases(watch: str = ""):
     def fixed():
-        return [Case((7, N_CALLS), {"n_calls": N_CALLS}, f"{N_CALLS} calls on a bar image (seed 7)")]
+        return [Case((7, N_CALLS, watch), {"n_calls": N_CALLS}, f"{N_CALLS} calls on a bar image (seed 7)")]
 
     def random(rng):
         seed = int(rng.integers(10, 10**6))
-        return [Case((seed, N_CALLS), {"n_calls": N_CALLS}, f"{N_CALLS} calls on another bar image (seed {seed})")]
+        return [Case((seed, N_CALLS, watch), {"n_calls": N_CALLS}, f"{N_CALLS} calls on another bar image (seed {seed})")]
 
     return fixed, random
 
 
-_ri_fixed, _ri_random = _transform_cases()
+_ri_fixed, _ri_random = _transform_cases("invert")
 rotate_invert = Question(
     answer="rotate_invert",
     title="rotate_invert",
     points=2,
     probe=drive_transform,
-    hint="transforms.Compose([transforms.RandomAffine(180), transforms.RandomInvert()]) — a random rotation, then "
-         "a random color invert (p < 1); it must take and return a uint8 tensor of shape (1, 28, 28).",
+    hint="a transforms.Compose([...]) of a random rotation (RandomRotation, or RandomAffine with degrees) and a random "
+         "invert that happens some of the time (RandomInvert with p < 1); it must take and return a uint8 tensor of "
+         "shape (1, 28, 28).",
     fixed=_ri_fixed,
     random=_ri_random,
     compare=_judge_rotate_invert,
@@ -224,13 +363,14 @@ shift_scale = Question(
     compare=_judge_shift_scale,
 )
 
-_my_fixed, _my_random = _transform_cases()
+_my_fixed, _my_random = _transform_cases("parts")
 my_transform = Question(
     answer="my_transform",
     title="my_transform",
     points=1,
     probe=drive_transform,
-    hint="any transforms.Compose([...]) of random transforms that keeps the shape (1, 28, 28) and the dtype uint8.",
+    hint="a transforms.Compose([...]) of two or more transforms that change the image, at least one of them random; "
+         "it must keep the shape (1, 28, 28) and the dtype uint8.",
     fixed=_my_fixed,
     random=_my_random,
     compare=_judge_my_transform,
@@ -240,14 +380,28 @@ my_transform = Question(
 # --------------------------------------------------------------------------- the grid of samples
 def _judge_grid(expected: dict, got: dict) -> Outcome:
     if not got.get("is_figure"):
-        return Outcome(False, f"plot_samples should return a matplotlib Figure, got {got.get('type')}")
+        if got.get("has_figure"):
+            return Outcome(False, f"plot_samples returned {got.get('type')}, not the Figure: return fig (from fig, axes = plt.subplots(...))")
+        return Outcome(False, f"plot_samples should return a matplotlib Figure, got {got.get('type')}"
+                       + (" (plt.show() returns None)" if got.get("type") == "NoneType" else ""))
     rows, n = expected["rows"], expected["n"]
     allowed = (rows * n, rows * (n + 1))
-    if got["n_image_axes"] not in allowed:
-        return Outcome(False, f"for {rows} transforms and n={n} the figure should show {rows * n} images "
-                              f"({rows * (n + 1)} with each row's original), it shows {got['n_image_axes']}")
-    if got["distinct_images"] < rows + 1:
-        return Outcome(False, "the images in the grid are (almost) all the same: call the transform once per sample")
+    shown, distinct = got["n_image_axes"], got["distinct_images"]
+    if shown not in allowed:
+        return Outcome(False, f"for {rows} transform{'s' if rows > 1 else ''} and n={n} the figure should show {rows * n} "
+                              f"images ({rows * (n + 1)} with each row's original), it shows {shown}")
+    if distinct < rows * n:  # every call of the check's transforms gives a new image (drive_plot_samples)
+        if shown == rows * n and distinct == rows * (n - 1) + 1:
+            return Outcome(False, f"each row shows the original and {n - 1} samples: draw n={n} samples per transform "
+                                  "(and, if you like, the original in an extra first column)")
+        if distinct <= rows + 1:
+            return Outcome(False, "each row repeats one image: call the transform once per sample (inside the loop over "
+                                  "the columns), not once per row")
+        return Outcome(False, f"the grid shows {distinct} different images where {rows * n} samples were expected: call the "
+                              "transform once for every sample you draw")
+    if got.get("unnamed"):
+        return Outcome(False, f"the figure does not name the row(s) {got['unnamed']}: give each row its transform's name "
+                              "(a title over its first sample, or a y-label)")
     return Outcome(True)
 
 
@@ -257,11 +411,11 @@ plot_samples = Question(
     points=1,
     probe=drive_plot_samples,
     hint="fig, axes = plt.subplots(len(transforms), n, squeeze=False); in row i call the i-th transform n times "
-         "and imshow each result (x[0]); return fig.",
+         "and imshow each result (x[0]); name the row (axes[i, 0].set_title(name)); return fig.",
     fixed=lambda: [Case((0, 3, 5), {"rows": 3, "n": 5}, "3 transforms, n=5")],
     random=lambda rng: [Case((int(rng.integers(1, 10**6)), int(rows), int(n)), {"rows": int(rows), "n": int(n)},
-                             f"{int(rows)} transforms, n={int(n)}")
-                        for rows, n in [(rng.integers(1, 5), rng.integers(2, 7))]],
+                             f"{int(rows)} transform{'s' if rows > 1 else ''}, n={int(n)}")
+                        for rows, n in [(rng.integers(1, 4), rng.integers(2, 5))]],
     compare=_judge_grid,
 )
 
@@ -271,28 +425,44 @@ CNN_SPEC = [["Conv2d", 1, 64, 3, 1, 0], ["MaxPool2d", 2, 2, 0], ["ReLU"], ["Conv
             ["MaxPool2d", 2, 2, 0], ["ReLU"], ["Flatten"], ["Linear", 3200, 200], ["ReLU"], ["Linear", 200, 10]]
 
 
+@functools.lru_cache(maxsize=1)
+def _vgg16_layers_described() -> tuple[str, ...]:
+    import torch
+    from torch import nn
+    from torchvision.models import vgg16
+
+    with torch.device("meta"):
+        net = vgg16()
+    return tuple(repr(m) for m in [*net.features, net.avgpool, nn.Flatten(), *net.classifier])
+
+
+@functools.lru_cache(maxsize=16)
+def _vgg16_shapes(input_shape: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
+    from cslib.models import layer_output_shapes
+
+    return tuple(drive_output_shapes(layer_output_shapes, "vgg16", input_shape, runnable=True))
+
+
 def _describe(spec) -> list[str]:
     if spec == "vgg16":
-        import torch
-        from torch import nn
-        from torchvision.models import vgg16
-
-        with torch.device("meta"):
-            net = vgg16()
-        return [repr(m) for m in [*net.features, net.avgpool, nn.Flatten(), *net.classifier]]
+        return list(_vgg16_layers_described())
     return [f"{item[0]}({', '.join(map(str, item[1:]))})" for item in spec]
 
 
-def _shape_case(spec, input_shape, shown: str) -> Case:
+def _shape_case(spec, input_shape, shown: str, shapes=None) -> Case:
     from cslib.models import layer_output_shapes
 
-    shapes = drive_output_shapes(layer_output_shapes, spec, input_shape)
+    if spec == "vgg16":
+        shapes = _vgg16_shapes(tuple(input_shape))
+    elif shapes is None:
+        shapes = drive_output_shapes(layer_output_shapes, spec, input_shape, runnable=True)
     return Case((spec, list(input_shape)), {"shapes": [list(s) for s in shapes], "layers": _describe(spec),
                                             "input_shape": list(input_shape)}, shown)
 
 
-def _random_spec(rng) -> tuple[list, list[int]]:
-    """A random small CNN (conv/pool/relu blocks, maybe adaptive pooling, then a dense head) that is valid."""
+def _random_spec(rng) -> tuple[list, list[int], list[tuple[int, ...]]]:
+    """A random small CNN (conv/pool/relu blocks, maybe adaptive pooling, then a dense head) that is valid:
+    its layers, its input shape, and its output shapes (a forward pass on the meta device, then the head)."""
     from cslib.models import layer_output_shapes
 
     for _ in range(100):
@@ -311,30 +481,35 @@ def _random_spec(rng) -> tuple[list, list[int]]:
             spec.append(["AdaptiveAvgPool2d", size if rng.random() < 0.5 else [size, int(rng.integers(1, 4))]])
         spec.append(["Flatten"])
         try:
-            flat = drive_output_shapes(layer_output_shapes, spec, input_shape)[-1][0]
+            shapes = drive_output_shapes(layer_output_shapes, spec, input_shape, runnable=True)
         except RuntimeError:  # a feature map shrank below 1x1: draw again
             continue
-        hidden = int(rng.integers(5, 50))
-        spec += [["Linear", flat, hidden], ["ReLU"], ["Dropout", round(float(rng.uniform(0.1, 0.6)), 2)],
-                 ["Linear", hidden, int(rng.integers(2, 12))]]
-        return spec, input_shape
+        hidden, classes = int(rng.integers(5, 50)), int(rng.integers(2, 12))
+        spec += [["Linear", shapes[-1][0], hidden], ["ReLU"], ["Dropout", round(float(rng.uniform(0.1, 0.6)), 2)],
+                 ["Linear", hidden, classes]]
+        return spec, input_shape, [*shapes, (hidden,), (hidden,), (hidden,), (classes,)]
     raise RuntimeError("could not draw a valid random network")  # pragma: no cover
 
 
 def _judge_shapes(expected: dict, got) -> Outcome:
     want = expected["shapes"]
     if not isinstance(got, list):
-        return Outcome(False, f"vgg_output_shapes should return a list with one shape per layer, got {type(got).__name__}")
+        return Outcome(False, f"vgg_output_shapes should return a list with one shape per layer, got {describe(got)}")
     if len(got) != len(want):
         return Outcome(False, f"expected {len(want)} shapes (one per layer), got {len(got)}")
     for i, (w, g) in enumerate(zip(want, got)):
-        g_list = list(g) if isinstance(g, (list, tuple)) else g
-        if not isinstance(g_list, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in g_list):
-            return Outcome(False, f"layer {i + 1}: each shape should be a tuple of ints such as (64, 224, 224), got {g!r}")
-        if g_list != w:
-            extra = " (leave out the batch dimension)" if len(g_list) == len(w) + 1 else ""
+        g_list = g.tolist() if hasattr(g, "tolist") and getattr(g, "ndim", 0) == 1 else g
+        if not isinstance(g_list, list) or not g_list or any(as_number(v) is None for v in g_list):
+            return Outcome(False, f"layer {i + 1}: each shape should be a tuple of ints such as (64, 224, 224), got {describe(g)}")
+        sizes = [as_int(v) for v in g_list]
+        if None in sizes:
             return Outcome(False, f"input shape {tuple(expected['input_shape'])}, layer {i + 1}, {expected['layers'][i]}: "
-                                  f"expected output shape {tuple(w)}, got {tuple(g_list)}{extra}")
+                                  f"the shape {tuple(g_list)} holds a size that is not a whole number: sizes are integers, "
+                                  "and the formula rounds down (use integer division //)")
+        if sizes != w:
+            extra = " (leave out the batch dimension)" if len(sizes) == len(w) + 1 else ""
+            return Outcome(False, f"input shape {tuple(expected['input_shape'])}, layer {i + 1}, {expected['layers'][i]}: "
+                                  f"expected output shape {tuple(w)}, got {tuple(sizes)}{extra}")
     return Outcome(True)
 
 
@@ -348,7 +523,8 @@ vgg_output_shapes = Question(
          "Flatten multiplies everything; Linear gives (out_features,); ReLU and Dropout keep the shape.",
     fixed=lambda: [_shape_case("vgg16", (3, 224, 224), "VGG16's layers, input (3, 224, 224)"),
                    _shape_case(CNN_SPEC, (1, 28, 28), "lecture 2's CNN, input (1, 28, 28)")],
-    random=lambda rng: [_shape_case(*_random_spec(rng), "a random small CNN") for _ in range(2)]
+    random=lambda rng: [_shape_case(spec, shape, "a random small CNN", shapes)
+                        for spec, shape, shapes in (_random_spec(rng) for _ in range(2))]
                        + [_shape_case("vgg16", (3, int(s), int(s)), f"VGG16's layers, input (3, {int(s)}, {int(s)})")
                           for s in [rng.choice([64, 100, 160, 256])]],
     compare=_judge_shapes,

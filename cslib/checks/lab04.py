@@ -6,7 +6,9 @@ class test, and ``cslib.transfer`` (freeze, unfreeze, replace_head) for the tran
 """
 from __future__ import annotations
 
-from cslib.checks import Case, Outcome, Question
+import functools
+
+from cslib.checks import Case, Outcome, Question, as_int, as_number, count_problem, describe, fraction_problem
 
 LAYERS = ("conv1", "conv2", "pool", "dense1", "dense2", "output")
 
@@ -62,12 +64,35 @@ def drive_class_test_net(answer, size, batch):
             "n_params": int(sum(p.numel() for p in model.parameters()))}
 
 
-def _describe_layer(layer: dict) -> str:
-    extra = ""
-    if "kernel_size" in layer:
-        extra = f" kernel {layer['kernel_size'][0]}x{layer['kernel_size'][1]}, stride {layer['stride'][0]},"
-    shape = "x".join(str(s) for s in layer["out"])
-    return f"{layer['type']}({extra} output {shape}, {layer['params']} parameters)".replace("(,", "(").replace(" ,", ",")
+_LAYER_HINTS = {  # what the architecture says about each layer (the question's text), for the feedback
+    "1st convolution": "one 2×2 kernel, 'valid' padding (none), stride 2",
+    "2nd convolution": "two 2×2 kernels, 'same' padding (padding='same' keeps height and width), stride 1",
+    "max-pooling": "2×2 windows, stride 2",
+    "1st dense layer": "10 units", "2nd dense layer": "10 units", "output layer": "3 units, one per class",
+}
+
+
+def _size_text(sizes) -> str:
+    return "×".join(str(s) for s in sizes)
+
+
+def _layer_problem(name: str, w: dict, h: dict) -> str:
+    """What is wrong with the student's layer ``h`` (``w`` is the reference's), or ''. The feedback names the
+    setting to fix; it never gives output shapes or parameter counts, which question 2 asks to work out."""
+    for key in ("kernel_size", "stride"):
+        if w.get(key) != h.get(key):
+            return (f"{name}: {key.replace('_', ' ')} {_size_text(h[key])} is wrong; the architecture asks for "
+                    f"{_LAYER_HINTS[name]}")
+    if w["out"] != h["out"]:
+        if w["out"][0] != h["out"][0]:
+            what = "units" if w["type"] == "Linear" else "channels"
+            return f"{name}: it makes {h['out'][0]} {what}; the architecture asks for {_LAYER_HINTS[name]}"
+        return (f"{name}: its output is {_size_text(h['out'])}, which is not what the architecture gives for 8×8 images: "
+                f"{_LAYER_HINTS[name]}")
+    if w["params"] != h["params"]:
+        return (f"{name} has {h['params']} parameters, which does not fit the architecture: check its input size "
+                "(in_channels or in_features) and that it has biases (bias=True, the default)")
+    return ""
 
 
 def _judge_class_test(expected: dict, got: dict) -> Outcome:
@@ -81,10 +106,9 @@ def _judge_class_test(expected: dict, got: dict) -> Outcome:
     for name, w, h in zip(names, want, have):
         if w["type"] != h["type"]:
             return wrong_layers
-        for key in ("kernel_size", "stride", "out", "params"):
-            if w.get(key) != h.get(key):
-                what = {"out": "output shape", "params": "number of parameters"}.get(key, key.replace("_", " "))
-                return Outcome(False, f"{name}: wrong {what}\nexpected: {_describe_layer(w)}\ngot:      {_describe_layer(h)}")
+        problem = _layer_problem(name, w, h)
+        if problem:
+            return Outcome(False, problem)
     if got["error"]:
         return Outcome(False, f"a batch of 8x8 images does not go through the network: {got['error']}\n"
                               "work out the shape after each layer: the first nn.Linear takes the flattened pooled maps")
@@ -103,10 +127,15 @@ def _judge_class_test(expected: dict, got: dict) -> Outcome:
     return Outcome(True)
 
 
-def _class_test_case(batch: int) -> Case:
+@functools.lru_cache(maxsize=64)
+def _reference_class_test(batch: int) -> dict:
     from cslib.models import class_test_cnn
 
-    expected = drive_class_test_net(class_test_cnn, 8, batch)
+    return drive_class_test_net(class_test_cnn, 8, batch)
+
+
+def _class_test_case(batch: int) -> Case:
+    expected = _reference_class_test(batch)
     return Case((8, batch), expected, f"a batch of {batch} gray 8x8 images")
 
 
@@ -115,15 +144,22 @@ class_test_net = Question(
     title="class_test_net",
     points=2,
     probe=drive_class_test_net,
-    hint="nn.Conv2d(1, 1, 2, stride=2), ReLU, nn.Conv2d(1, 2, 2, padding='same'), ReLU, nn.MaxPool2d(2, 2), nn.Flatten(), "
-         "then nn.Linear layers 10, 10 and 3, with a ReLU after each hidden one; work out the Flatten size from the shapes.",
+    hint="nn.Conv2d(in_channels, out_channels, kernel_size, stride=..., padding=...) for each convolution ('valid' is "
+         "padding=0, 'same' is padding='same'), nn.MaxPool2d(kernel_size, stride), nn.Flatten(), then nn.Linear(in, out) "
+         "layers, with an nn.ReLU() after each hidden layer; work out the Flatten size from the shapes.",
     fixed=lambda: [_class_test_case(4)],
     random=lambda rng: [_class_test_case(int(rng.integers(1, 33)))],
     compare=_judge_class_test,
+    reject=("cslib.models.class_test_cnn",),
 )
 
 
 # --------------------------------------------------------------------------- Q2 params_by_hand
+@functools.lru_cache(maxsize=32)
+def _reference_params(size: int) -> tuple[tuple[str, int], ...]:
+    return tuple(reference_params(size).items())
+
+
 def reference_params(size: int = 8) -> dict[str, int]:
     """Per-layer parameter counts of the class-test network for size x size inputs, counted by PyTorch."""
     from torch import nn
@@ -134,26 +170,41 @@ def reference_params(size: int = 8) -> dict[str, int]:
     return dict(zip(LAYERS, counts))
 
 
+_PARAM_HINTS = {
+    "conv1": "a convolution has (kernel height × kernel width × input channels + 1 bias) parameters per filter",
+    "conv2": "a convolution has (kernel height × kernel width × input channels + 1 bias) parameters per filter",
+    "pool": "pooling takes a maximum: it learns nothing",
+    "dense1": "a dense layer has (inputs + 1 bias) parameters per unit; its inputs are the flattened pooled maps, "
+              "whose size follows from `size`: work out the side after each layer (the stride-2 convolution and the "
+              "pooling round down)",
+    "dense2": "a dense layer has (inputs + 1 bias) parameters per unit",
+    "output": "a dense layer has (inputs + 1 bias) parameters per unit",
+}
+
+
 def _judge_params(expected: dict, got) -> Outcome:
-    if isinstance(got, (list, tuple)):
+    """Counted by hand: name the wrong layer and how to count it, never PyTorch's number (the module's policy)."""
+    if isinstance(got, list):
         if len(got) != len(LAYERS):
             return Outcome(False, f"a list needs {len(LAYERS)} counts, one per layer ({', '.join(LAYERS)}), got {len(got)}")
         got = dict(zip(LAYERS, got))
     if not isinstance(got, dict):
-        return Outcome(False, f"params_by_hand should return a dict {{'conv1': ..., ...}} (or a list of 6 counts), got {type(got).__name__}")
+        return Outcome(False, f"params_by_hand should return a dict {{'conv1': ..., ...}} (or a list of 6 counts), got {describe(got)}")
     missing = [k for k in LAYERS if k not in got]
     if missing:
         return Outcome(False, f"missing layer(s): {', '.join(missing)}; the dict has {list(got)}")
     for layer in LAYERS:
-        if not isinstance(got[layer], (int, float)) or isinstance(got[layer], bool):
-            return Outcome(False, f"{layer}: expected a number, got {got[layer]!r}")
-        if got[layer] != expected[layer]:
-            return Outcome(False, f"{layer}: you counted {got[layer]}, PyTorch counts {expected[layer]} parameters for this layer")
+        problem = count_problem(layer, got[layer])
+        if problem:
+            return Outcome(False, problem)
+        if as_int(got[layer]) != expected[layer]:
+            return Outcome(False, f"{layer}: you counted {as_int(got[layer])}, which is not what PyTorch counts for this layer: "
+                                  f"{_PARAM_HINTS[layer]}")
     return Outcome(True)
 
 
 def _params_case(size: int) -> Case:
-    return Case((size,), reference_params(size), f"params_by_hand({size}) for {size}x{size} inputs")
+    return Case((size,), dict(_reference_params(size)), f"params_by_hand({size}) for {size}x{size} inputs")
 
 
 params_by_hand = Question(
@@ -164,8 +215,11 @@ params_by_hand = Question(
     hint="a conv layer has (kernel height * kernel width * input channels + 1) * filters parameters, a dense layer "
          "(inputs + 1) * units, pooling none; the 1st dense layer's inputs are the flattened pooled maps, whose size depends on `size`.",
     fixed=lambda: [_params_case(8)],
-    random=lambda rng: [_params_case(int(s)) for s in rng.choice([10, 12, 16, 20, 24, 32], size=2, replace=False)],
+    # one size where a side is odd before the pooling (rounding matters), one where it is even
+    random=lambda rng: [_params_case(int(rng.choice([10, 14, 18, 22, 26, 30]))), _params_case(int(rng.choice([12, 16, 20, 24, 32])))],
     compare=_judge_params,
+    reveals=False,
+    reject=("cslib.checks.lab04.reference_params", "cslib.models.class_test_cnn"),
 )
 
 
@@ -211,6 +265,13 @@ def drive_transfer(answer, step, n_classes, seed):
     }
     g = torch.Generator().manual_seed(seed)
     x, y = torch.rand(32, 1, 28, 28, generator=g), torch.randint(0, n_classes, (32,), generator=g)
+    first = next(model.parameters(), None)
+    if first is not None:  # a model the student moved to the GPU gets its inputs there
+        x, y = x.to(first.device), y.to(first.device)
+    devices = sorted({str(p.device) for p in model.parameters()})
+    if len(devices) > 1:
+        report["devices"] = devices
+        return report
     model.eval()
     with torch.no_grad():
         report["out_shape"] = [int(s) for s in model(x[:2]).shape]
@@ -234,6 +295,9 @@ def drive_transfer(answer, step, n_classes, seed):
 def _judge_transfer(expected: dict, got: dict) -> Outcome:
     if not got.get("is_module"):
         return Outcome(False, f"the function should return the model (an nn.Module), got {got.get('type')}")
+    if got.get("devices"):
+        return Outcome(False, f"the model's parameters are on different devices ({', '.join(got['devices'])}): create the new "
+                              "head on the device of the layer it replaces, e.g. nn.Linear(...).to(old.weight.device)")
     if got["out_shape"] != expected["out_shape"]:
         return Outcome(False, f"the model's output shape for 2 images is {got['out_shape']}, expected {expected['out_shape']}: "
                               "the new head needs one output per class")
@@ -249,11 +313,19 @@ def _judge_transfer(expected: dict, got: dict) -> Outcome:
             if want:
                 return Outcome(False, f"{name} ({layer} of the top block) should be trainable (requires_grad True), it is frozen")
             return Outcome(False, f"{name} ({layer}) should stay frozen (requires_grad False), it is trainable")
+    new_params = {n: t for n, t in got["trainable"].items() if n.startswith("new.")}  # not the base's own tensors
+    frozen_new = [n.removeprefix("new.") for n, t in new_params.items() if not t]
+    if frozen_new:
+        return Outcome(False, f"the new head is frozen ({', '.join(frozen_new)} has requires_grad False): the head must be "
+                              "trained. Freeze the base before you put the new layer in, or set its requires_grad back to True")
     if got["n_trainable"] != expected["n_trainable"]:
-        return Outcome(False, f"{got['n_trainable']:,} trainable parameters, expected {expected['n_trainable']:,}: "
-                              "the new head is one nn.Linear(1152, n_classes) in place of the old last layer")
+        extra = sorted(n.removeprefix("new.") for n in new_params)
+        return Outcome(False, f"{got['n_trainable']:,} trainable parameters, expected {expected['n_trainable']:,}: the trainable new "
+                              f"parameters are {', '.join(extra) or 'none'}; replace the old last layer of the classifier by one "
+                              "nn.Linear(in_features of the old layer, n_classes), rather than adding layers")
     if not all(got["bn_in_eval_after_setup"]):
-        return Outcome(False, "the batch-norm layers should be in evaluation mode after the setup (frozen statistics)")
+        return Outcome(False, "the batch-norm layers should be in evaluation mode after the setup (frozen statistics): "
+                              "use cslib.transfer.freeze_batchnorm(layer)")
     if "changed" not in got:
         return Outcome(False, "nothing of the model is trainable: the new head must be")
     if not got["bn_stats_unchanged"]:
@@ -293,11 +365,19 @@ def _bn_names() -> list[str]:
     return [f"{prefix}.{p}" for prefix, m in base.named_modules() if isinstance(m, nn.BatchNorm2d) for p in ("weight", "bias")]
 
 
-def _transfer_case(step: str, n_classes: int, seed: int) -> Case:
+@functools.lru_cache(maxsize=32)
+def _reference_transfer(step: str, n_classes: int) -> dict:
+    """What the reference setup gives: which tensors are trainable and change, the output shape... (the same
+    for every random base, so computed once per step and number of classes)."""
     reference = _reference_feature_extractor if step == "feature_extractor" else _reference_fine_tune_setup
-    expected = drive_transfer(reference, step, n_classes, seed)
+    expected = drive_transfer(reference, step, n_classes, 0)
     expected["bn_names"] = _bn_names()
-    return Case((step, n_classes, seed), expected, f"{n_classes} classes, a base with random weights (seed {seed})")
+    return expected
+
+
+def _transfer_case(step: str, n_classes: int, seed: int) -> Case:
+    return Case((step, n_classes, seed), _reference_transfer(step, n_classes),
+                f"{n_classes} classes, a base with random weights (seed {seed})")
 
 
 feature_extractor = Question(
@@ -306,10 +386,12 @@ feature_extractor = Question(
     points=2,
     probe=drive_transfer,
     hint="set requires_grad = False on every parameter of the base, call cslib.transfer.freeze_batchnorm(m) on its batch-norm "
-         "layers, put nn.Linear(1152, n_classes) in place of base.classifier[-1], and return the model.",
+         "layers, then (after freezing, so that it stays trainable) put a new nn.Linear(1152, n_classes) in place of "
+         "base.classifier[-1], and return the model.",
     fixed=lambda: [_transfer_case("feature_extractor", 10, 0)],
     random=lambda rng: [_transfer_case("feature_extractor", int(rng.integers(2, 9)), int(rng.integers(1, 10**6)))],
     compare=_judge_transfer,
+    reject=("cslib.transfer.freeze", "cslib.transfer.replace_head"),
 )
 
 fine_tune_setup = Question(
@@ -322,6 +404,7 @@ fine_tune_setup = Question(
     fixed=lambda: [_transfer_case("fine_tune_setup", 10, 0)],
     random=lambda rng: [_transfer_case("fine_tune_setup", int(rng.integers(2, 9)), int(rng.integers(1, 10**6)))],
     compare=_judge_transfer,
+    reject=("cslib.transfer.unfreeze",),
 )
 
 
@@ -342,21 +425,31 @@ def expected_trainable(n_classes: int = 10) -> dict[str, int]:
 
 def _judge_results(expected: dict, got) -> Outcome:
     if not isinstance(got, dict):
-        return Outcome(False, f"transfer_results should be a dict of runs, got {type(got).__name__}")
+        return Outcome(False, f"transfer_results should be a dict of runs, got {describe(got)}")
     missing = [name for name in RUNS if name not in got]
     if missing:
         return Outcome(False, f"missing run(s): {', '.join(map(repr, missing))}; transfer_results has {list(got)}")
     for name in RUNS:
         run = got[name]
-        if not isinstance(run, dict) or not all(isinstance(run.get(k), (int, float)) for k in ("test_acc", "trainable", "seconds")):
-            return Outcome(False, f"transfer_results[{name!r}] should be a dict with test_acc, trainable and seconds, got {run!r}")
-        if run["trainable"] != expected["trainable"][name]:
-            return Outcome(False, f"transfer_results[{name!r}]['trainable'] is {run['trainable']:,}, but that setup trains "
-                                  f"{expected['trainable'][name]:,} parameters")
-        if not (run["seconds"] > 0 and 0 <= run["test_acc"] <= 1):
-            return Outcome(False, f"transfer_results[{name!r}] has impossible numbers: {run!r}")
-        if run["test_acc"] < expected["min_test_acc"]:
-            return Outcome(False, f"transfer_results[{name!r}] has test_acc {run['test_acc']:.3f}: far too low for digits; was it trained?")
+        if not isinstance(run, dict):
+            return Outcome(False, f"transfer_results[{name!r}] should be a dict with test_acc, trainable and seconds, got {describe(run)}")
+        lacking = [k for k in ("test_acc", "trainable", "seconds") if k not in run]
+        if lacking:
+            return Outcome(False, f"transfer_results[{name!r}] lacks {', '.join(map(repr, lacking))}; it has {sorted(run)}")
+        problem = (fraction_problem(f"transfer_results[{name!r}]['test_acc']", run["test_acc"])
+                   or count_problem(f"transfer_results[{name!r}]['trainable']", run["trainable"]))
+        if problem:
+            return Outcome(False, problem)
+        seconds = as_number(run["seconds"])
+        if seconds is None or not seconds > 0:
+            return Outcome(False, f"transfer_results[{name!r}]['seconds'] should be the training time in seconds, got {describe(run['seconds'])}")
+        if as_int(run["trainable"]) != expected["trainable"][name]:
+            return Outcome(False, f"transfer_results[{name!r}]['trainable'] is {as_int(run['trainable']):,}, which is not the number "
+                                  "of trainable parameters of that setup: count them with transfer.count_trainable(model) on the "
+                                  "model of that run, after its setup")
+        if as_number(run["test_acc"]) < expected["min_test_acc"]:
+            return Outcome(False, f"transfer_results[{name!r}] has test_acc {as_number(run['test_acc']):.3f}: far too low for "
+                                  "digits; was it trained?")
     return Outcome(True)
 
 

@@ -35,8 +35,8 @@ def to_data(obj, _depth=0):
             obj = obj.detach().cpu().numpy()
     if isinstance(obj, np.ndarray):
         arr = np.asarray(obj)
-        if arr.dtype == object:
-            raise TypeError("arrays of Python objects are not supported")
+        if arr.dtype.kind not in "biuf":  # objects, strings, complex numbers
+            raise TypeError(f"arrays of {'Python objects' if arr.dtype == object else arr.dtype} are not supported; use numbers")
         kind = "bool" if arr.dtype == bool else ("int" if np.issubdtype(arr.dtype, np.integer) else "float")
         cast = {"bool": bool, "int": int, "float": float}[kind]
         flat = [cast(v) for v in arr.reshape(-1).tolist()]
@@ -81,11 +81,15 @@ def describe_model(model, input_shape=None):
     if input_shape is not None:
         was_training = model.training
         model.eval()
-        with torch.no_grad():
-            param = next(model.parameters(), None)
-            x = torch.zeros(*input_shape, device=param.device if param is not None else "cpu")
-            out["output_shape"] = [int(s) for s in model(x).shape]
-        model.train(was_training)
+        try:
+            with torch.no_grad():
+                param = next(model.parameters(), None)
+                x = torch.zeros(*input_shape, device=param.device if param is not None else "cpu")
+                out["output_shape"] = [int(s) for s in model(x).shape]
+        except Exception as e:  # layers that do not fit together: compare_models names the layer first
+            out["forward_error"] = f"{type(e).__name__}: {e}"
+        finally:
+            model.train(was_training)
     return out
 
 
@@ -111,3 +115,77 @@ def run_probe(obj, probe, args):
         *call_args, input_shape = args
         return describe_model(obj(*call_args), input_shape)
     raise ValueError(f"unknown probe {probe!r}")
+
+
+# --------------------------------------------------------------------------- rejected reference functions
+def find_references(names):
+    """[(name, object)] for the rejected reference functions named "module.qualname" (their modules imported)."""
+    import importlib
+
+    found = []
+    for name in names:
+        parts = name.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            try:
+                obj = importlib.import_module(".".join(parts[:cut]))
+                for attribute in parts[cut:]:
+                    obj = getattr(obj, attribute)
+            except Exception:
+                continue
+            found.append((name, obj))
+            break
+    return found
+
+
+def wrapped_references(answer, references):
+    """Names of the references that ``answer`` is, or wraps (functools.partial, __wrapped__, a bound method)."""
+    import functools
+    import types
+
+    hits = set()
+    obj = answer
+    for _ in range(20):
+        for name, reference in references:
+            if obj is reference:
+                hits.add(name)
+        if isinstance(obj, functools.partial):
+            obj = obj.func
+        elif isinstance(obj, types.MethodType):
+            obj = obj.__func__
+        elif isinstance(obj, types.FunctionType) and "__wrapped__" in obj.__dict__:  # functools.wraps
+            obj = obj.__dict__["__wrapped__"]
+        else:
+            break
+    return hits
+
+
+def watch_references(references, hits):
+    """Start recording into ``hits`` the references that run (Python functions by their code, C functions
+    when Python code calls them); returns the function that stops it."""
+    import sys
+    import threading
+
+    codes = {id(getattr(obj, "__code__", None)): name for name, obj in references if hasattr(obj, "__code__")}
+    functions = {id(obj): name for name, obj in references if not hasattr(obj, "__code__")}
+    keep = list(references)  # the ids above stay valid while this list holds the objects
+
+    def profiler(frame, event, arg):
+        if event == "call":
+            name = codes.get(id(frame.f_code))
+            if name is not None:
+                hits.add(name)
+        elif event == "c_call":
+            name = functions.get(id(arg))
+            if name is not None:
+                hits.add(name)
+
+    previous = sys.getprofile()
+    sys.setprofile(profiler)
+    threading.setprofile(profiler)
+
+    def stop():
+        sys.setprofile(previous)
+        threading.setprofile(None)
+        keep.clear()
+
+    return stop

@@ -2,18 +2,22 @@
 
     python -m cslib.grade labs/lab01_dropout_batchnorm.ipynb submissions/*.ipynb --out grades.csv -j 4
 
-For each submission: a scratch copy in its own folder, a fresh guarded kernel in a worker
-process with time and memory limits, then the lab's questions: the visible cases the students
-saw plus hidden cases drawn with this run's seed. The kernel only returns plain data; every
-comparison happens in this (trusted) process. A submission that cannot be graded gets status
-"failed" and its reason, never a silent 0. See README.md, "Grading (instructors)".
+For each submission: a scratch copy in its own folder, a fresh kernel in an OS sandbox
+(bubblewrap: only the scratch folder writable, the grader's files, the other submissions and
+``solutions/`` not mounted, no network, its own processes), started by a worker process with
+time and memory limits, then the lab's questions: the visible cases the students saw plus
+hidden cases drawn with this run's seed. The kernel only returns plain data; every comparison
+happens in this (trusted) process. A submission that cannot be graded gets status "failed" and
+its reason, never a silent 0. Without a sandbox the grader stops unless told ``--no-sandbox``,
+and records ``isolation: none``. See README.md, "Grading (instructors)".
 
 This module is the command line and the orchestration; the other modules of this package:
 
 - ``lab``: the questions and their cases, encoded for the kernel;
 - ``submissions``: student ids, pre-checks (is it a notebook of this lab?), duplicates;
-- ``worker``: runs one notebook in a guarded kernel (one process per submission);
-- ``kernelside``: the code sent into the kernel (file guard, question runner);
+- ``sandbox``: the OS sandbox (bubblewrap) each kernel runs in;
+- ``worker``: runs one notebook in a sandboxed kernel (one process per submission);
+- ``kernelside``: the code sent into the kernel (output cap, notes on blocked actions, question runner);
 - ``scoring``: judging the kernel's answers, notes for the instructor;
 - ``report``: the CSV, the feedback files, Gradescope results, the summary.
 """
@@ -29,6 +33,7 @@ import secrets
 import shutil
 import signal
 import site
+import stat
 import subprocess
 import sys
 import tempfile
@@ -38,20 +43,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from cslib.grade import kernelside, worker
+from cslib.grade import kernelside, sandbox as grade_sandbox, worker
 from cslib.checks import probe
 from cslib.grade.lab import GradingSetupError, Lab, draw_cases, load_lab, question_requests
 from cslib.grade.scoring import Graded, score
-from cslib.grade.submissions import Submission, check_lab, collect_files, read_notebook, resolve_duplicates, student_id
+from cslib.grade.submissions import (Submission, check_lab, collect_files, read_notebook, read_submission,
+                                     resolve_duplicates, student_id)
 
 MAX_NOTEBOOK_BYTES = 100 * 2**20
 FILE_SIZE_LIMIT = 4 * 2**30  # largest file a kernel may write (RLIMIT_FSIZE)
 RESULT_CHARS = 2 * 2**20  # largest result of one test case, as JSON
 CSLIB_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds the cslib package
 SECRET_ENV = re.compile(r"TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE|API_?KEY|PRIVATE|^AWS_|^AZURE_|^GH_|^GITHUB_|^GOOGLE_APPLICATION", re.I)
-# Not passed to kernels: startup code, and caches a kernel would write (their defaults lie in HOME/TMPDIR).
-PRIVATE_CACHES = ("PYTHONSTARTUP", "TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR", "TORCH_EXTENSIONS_DIR", "CUDA_CACHE_PATH",
-                  "PYTORCH_KERNEL_CACHE_PATH", "NUMBA_CACHE_DIR", "IPYTHONDIR", "JUPYTER_PATH")
+# The only variables of the grader's environment a kernel gets (plus LC_* and CSLIB_*); the rest it
+# does not see (secrets, startup code such as PYTHONSTARTUP, caches and settings folders).
+KERNEL_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER",
+              "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+              "PYTHONHASHSEED", "PYTHONIOENCODING", "PYTHONUTF8", "TORCH_HOME")
 
 
 # --------------------------------------------------------------------------- options
@@ -75,6 +83,9 @@ class Options:
     quiet: bool = False
     hard_timeout: float | None = None  # when the grader kills a worker (default: from the limits above)
     worker_command: list[str] | None = None  # tests: another worker program (gets the job file's path)
+    sandbox: bool = True  # False only when the instructor said --no-sandbox
+    allow_read: list[str] = field(default_factory=list)  # more paths mounted read-only in the sandbox
+    gpu: bool = False  # pass the NVIDIA devices into the sandbox
 
 
 # --------------------------------------------------------------------------- the lab and its cases
@@ -97,14 +108,16 @@ class Grader:
         self.lock = threading.Lock()
         self.font_cache = _font_cache_files()
         self.deny: list[str] = []
+        self.sandbox = grade_sandbox.Sandbox(grade_sandbox.NONE)  # set by prepare()
         self.kernel_sources = [inspect.getsource(probe), inspect.getsource(kernelside)]
         # a backstop only: cells, a re-run after a crash, a re-run while grading, every question, kernel starts
         self.hard_timeout = options.hard_timeout or (3 * options.timeout + sum(worker.question_budget(r, options.test_timeout) for r in self.requests)
                              + 60 * (options.max_restarts + 1) + 30)
 
     def prepare(self, paths: list[Path]) -> list[Submission]:
-        """Snapshot every file (so nothing can change it later), find ids, pre-check each one."""
+        """Snapshot every file (so nothing can change it later), find ids, pre-check each one, find the sandbox."""
         submissions = []
+        folders = sorted({p.parent.resolve() for p in paths})
         for number, path in enumerate(paths):
             sid, note = student_id(path, self.options.id_pattern)
             sub = Submission(path, sid, 0.0, number)
@@ -112,16 +125,8 @@ class Grader:
                 sub.notes.append(note)
             job = self.job_dir(sub)
             (job / "scratch").mkdir(parents=True)
-            try:
-                stat = path.stat()
-                sub.mtime = stat.st_mtime
-                if stat.st_size > MAX_NOTEBOOK_BYTES:
-                    sub.failure = f"file too large ({stat.st_size / 2**20:.0f} MB; the limit is {MAX_NOTEBOOK_BYTES // 2**20} MB)"
-                    submissions.append(sub)
-                    continue
-                data = path.read_bytes()
-            except OSError as e:
-                sub.failure = f"cannot read the file ({e.strerror or e})"
+            data, sub.mtime, sub.failure = read_submission(path, folders, MAX_NOTEBOOK_BYTES)
+            if data is None:
                 submissions.append(sub)
                 continue
             (job / "scratch" / "submission.ipynb").write_bytes(data)
@@ -131,6 +136,14 @@ class Grader:
             submissions.append(sub)
         resolve_duplicates(submissions)
         self.deny = self.deny_list(paths)
+        if self.options.sandbox:
+            try:
+                self.sandbox = grade_sandbox.find([Path(p) for p in self.deny], self.kernel_env(None),
+                                                  [Path(p) for p in self.options.allow_read], self.options.gpu)
+            except grade_sandbox.SandboxError as e:
+                raise GradingSetupError(f"{e}. Without a sandbox a submission can read solutions/ and the other "
+                                        f"submissions and change files and grades; to grade anyway (e.g. your own "
+                                        f"notebooks), pass --no-sandbox (recorded as isolation: none)") from e
         return submissions
 
     def job_dir(self, sub: Submission) -> Path:
@@ -144,9 +157,9 @@ class Grader:
                   *(Path(p).resolve() for p in env["PYTHONPATH"].split(os.pathsep) if p)]
         deny = {str(self.work)}
         for path in paths:
-            folder = path.parent
+            folder = path.parent.resolve()
             if any(n == folder or folder in n.parents for n in needed):
-                deny.add(str(path))  # e.g. submissions in the repository's root: deny only the files
+                deny.add(str(folder / path.name))  # e.g. submissions in the repository's root: deny only the files
             else:
                 deny.add(str(folder))
         deny.update(str(p) for p in self.outputs)
@@ -157,34 +170,33 @@ class Grader:
         return sorted(deny)
 
     def kernel_env(self, scratch: Path | None) -> dict[str, str]:
-        """The kernel's environment: no secrets, HOME/TMPDIR/caches in the scratch folder, the course's settings.
+        """The kernel's environment: a few variables of ours (no secrets), HOME/TMPDIR/caches in the scratch folder,
+        the course's settings. (The worker adds the folders of each kernel start: IPython, Jupyter, matplotlib.)
 
         Without ``scratch`` only the settings that do not depend on it (to know which folders kernels read).
         """
-        env = {k: v for k, v in os.environ.items() if not SECRET_ENV.search(k) and not k.startswith(("JPY_", "PYDEVD"))}
-        for name in PRIVATE_CACHES:  # torch sets TORCHINDUCTOR_CACHE_DIR in this process: defaults in scratch instead
-            env.pop(name, None)
+        env = {k: v for k, v in os.environ.items()
+               if (k in KERNEL_ENV or k.startswith(("LC_", "CSLIB_"))) and not SECRET_ENV.search(k)}
         home = Path.home()
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent)] + [p for p in env.get("PATH", "/usr/bin:/bin").split(os.pathsep) if p])
+        env.setdefault("LANG", "C.UTF-8")
         env.setdefault("CSLIB_DATA", str(home / "data"))
         env.setdefault("TORCH_HOME", str(Path(os.environ.get("XDG_CACHE_HOME", home / ".cache")) / "torch"))
-        env.setdefault("PYTHONUSERBASE", site.getuserbase())
+        env["PYTHONUSERBASE"] = site.getuserbase()  # not the scratch folder: its packages would load at startup
         threads = str(max(1, (os.cpu_count() or 1) // max(1, self.options.jobs)))
         env.setdefault("OMP_NUM_THREADS", threads)
         env.setdefault("MKL_NUM_THREADS", threads)
         env["PYTHONPATH"] = os.pathsep.join([str(CSLIB_ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
         env["CSLIB_FAST"] = "0" if self.options.full else "1"
+        env["PYTHONDONTWRITEBYTECODE"] = "1"  # Python's own folders are read-only in the sandbox
         if scratch is None:
             return env
-        dirs = {"HOME": "", "TMPDIR": "tmp", "TEMP": "tmp", "TMP": "tmp", "MPLCONFIGDIR": ".config/matplotlib",
-                "IPYTHONDIR": ".ipython", "XDG_CACHE_HOME": ".cache", "XDG_CONFIG_HOME": ".config",
-                "XDG_DATA_HOME": ".local/share", "JUPYTER_CONFIG_DIR": ".jupyter",
-                "JUPYTER_DATA_DIR": ".local/share/jupyter", "JUPYTER_RUNTIME_DIR": ".local/share/jupyter/runtime"}
+        dirs = {"HOME": "", "TMPDIR": "tmp", "TEMP": "tmp", "TMP": "tmp", "XDG_CACHE_HOME": ".cache",
+                "XDG_DATA_HOME": ".local/share"}
         for name, sub in dirs.items():
             path = scratch / sub
             path.mkdir(parents=True, exist_ok=True)
             env[name] = str(path)
-        for cache in self.font_cache:  # matplotlib would otherwise rebuild it (and run fc-list) in every kernel
-            shutil.copy(cache, scratch / ".config" / "matplotlib" / cache.name)
         return env
 
     def write_job(self, sub: Submission) -> dict:
@@ -192,8 +204,9 @@ class Grader:
         scratch = job_dir / "scratch"
         job = {
             "job_dir": str(job_dir), "scratch": str(scratch), "cells": sub.cells, "questions": self.requests,
-            "env": self.kernel_env(scratch), "deny": self.deny,
-            "guard_log": str(job_dir / "guard.log"), "result": str(job_dir / "result.json"),
+            "env": self.kernel_env(scratch), "deny": self.deny, "sandbox": self.sandbox.to_json(),
+            "python": sys.executable, "launcher": grade_sandbox.kernel_launcher(),
+            "font_cache": [str(p) for p in self.font_cache], "result": str(job_dir / "result.json"),
             "kernel_pids": str(job_dir / "kernels.txt"), "kernel_sources": self.kernel_sources,
             "limits": {"notebook_timeout": self.options.timeout, "cell_timeout": self.options.cell_timeout,
                        "test_timeout": self.options.test_timeout, "max_restarts": self.options.max_restarts,
@@ -201,7 +214,7 @@ class Grader:
                        "output_chars": int(self.options.output_mb * 1e6), "result_chars": RESULT_CHARS,
                        "hard_timeout": self.hard_timeout},
         }
-        (job_dir / "job.json").write_text(json.dumps(job), encoding="utf-8")
+        _write_new(job_dir / "job.json", json.dumps(job).encode())
         return job
 
     def run_worker(self, sub: Submission, job: dict) -> tuple[dict | None, str]:
@@ -211,7 +224,7 @@ class Grader:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(CSLIB_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
         timed_out = False
-        with open(job_dir / "worker.log", "wb") as log:
+        with os.fdopen(_open_new(job_dir / "worker.log"), "wb") as log:
             process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                        cwd=job_dir, env=env, start_new_session=True)
             with self.lock:
@@ -231,7 +244,7 @@ class Grader:
         if timed_out:
             return None, f"time limit: grading did not finish within {self.hard_timeout:.0f} s (the worker was killed)"
         try:
-            return json.loads(Path(job["result"]).read_text(encoding="utf-8")), ""
+            return json.loads(_read_regular(Path(job["result"]))), ""
         except (OSError, ValueError):
             tail = _tail(job_dir / "worker.log")
             return None, f"grader error: the worker exited with code {process.returncode} and no result{': ' + tail if tail else ''}"
@@ -267,6 +280,25 @@ class Grader:
             shutil.rmtree(self.work, ignore_errors=True)
 
 
+# The job folder is the grader's own; without the sandbox (--no-sandbox) a kernel could still put a pipe or a
+# link there: files in it are created exclusively and read only if they are regular files.
+def _open_new(path: Path) -> int:
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    with os.fdopen(_open_new(path), "wb") as f:
+        f.write(data)
+
+
+def _read_regular(path: Path, limit: int = 256 * 2**20) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        return f.read(limit)
+
+
 def _kill_group(pid: int) -> None:
     try:
         os.killpg(pid, signal.SIGKILL)
@@ -291,7 +323,9 @@ def _kill_kernels(job: dict) -> None:
 
 def _tail(path: Path, chars: int = 300) -> str:
     try:
-        with open(path, "rb") as f:
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return ""
             f.seek(0, os.SEEK_END)
             f.seek(max(0, f.tell() - chars))
             text = f.read().decode("utf-8", "replace")
@@ -317,16 +351,32 @@ class Run:
     graded: list[Graded]  # one per file, in the order given
     seed: int
     interrupted: bool = False
+    isolation: str = grade_sandbox.NONE  # "bubblewrap" or "none": how the kernels were isolated
+
+
+ISOLATION_NOTES = {
+    grade_sandbox.BUBBLEWRAP: "each kernel in an OS sandbox (bubblewrap): only its scratch folder writable, the "
+                              "grader's files, other submissions and solutions/ not mounted, no network, its own processes",
+    grade_sandbox.NONE: "WARNING: no sandbox (--no-sandbox): kernels run as you, with your files and your network; "
+                        "a submission can read solutions/ and the other submissions and change files and grades",
+}
 
 
 def grade_files(lab: Lab, paths: list[Path], options: Options, outputs: list[Path] = (),
-                on_done: Callable[[Graded], None] | None = None) -> Run:
-    """Grade ``paths``, ``options.jobs`` at a time. Ctrl-C stops the workers; what was graded is kept."""
+                on_done: Callable[[Graded], None] | None = None,
+                on_start: Callable[[grade_sandbox.Sandbox], None] | None = None) -> Run:
+    """Grade ``paths``, ``options.jobs`` at a time. Ctrl-C stops the workers; what was graded is kept.
+
+    Raises :class:`GradingSetupError` before any submission runs if no sandbox can be used (unless
+    ``options.sandbox`` is False); ``on_start`` gets the sandbox used (its ``kind``: "bubblewrap" or "none") first.
+    """
     grader = Grader(lab, options, list(outputs))
     results: dict[int, Graded] = {}
     interrupted = False
     try:
         submissions = grader.prepare(paths)
+        if on_start:
+            on_start(grader.sandbox)
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, options.jobs))
         futures = [pool.submit(grader.grade_one, sub) for sub in submissions]
         try:
@@ -345,7 +395,7 @@ def grade_files(lab: Lab, paths: list[Path], options: Options, outputs: list[Pat
             results.setdefault(sub.number, Graded(sub, "failed", "grading was interrupted", [], list(sub.notes)))
     finally:
         grader.cleanup()
-    return Run([results[i] for i in sorted(results)], grader.seed, interrupted)
+    return Run([results[i] for i in sorted(results)], grader.seed, interrupted, grader.sandbox.kind)
 
 
 # --------------------------------------------------------------------------- command line
@@ -371,6 +421,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--full", action="store_true", help="full mode (real data sets, long trainings); default: fast mode")
     p.add_argument("--questions", help="a module or .py file with QUESTIONS (for labs outside cslib.checks)")
     p.add_argument("--id-pattern", help="regex on the file name (without .ipynb) whose group 'id' (or group 1) is the student id")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="grade without the OS sandbox (where bubblewrap is missing: macOS, Windows, Linux without user "
+                        "namespaces); submissions then run with your rights. Recorded as isolation: none")
+    p.add_argument("--allow-read", action="append", default=[], metavar="PATH",
+                   help="another path kernels may read in the sandbox, read-only (e.g. a data folder; repeatable)")
+    p.add_argument("--gpu", action="store_true", help="pass the NVIDIA GPUs (/dev/nvidia*) and /sys into the sandbox")
     p.add_argument("--deny", action="append", default=[], help="another path kernels may not read (repeatable)")
     p.add_argument("--workdir", help="where the scratch folders go (default: the system's temporary folder)")
     p.add_argument("--keep-scratch", action="store_true", help="keep the scratch folders (for debugging)")
@@ -391,7 +447,8 @@ def main(argv: list[str] | None = None) -> int:
     options = Options(jobs=args.jobs, seed=args.seed, timeout=args.timeout, cell_timeout=args.cell_timeout,
                       test_timeout=args.test_timeout, memory_gb=args.memory, output_mb=args.max_output,
                       max_restarts=args.max_restarts, full=args.full, id_pattern=args.id_pattern, deny=args.deny,
-                      workdir=args.workdir, keep_scratch=args.keep_scratch, quiet=args.quiet)
+                      workdir=args.workdir, keep_scratch=args.keep_scratch, quiet=args.quiet,
+                      sandbox=not args.no_sandbox, allow_read=args.allow_read, gpu=args.gpu)
     try:
         if args.id_pattern:
             re.compile(args.id_pattern)
@@ -399,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
         paths = collect_files(args.submissions)
         if not paths:
             raise GradingSetupError("no submissions found")
-        missing = [str(p) for p in paths if not p.exists()]
+        missing = [str(p) for p in paths if not os.path.lexists(p)]
         if missing:
             raise GradingSetupError(f"no such file: {', '.join(missing)}")
         if args.gradescope and args.gradescope.endswith(".json") and len(paths) != 1:
@@ -408,26 +465,36 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     outputs = [out, feedback] + ([Path(args.gradescope)] if args.gradescope else [])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    feedback.mkdir(parents=True, exist_ok=True)
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(paths), desc=f"grading {lab.lab_id or lab.source}", unit="notebook", disable=args.quiet,
-               file=sys.stderr)
+    bars = []
+
+    def start(sandbox: grade_sandbox.Sandbox) -> None:
+        print(f"Isolation: {sandbox.kind}: {ISOLATION_NOTES[sandbox.kind]}", file=sys.stderr, flush=True)
+        if sandbox.skipped:
+            print(f"  not mounted in the sandbox, because they hold private files: {', '.join(sandbox.skipped)}",
+                  file=sys.stderr, flush=True)
+        bars.append(tqdm(total=len(paths), desc=f"grading {lab.lab_id or lab.source}", unit="notebook",
+                         disable=args.quiet, file=sys.stderr))
 
     def done(graded: Graded) -> None:
-        bar.update(1)
-        bar.set_postfix_str(f"{graded.submission.path.name}: {graded.status}", refresh=True)
+        bars[0].update(1)
+        bars[0].set_postfix_str(f"{graded.submission.path.name}: {graded.status}", refresh=True)
 
     try:
-        run = grade_files(lab, paths, options, outputs, on_done=done)
+        run = grade_files(lab, paths, options, outputs, on_done=done, on_start=start)
     except GradingSetupError as e:
-        bar.close()
         print(f"error: {e}", file=sys.stderr)
         return 2
-    bar.close()
+    finally:
+        for bar in bars:
+            bar.close()
     gradescope = Path(args.gradescope) if args.gradescope else None
-    report.write_all(run.graded, lab, run.seed, out, feedback, gradescope)
-    print(report.summary(run.graded, lab, run.seed, out, feedback, gradescope))
-    return 130 if run.interrupted else 0
+    problems = report.write_all(run.graded, lab, run.seed, out, feedback, gradescope, run.isolation)
+    print(report.summary(run.graded, lab, run.seed, out, feedback, gradescope, run.isolation, problems))
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if run.interrupted:
+        return 130
+    return 1 if problems else 0
 

@@ -9,22 +9,26 @@ monkeypatches ``cslib`` changes nothing here. The rules for that to work:
 - functions call each other only by the names they have in this file (they share the private
   namespace they are executed in).
 
-``install_guard`` runs once, before any student cell: it installs an audit hook (which cannot
-be removed) that blocks file writes outside the scratch copy, reads of the grader's private
-folders, subprocesses and signals to other processes, and it caps the output of each cell.
-``run_question`` runs one question's cases on the student's answer and prints a single JSON
-payload framed by a nonce the grader drew after the student's cells had run.
+``install_guard`` runs once per kernel, before any student cell: it caps the output of each
+cell, keeps IPython's ``exit()`` from ending the kernel (it raises ``SystemExit`` in the cell
+instead), and installs an audit hook that refuses, and writes down for the instructor's notes,
+file writes outside the scratch copy, reads of the grader's private folders, programs and
+signals to other processes. ``run_question`` runs one question's cases on the student's answer
+and prints a single JSON payload framed by a nonce the grader drew after the student's cells had
+run; it also says whether the answer called one of the question's rejected reference functions
+(directly, or through a wrapper function, a lambda or ``functools.partial``).
 
-This is a guard against accidents and casual tampering, not a sandbox: ctypes, native code or
-a process running as another user can get around it (see README, "What the grader does not
-isolate").
+The audit hook is a note-taker, **not the boundary**: ctypes, native code or a startup file get
+around it. What keeps a kernel away from the grader's files is the OS sandbox it runs in
+(``cslib.grade.sandbox``); see README, "Isolation".
 """
 
 
 def install_guard(config):
-    """Install the audit hook and the output cap. ``config``: scratch, deny, log, output_limit, tag.
+    """Install the audit hook and the output cap. ``config``: scratch, writable, deny, log, output_limit, tag.
 
-    - ``scratch``: the only directory (with /dev/shm) where files may be written or removed;
+    - ``scratch``: the only directory (with /dev/shm and ``writable``) where files may be written or removed;
+    - ``writable``: the folders of this kernel start (IPython, Jupyter and matplotlib settings);
     - ``deny``: paths (directories or files) that may not even be read or listed, except inside ``scratch``;
     - ``log``: a file to which every blocked action is appended (opened before the hook exists);
     - ``output_limit``: characters of output (stdout, stderr, display data) kept per cell;
@@ -47,7 +51,8 @@ def install_guard(config):
     write_log = log.write
     write_ok_exact = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/zero",
                                 "/dev/full", "/dev/random", "/dev/urandom"})
-    write_ok_under = (scratch, "/dev/shm")
+    kernel_dirs = _tuple(p.rstrip("/") for p in config.get("writable", ()))  # this kernel's settings and sockets
+    write_ok_under = (scratch, "/dev/shm", *kernel_dirs)
     O_WRITE = posix.O_WRONLY | posix.O_RDWR | posix.O_CREAT | posix.O_TRUNC | posix.O_APPEND
 
     def resolve(path, base=None, depth=0):
@@ -145,7 +150,7 @@ def install_guard(config):
                 pass
         raise _PermissionError(f"{tag} blocked: {action} {what} ({reasons[action]})")
 
-    own = (scratch,)
+    own = (scratch, *kernel_dirs)
 
     def check_read(path):
         if path is None or under(path, own):  # the scratch folder sits inside the grader's (denied) work folder
@@ -266,6 +271,23 @@ def install_guard(config):
 
     sys.addaudithook(guarded_hook)
     _cap_output(config["output_limit"], tag)
+    _keep_kernel_on_exit()
+
+
+def _keep_kernel_on_exit():
+    """Make IPython's ``exit()``/``quit()`` raise SystemExit in the cell (an error there) instead of ending the kernel."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - grading always runs in an IPython kernel
+        return
+    shell = get_ipython()
+    if shell is None:  # pragma: no cover
+        return
+
+    def ask_exit():
+        raise SystemExit("exit() and quit() do not end the kernel while grading")
+
+    shell.ask_exit = ask_exit
 
 
 def _cap_output(limit, tag):
@@ -390,7 +412,9 @@ def run_question(user_ns, request, nonce):
 
     ``request``: answer (name), probe ("call", "value", ... or None when ``driver`` names the
     driver function defined next to this one), cases (encoded argument tuples), timeout (seconds
-    per case), max_chars (largest result kept per case). The payload is plain data only.
+    per case), max_chars (largest result kept per case), reject (the "module.qualname" of reference
+    functions the answer may not be, wrap or call). The payload is plain data only; its "references"
+    lists the rejected references the answer is, wraps or called.
     """
     import json
     import signal
@@ -423,6 +447,8 @@ def run_question(user_ns, request, nonce):
                 payload[key] = None
     use_alarm = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
     stopped = False
+    references = find_references(request.get("reject") or []) if payload["defined"] else []
+    called = wrapped_references(answer, references) if references else set()
     for encoded in request["cases"]:
         if not payload["defined"]:
             payload["cases"].append({"ok": False, "kind": "missing", "error": ""})
@@ -436,7 +462,12 @@ def run_question(user_ns, request, nonce):
             if use_alarm:
                 previous = signal.signal(signal.SIGALRM, on_alarm)
                 signal.setitimer(signal.ITIMER_REAL, request["timeout"], 1.0)
-            got = run_probe(answer, probe, args)
+            stop_watching = watch_references(references, called) if references else None
+            try:
+                got = run_probe(answer, probe, args)
+            finally:
+                if stop_watching is not None:
+                    stop_watching()
             if use_alarm:
                 signal.setitimer(signal.ITIMER_REAL, 0)
             text = json.dumps(got, allow_nan=False)
@@ -459,6 +490,7 @@ def run_question(user_ns, request, nonce):
                 if previous is not None:
                     signal.signal(signal.SIGALRM, previous)
         payload["cases"].append(result)
+    payload["references"] = sorted(called)
     out = sys.stdout
     try:
         from IPython import get_ipython

@@ -156,7 +156,7 @@ def question_requests(lab: Lab, cases: list[list[GradingCase]]) -> list[dict]:
     requests = []
     for question, qcases in zip(lab.questions, cases):
         request = {"answer": question.answer, "probe": None, "driver": None, "driver_source": None,
-                   "cases": [c.args for c in qcases]}
+                   "cases": [c.args for c in qcases], "reject": list(question.reject)}
         if callable(question.probe):
             try:
                 source = textwrap.dedent(inspect.getsource(question.probe))

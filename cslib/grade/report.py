@@ -3,12 +3,21 @@
 Feedback never shows a hidden test's inputs, expected values or results: a hidden test is reported
 as "hidden test 2: failed (wrong result)" and nothing more. Visible tests (the ones the student's
 inline checks also ran) show what was expected, what came back and the question's hint.
+
+Every file is written atomically: into a private temporary file (a random name, created
+exclusively) in the target's folder, then renamed over the target. A path that is already a
+symbolic link, a pipe, a device or a folder is never opened: that output fails with a message
+(returned by :func:`write_all`) and the others are still written.
 """
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
 import re
+import stat
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +42,69 @@ def _safe_name(text: str) -> str:
     return re.sub(r"[^\w.-]+", "_", text).strip("._") or "submission"
 
 
+# --------------------------------------------------------------------------- writing files safely
+class OutputError(Exception):
+    """One output cannot be written (the message names it and says why)."""
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device file"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a private temporary file in its folder, then rename it over ``path``."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from e
+    if mode is not None and not stat.S_ISREG(mode):
+        raise OutputError(f"cannot write {path}: it is {_kind(mode)}, not a regular file (left as it is)")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from e
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)  # replaces the name: never follows a link or opens a pipe put there meanwhile
+    except BaseException as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(e, OSError):
+            raise OutputError(f"cannot write {path}: {e.strerror or e}") from e
+        raise
+
+
+def make_folder(path: Path, real: bool = False) -> None:
+    """Create the folder ``path`` (and its parents); ``real``: it may not be a link to a folder elsewhere."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        mode = os.lstat(path).st_mode
+    except OSError as e:
+        raise OutputError(f"cannot create the folder {path}: {e.strerror or e}") from e
+    if not (stat.S_ISDIR(mode) or (not real and path.is_dir())):
+        raise OutputError(f"cannot write into {path}: it is {_kind(mode)}, not a folder (left as it is)")
+
+
 # --------------------------------------------------------------------------- CSV
 def question_columns(lab: Lab) -> list[str]:
     """A CSV column per question, named after its answer (``name#2`` if two questions share one)."""
@@ -45,8 +117,8 @@ def question_columns(lab: Lab) -> list[str]:
     return columns
 
 
-def csv_rows(graded: list[Graded], lab: Lab, seed: int) -> list[dict[str, str]]:
-    """One row per student (the counted file), sorted by student id."""
+def csv_rows(graded: list[Graded], lab: Lab, seed: int, isolation: str = "none") -> list[dict[str, str]]:
+    """One row per student (the counted file), sorted by student id; ``isolation``: "bubblewrap" or "none"."""
     rows = []
     for g in sorted((g for g in graded if g.submission.counted), key=lambda g: (g.submission.student_id, g.submission.path.name)):
         row = {"student_id": _spreadsheet_safe(g.submission.student_id), "file": _spreadsheet_safe(g.submission.path.name)}
@@ -58,18 +130,18 @@ def csv_rows(graded: list[Graded], lab: Lab, seed: int) -> list[dict[str, str]]:
         notes = ([f"failed: {g.reason}"] if g.status == "failed" else []) + g.notes
         row["notes"] = _spreadsheet_safe("; ".join(n.replace("\n", " ") for n in notes))
         row["seed"] = str(seed)
+        row["isolation"] = isolation
         rows.append(row)
     return rows
 
 
-def write_csv(path: Path, graded: list[Graded], lab: Lab, seed: int) -> None:
-    fields = ["student_id", "file", *question_columns(lab), "total", "max_total", "status", "notes", "seed"]
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(csv_rows(graded, lab, seed))
-    tmp.replace(path)
+def write_csv(path: Path, graded: list[Graded], lab: Lab, seed: int, isolation: str = "none") -> None:
+    fields = ["student_id", "file", *question_columns(lab), "total", "max_total", "status", "notes", "seed", "isolation"]
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(csv_rows(graded, lab, seed, isolation))
+    write_atomic(path, text.getvalue())
 
 
 # --------------------------------------------------------------------------- feedback
@@ -135,16 +207,31 @@ def feedback_names(graded: list[Graded]) -> None:
         sub.feedback_name = name
 
 
-def write_feedback(folder: Path, graded: list[Graded], lab: Lab) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
+def write_feedback(folder: Path, graded: list[Graded], lab: Lab) -> list[str]:
+    """One markdown file per submission; the problems (one per file that could not be written)."""
+    try:
+        make_folder(folder)
+    except OutputError as e:
+        return [str(e)]
     feedback_names(graded)
+    problems = []
     for g in graded:
-        (folder / g.submission.feedback_name).write_text(feedback_markdown(g, lab), encoding="utf-8")
+        try:
+            write_atomic(folder / g.submission.feedback_name, feedback_markdown(g, lab))
+        except OutputError as e:
+            problems.append(str(e))
+    return problems
 
 
 # --------------------------------------------------------------------------- Gradescope
-def gradescope_result(g: Graded, lab: Lab) -> dict:
+def gradescope_result(g: Graded, lab: Lab, isolation: str = "none") -> dict:
     """Gradescope's autograder results.json for one submission (one test per question)."""
+    result = _gradescope_result(g, lab)
+    result["extra_data"]["isolation"] = isolation
+    return result
+
+
+def _gradescope_result(g: Graded, lab: Lab) -> dict:
     sub = g.submission
     notes = "\n".join(f"- {n}" for n in g.notes)
     if g.status != "ran":
@@ -163,32 +250,53 @@ def gradescope_result(g: Graded, lab: Lab) -> dict:
             "extra_data": {"status": "ran", "student_id": sub.student_id, "file": sub.path.name}}
 
 
-def write_gradescope(target: Path, graded: list[Graded], lab: Lab) -> None:
+def write_gradescope(target: Path, graded: list[Graded], lab: Lab, isolation: str = "none") -> list[str]:
+    """``target``: a results.json (one submission) or a folder of <student>/results.json; the problems."""
     counted = [g for g in graded if g.submission.counted]
-    if target.suffix == ".json":
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(gradescope_result(counted[0], lab), indent=1), encoding="utf-8")
-        return
+    problems = []
+    try:
+        if target.suffix == ".json":
+            make_folder(target.parent)
+            write_atomic(target, json.dumps(gradescope_result(counted[0], lab, isolation), indent=1))
+            return []
+        make_folder(target)
+    except OutputError as e:
+        return [str(e)]
     for g in counted:
         folder = target / _safe_name(g.submission.student_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "results.json").write_text(json.dumps(gradescope_result(g, lab), indent=1), encoding="utf-8")
+        try:
+            make_folder(folder, real=True)
+            write_atomic(folder / "results.json", json.dumps(gradescope_result(g, lab, isolation), indent=1))
+        except OutputError as e:
+            problems.append(str(e))
+    return problems
 
 
-def write_all(graded: list[Graded], lab: Lab, seed: int, out: Path, feedback: Path, gradescope: Path | None) -> None:
-    write_csv(out, graded, lab, seed)
-    write_feedback(feedback, graded, lab)
+def write_all(graded: list[Graded], lab: Lab, seed: int, out: Path, feedback: Path, gradescope: Path | None,
+              isolation: str = "none") -> list[str]:
+    """Write every output; a list of what could not be written (each output is tried, whatever the others do)."""
+    problems = []
+    try:
+        make_folder(out.parent)
+        write_csv(out, graded, lab, seed, isolation)
+    except OutputError as e:
+        problems.append(str(e))
+    problems += write_feedback(feedback, graded, lab)
     if gradescope is not None and graded:
-        write_gradescope(gradescope, graded, lab)
+        problems += write_gradescope(gradescope, graded, lab, isolation)
+    return problems
 
 
 # --------------------------------------------------------------------------- summary
-def summary(graded: list[Graded], lab: Lab, seed: int, out: Path, feedback: Path, gradescope: Path | None) -> str:
+def summary(graded: list[Graded], lab: Lab, seed: int, out: Path, feedback: Path, gradescope: Path | None,
+            isolation: str = "none", problems: list[str] = ()) -> str:
     counted = [g for g in graded if g.submission.counted]
     ran = [g for g in counted if g.status == "ran"]
     failed = [g for g in counted if g.status != "ran"]
     lines = [f"Graded {len(graded)} file{'s' * (len(graded) != 1)} ({len(counted)} student{'s' * (len(counted) != 1)}) "
-             f"for {lab.lab_id or lab.source} with seed {seed} (reproduce with --seed {seed})"]
+             f"for {lab.lab_id or lab.source} with seed {seed} (reproduce with --seed {seed})",
+             f"  isolation: {isolation}" + ("" if isolation != "none" else
+                                            "   (no sandbox: submissions could read and change your files)")]
     if ran:
         mean = sum(g.total for g in ran) / len(ran)
         lines.append(f"  ran:    {len(ran):3d}   mean {fmt_points(mean)} / {fmt_points(lab.max_total)}")
@@ -210,5 +318,8 @@ def summary(graded: list[Graded], lab: Lab, seed: int, out: Path, feedback: Path
     written = f"Wrote {out} and {feedback}/ ({len(graded)} feedback files)"
     if gradescope is not None:
         written += f" and Gradescope results in {gradescope}"
+    if problems:
+        written = f"Could not write {len(problems)} output{'s' * (len(problems) != 1)} (see the errors below); " \
+                  f"the others: " + written[0].lower() + written[1:]
     lines.append(written)
     return "\n".join(lines)

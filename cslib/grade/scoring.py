@@ -89,6 +89,10 @@ def judge_question(question: Question, cases: list[GradingCase], record: dict) -
     reference = f"{payload.get('module')}.{payload.get('qualname')}"
     if reference in question.reject:
         return all_failed(f"`{question.answer}` is cslib's own {reference}; write your own version"), notes
+    used = [str(r) for r in payload.get("references") or [] if r in question.reject]
+    if used:
+        return all_failed(f"`{question.answer}` calls or wraps cslib's own {', '.join(used)}; write your own "
+                          f"version"), notes
     kinds = {raw.get("kind") if isinstance(raw, dict) else None for raw in raw_cases}
     if kinds == {"not_written"}:
         return all_failed("not written yet (it still raises NotImplementedError)"), notes

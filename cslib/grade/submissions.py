@@ -7,7 +7,9 @@ reaches a kernel.
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +51,43 @@ def student_id(path: Path, pattern: str | None = None) -> tuple[str, str]:
         if shorter == name or not shorter:
             return name or stem, ""
         name = shorter
+
+
+def read_submission(path: Path, folders: list[Path], limit: int = 100 * 2**20) -> tuple[bytes | None, float, str]:
+    """(bytes, mtime, '') of a submitted file, or (None, mtime, why it was not read).
+
+    A symbolic link is read only if it points into one of ``folders`` (those of the submissions); a
+    folder, pipe or device is never opened for reading (a pipe would block forever).
+    """
+    try:
+        info = os.lstat(path)
+        if stat.S_ISLNK(info.st_mode):
+            target = path.resolve(strict=True)
+            if not any(target == f or f in target.parents for f in folders):
+                return None, info.st_mtime, "a symbolic link to a file outside the submission folders: not read"
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except (OSError, RuntimeError) as e:
+        return None, 0.0, f"cannot read the file ({getattr(e, 'strerror', None) or e})"
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None, info.st_mtime, "not a regular file (a folder, a pipe or a device): not read"
+        if info.st_size > limit:
+            return None, info.st_mtime, f"file too large ({info.st_size / 2**20:.0f} MB; the limit is {limit // 2**20} MB)"
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, 2**20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            return None, info.st_mtime, f"file too large (over {limit // 2**20} MB)"
+        return b"".join(chunks), info.st_mtime, ""
+    except OSError as e:
+        return None, info.st_mtime, f"cannot read the file ({e.strerror or e})"
+    finally:
+        os.close(fd)
 
 
 def read_notebook(data: bytes) -> tuple[list[dict], dict, str]:
@@ -112,12 +151,12 @@ def collect_files(paths: list[str]) -> list[Path]:
     files: list[Path] = []
     for name in paths:
         path = Path(name)
-        if path.is_dir():
-            files += sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        if path.is_dir():  # every entry but folders: a pipe or a stray link shows up as a failed row
+            files += sorted(p for p in path.iterdir() if not p.name.startswith(".") and not p.is_dir())
         else:
             files.append(path)
-    unique = list(dict.fromkeys(p.resolve() for p in files))
-    return unique
+    # absolute, but links not followed: a link is graded (or refused) under its own name
+    return list(dict.fromkeys(Path(os.path.abspath(p)) for p in files))
 
 
 def resolve_duplicates(submissions: list[Submission]) -> None:

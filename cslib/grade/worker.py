@@ -1,17 +1,19 @@
-"""Run one submitted notebook in a fresh, guarded Jupyter kernel, then ask it the grading questions.
+"""Run one submitted notebook in a fresh Jupyter kernel inside the OS sandbox, then ask it the grading questions.
 
 The instructor's grader (``cslib.grade``) starts one worker process per submission::
 
     python path/to/cslib/grade/worker.py JOB.json
 
 (as a script, so that it starts without importing the ``cslib`` package and torch; the job
-carries the source code the kernel needs)
-
-and reads back ``result.json``. The worker is trusted; the kernel it starts is not. The worker
+carries the source code the kernel needs and the sandbox to use) and reads back ``result.json``.
+The worker is trusted and runs outside the sandbox; the kernel it starts is not trusted and runs
+inside it (``sandbox.wrap``: bubblewrap, unless the instructor passed ``--no-sandbox``). The worker
 
 1. limits the memory (``RLIMIT_DATA``) and file sizes of itself and so of the kernel it starts;
-2. starts a kernel in the submission's scratch folder, with HOME, TMPDIR and the caches there,
-   and installs the file guard (``kernelside.install_guard``) before any student cell;
+2. starts a kernel in the submission's scratch folder (its working directory and HOME), with
+   its sockets, IPython and Jupyter settings in a fresh folder of its own for every start (so
+   nothing a notebook wrote there runs in the next kernel), and installs the kernel side
+   (``kernelside.install_guard``: output cap, notes on blocked file access) before any student cell;
 3. runs the code cells in order with a time limit per cell (interrupt, then kill if the cell
    ignores the interrupt) and one for the whole notebook; errors do not stop the run. When the
    kernel dies (``os._exit``, a segfault, the OOM killer) it starts a new one, re-runs the cells
@@ -35,7 +37,9 @@ import os  # noqa: E402
 import re  # noqa: E402
 import resource  # noqa: E402
 import secrets  # noqa: E402
+import shutil  # noqa: E402
 import signal  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
 from dataclasses import asdict, dataclass, field  # noqa: E402
@@ -46,6 +50,8 @@ INTERRUPT_GRACE = 3.0  # seconds a cell gets to stop after an interrupt before i
 STARTUP_TIMEOUT = 60.0
 KEEP_CHARS = 64 * 2**20  # grading output kept while looking for the framed payload
 FRAME = re.compile(r"<<cslib-grade:([0-9a-f]+)>>(.*?)<</cslib-grade:\1>>", re.S)
+MAX_SOCKET_PATH = 100  # Unix socket paths are limited to 107 bytes
+GUARD_LOG_CHARS = 200_000
 
 
 class KernelStartError(RuntimeError):
@@ -63,6 +69,7 @@ class Execution:
     seconds: float = 0.0
     exit: str = ""  # how the kernel ended, for died
     text: str = ""  # stdout, only when collected (grading snippets)
+    exit_requested: bool = False  # the code called IPython's exit()/quit(): the kernel is about to end
 
 
 @dataclass
@@ -107,6 +114,10 @@ _BOOT = (
 )
 
 
+def _under(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
 def snippet(sources: list[str], call: str) -> str:
     """Code for one execute request: run ``call`` in a private namespace where ``sources`` are defined.
 
@@ -142,19 +153,43 @@ def parse_frames(text: str, nonce: str) -> tuple[dict | None, str]:
 
 
 # --------------------------------------------------------------------------- the kernel
+def _load_sandbox():
+    """cslib/grade/sandbox.py, loaded by path (this script does not import the cslib package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_cslib_grade_sandbox", Path(__file__).with_name("sandbox.py"))
+    if spec.name in sys.modules:
+        return sys.modules[spec.name]
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
 class GuardedKernel:
-    """A Jupyter kernel in the scratch folder, with the file guard installed before anything else."""
+    """A Jupyter kernel in the scratch folder, inside the sandbox, with the kernel side installed first.
+
+    Every start gets a fresh folder (random name, made while no kernel runs) for its connection file,
+    sockets, IPython and Jupyter settings and matplotlib's settings: files a notebook leaves there or
+    in its scratch folder (startup scripts, configuration, an ``ipykernel_launcher.py``) are never read
+    by the next kernel. The launcher is started by absolute path, so the scratch folder (the working
+    directory) is not searched for it.
+    """
 
     def __init__(self, job: dict):
         self.job = job
         self.km = None
         self.kc = None
         self.starts = 0
-        self.spec_root = Path(job["job_dir"]) / "kernelspec"
-        spec = self.spec_root / "cslib-grader"
-        spec.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-        (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "cslib grader", "language": "python"}))
+        self.sandboxed = job["sandbox"]["kind"] != "none"
+        self.start_dir: Path | None = None
+        self.logs: list[int] = []  # the file guard's logs, opened here before each kernel started
+
+    def _start_dir(self) -> Path:
+        base = Path(self.job["job_dir"])
+        if len(str(base)) + len("/kernel-12345678/ipc-12") > MAX_SOCKET_PATH:  # a long --workdir: sockets go elsewhere
+            base = Path("/tmp") if Path("/tmp").is_dir() else Path(tempfile.gettempdir())
+        return Path(tempfile.mkdtemp(prefix="cslib-kernel-" if base != Path(self.job["job_dir"]) else "kernel-", dir=base))
 
     def start(self) -> None:
         from jupyter_client import KernelManager
@@ -162,11 +197,35 @@ class GuardedKernel:
 
         self.starts += 1
         job = self.job
-        connection = Path(job["job_dir"]) / f"kernel-{self.starts}.json"
+        run = self.start_dir = self._start_dir()
+        env = dict(job["env"])
+        for name, sub in (("IPYTHONDIR", "ipython"), ("JUPYTER_CONFIG_DIR", "jupyter"), ("JUPYTER_DATA_DIR", "jupyter-data"),
+                          ("JUPYTER_RUNTIME_DIR", "jupyter-runtime"), ("MPLCONFIGDIR", "matplotlib"),
+                          ("XDG_CONFIG_HOME", "config")):
+            (run / sub).mkdir()
+            env[name] = str(run / sub)
+        for cache in job.get("font_cache", []):  # matplotlib would otherwise rebuild it (and run fc-list) in every kernel
+            try:
+                shutil.copy(cache, run / "matplotlib")
+            except OSError:
+                pass
+        log = run / "guard.log"
+        os.close(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        self.logs.append(os.open(log, os.O_RDONLY | os.O_NOFOLLOW))  # read at the end through this descriptor
+        command = [job["python"], job["launcher"], "-f", "{connection_file}"]
+        argv = _load_sandbox().wrap(job["sandbox"], command, [job["scratch"], str(run)], env, job["scratch"])
+        spec_root = Path(job["job_dir"]) / "kernelspec"
+        (spec_root / "cslib-grader").mkdir(parents=True, exist_ok=True)
+        # inside the sandbox the kernel is in its own session: interrupt it with a message, not a signal
+        spec = {"argv": argv, "display_name": "cslib grader", "language": "python",
+                "interrupt_mode": "message" if self.sandboxed else "signal"}
+        (spec_root / "cslib-grader" / "kernel.json").write_text(json.dumps(spec))
         try:
-            ksm = KernelSpecManager(kernel_dirs=[str(self.spec_root)])
-            self.km = KernelManager(kernel_spec_manager=ksm, kernel_name="cslib-grader", connection_file=str(connection))
-            self.km.start_kernel(env=job["env"], cwd=job["scratch"])
+            ksm = KernelSpecManager(kernel_dirs=[str(spec_root)])
+            self.km = KernelManager(kernel_spec_manager=ksm, kernel_name="cslib-grader",
+                                    connection_file=str(run / "kernel.json"), transport="ipc", ip=str(run / "ipc"))
+            outer_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")} if self.sandboxed else env
+            self.km.start_kernel(env=outer_env, cwd=job["scratch"])
             process = getattr(self.km.provisioner, "process", None)
             if process is not None:  # the grader kills it (its own process group) if this worker is killed
                 with open(job["kernel_pids"], "a") as f:
@@ -177,7 +236,7 @@ class GuardedKernel:
         except Exception as e:
             self.kill()
             raise KernelStartError(f"the kernel could not be started: {type(e).__name__}: {e}") from e
-        config = {"scratch": job["scratch"], "deny": job["deny"], "log": job["guard_log"],
+        config = {"scratch": job["scratch"], "writable": [str(run)], "deny": job["deny"], "log": str(log),
                   "output_limit": job["limits"]["output_chars"], "tag": GUARD_TAG}
         guard = self.execute(snippet(job["kernel_sources"], f"install_guard({config!r})"), 60, store_history=False)
         if guard.status != "ok":
@@ -185,7 +244,7 @@ class GuardedKernel:
             raise KernelStartError(f"the file guard could not be installed: {guard.status} {guard.error}")
 
     def kill(self) -> None:
-        """Stop the kernel and its process group, and close the channels."""
+        """Stop the kernel (with the sandbox, every process it started) and close the channels."""
         if self.kc is not None:
             try:
                 self.kc.stop_channels()
@@ -200,6 +259,8 @@ class GuardedKernel:
                 self.km.cleanup_resources()
             except Exception:
                 pass
+        if self.start_dir is not None and not _under(self.start_dir, Path(self.job["job_dir"])):
+            shutil.rmtree(self.start_dir, ignore_errors=True)  # a short folder outside the job's
         self.km = self.kc = None
 
     def how_it_ended(self) -> str:
@@ -207,6 +268,8 @@ class GuardedKernel:
         code = process.poll() if process is not None else None
         if code is None:
             return "it stopped responding"
+        if self.sandboxed and code > 128:  # bwrap exits with 128 + the signal that killed the kernel
+            code = 128 - code
         if code < 0:
             try:
                 name = signal.Signals(-code).name
@@ -216,6 +279,22 @@ class GuardedKernel:
                        "SIGBUS": "bus error", "SIGFPE": "arithmetic error", "SIGILL": "illegal instruction"}.get(name, "")
             return f"{name}{', ' + meaning if meaning else ''}"
         return f"exit code {code}"
+
+    def read_logs(self) -> list[str]:
+        """The lines of the file guard's logs of every start (read through descriptors opened before each start)."""
+        lines: list[str] = []
+        left = GUARD_LOG_CHARS
+        for fd in self.logs:
+            try:
+                data = os.read(fd, max(0, left))
+            except OSError:
+                data = b""
+            finally:
+                os.close(fd)
+            left -= len(data)
+            lines += data.decode("utf-8", "replace").splitlines()
+        self.logs = []
+        return lines
 
     def execute(self, code: str, timeout: float, collect: bool = False, store_history: bool = True) -> Execution:
         """Run ``code``; interrupt it after ``timeout`` s and kill the kernel if it does not stop."""
@@ -285,6 +364,11 @@ class GuardedKernel:
         result.text = "".join(kept)
         # the kernel's cap is a courtesy a notebook can undo; what arrived here is what counts
         result.capped = result.capped or result.output_chars > self.job["limits"]["output_chars"] + 1000
+        if reply is not None:
+            payloads = reply["content"].get("payload") or []
+            # IPython's exit()/quit(): the kernel sends this reply, then ends
+            result.exit_requested = any(isinstance(p, dict) and p.get("source") == "ask_exit" and not p.get("keepkernel")
+                                        for p in payloads if isinstance(payloads, list))
         if result.status == "ok" and reply is not None:
             if reply["content"].get("status") == "error":
                 result.status = "error"
@@ -327,7 +411,7 @@ class Run:
                     self.result.replay_cut = True
                     return True  # out of time: go on with what ran
                 run = self.kernel.execute(cell["source"], min(self.limits["cell_timeout"], left))
-                if run.status in ("died", "unresponsive"):
+                if run.status in ("died", "unresponsive") or run.exit_requested:
                     self.result.fatal_cells.append(cell["index"])
                     self.history.remove(cell)
                     break
@@ -346,10 +430,14 @@ class Run:
             if run.status in ("timeout", "unresponsive") and left < self.limits["cell_timeout"]:
                 self.result.time_limit_hit = True
                 run.exit = run.exit or "notebook time limit"
+            if run.exit_requested:  # IPython's exit() or quit(): this cell's error; the kernel is ending
+                run.status = "error"
+                run.error = "SystemExit: exit() or quit() ended the kernel (a new kernel re-ran the cells before it)"
             self.result.cells.append(CellRecord(cell["index"], run.status, run.error, run.output_chars,
                                                 run.capped, round(run.seconds, 2), run.exit))
-            if run.status in ("died", "unresponsive"):
-                self.result.fatal_cells.append(cell["index"])
+            if run.status in ("died", "unresponsive") or run.exit_requested:
+                if not run.exit_requested:
+                    self.result.fatal_cells.append(cell["index"])
                 if not self.restart_and_replay(self.replay_deadline):
                     self.result.not_run = [c["index"] for c in cells[position + 1:]]
                     return
@@ -366,7 +454,8 @@ class Run:
                 continue
             nonce = secrets.token_hex(16)
             request = {"answer": question["answer"], "probe": question["probe"], "driver": question.get("driver"),
-                       "cases": question["cases"], "timeout": test_timeout, "max_chars": self.limits["result_chars"]}
+                       "cases": question["cases"], "timeout": test_timeout, "max_chars": self.limits["result_chars"],
+                       "reject": question.get("reject", [])}
             budget = question_budget(question, test_timeout)
             run = self.kernel.execute(snippet(sources, f"run_question(_user_ns, {request!r}, {nonce!r})"), budget,
                                       collect=True, store_history=False)
@@ -381,6 +470,10 @@ class Run:
                     self.dead = True
             elif payload is not None:
                 self.result.questions.append(QuestionRecord("ok", payload))
+                if run.exit_requested:  # the answer called IPython's exit(): a new kernel for the next questions
+                    reserve = sum(question_budget(q, test_timeout) for q in questions[number + 1:])
+                    if not self.restart_and_replay(self.hard_deadline - reserve):
+                        self.dead = True
             elif run.status == "timeout":
                 self.result.questions.append(QuestionRecord("timeout", None, "testing this answer took too long"))
             else:
@@ -389,13 +482,8 @@ class Run:
                 self.result.questions.append(QuestionRecord(problem, None, detail))
 
     def read_guard_log(self) -> None:
-        try:
-            with open(self.job["guard_log"], encoding="utf-8", errors="replace") as f:
-                lines = f.read(200_000).splitlines()
-        except OSError:
-            return
         seen = set()
-        for line in lines:
+        for line in self.kernel.read_logs():
             action, _, what = line.partition("\t")
             if (action, what) not in seen:
                 seen.add((action, what))
@@ -439,9 +527,10 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         result = asdict(WorkerResult(fatal=f"grader error: {type(e).__name__}: {e}"))
     target = Path(job["result"])
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result), encoding="utf-8")
-    tmp.replace(target)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".result-", suffix=".tmp")  # a fresh private file
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps(result))
+    os.replace(tmp, target)
     return 0
 
 

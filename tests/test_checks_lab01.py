@@ -1,0 +1,194 @@
+"""Lab 1's checks: the model solution passes every case for many seeds; known-wrong answers fail with a
+message that names the problem; right values in another type pass; view_shape never shows its answer."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+import cslib  # noqa: E402
+from check_properties import model_solution_failures, seeds_for, verdict  # noqa: E402
+from cslib.checks import lab01 as check  # noqa: E402
+from model_solutions import answers  # noqa: E402
+
+SOLUTION = answers("lab01")
+COSTLY = {"make_model", "train_and_evaluate", "plot_results"}  # build a 784x1000 network, train, or draw per case
+
+
+# --------------------------------------------------------------------------- the model solution passes, whatever the seed
+@pytest.mark.parametrize("question", [q for q in check.QUESTIONS if q.answer in SOLUTION], ids=lambda q: q.answer)
+def test_model_solution_passes_every_case_for_many_seeds(question):
+    seeds = seeds_for(question.answer in COSTLY)
+    failures = model_solution_failures(check.QUESTIONS, question, SOLUTION[question.answer], seeds)
+    assert not failures, f"{len(failures)} failure(s) over {len(seeds)} seeds:\n" + "\n".join(failures[:5])
+
+
+def test_results_has_no_random_cases_and_the_solution_notebook_checks_it():
+    """`results` holds trainings of the notebook's data: nbval re-runs the solution, whose stored check says ✓."""
+    assert check.results.random is None and "results" not in SOLUTION
+
+
+# --------------------------------------------------------------------------- known-wrong answers
+make_model, train_and_evaluate, plot_results = (SOLUTION[n] for n in ("make_model", "train_and_evaluate", "plot_results"))
+
+
+def bn_after_relu(batch_norm=True, dropout=0.25):
+    layers = [nn.Linear(784, 1000), nn.ReLU()] + ([nn.BatchNorm1d(1000)] if batch_norm else [])
+    return nn.Sequential(*layers, *([nn.Dropout(dropout)] if dropout > 0 else []), nn.Linear(1000, 10))
+
+
+def off_by_one_inputs(batch_norm=True, dropout=0.25):
+    model = make_model(batch_norm, dropout)
+    model[0] = nn.Linear(28 * 28 + 1, 1000)
+    return model
+
+
+def in_percent(model, train, test, n_epochs):
+    result = train_and_evaluate(model, train, test, n_epochs)
+    return {**result, "train_acc": 100 * result["train_acc"], "test_acc": 100 * result["test_acc"]}
+
+
+def untrained(model, train, test, n_epochs):
+    return {"seconds": 0.1, "train_acc": cslib.evaluate(model, *train)[1], "test_acc": cslib.evaluate(model, *test)[1]}
+
+
+def trains_a_copy(model, train, test, n_epochs):
+    import copy
+
+    return train_and_evaluate(copy.deepcopy(model), train, test, n_epochs)
+
+
+def swaps_train_and_test(model, train, test, n_epochs):
+    result = train_and_evaluate(model, train, test, n_epochs)
+    return {**result, "train_acc": result["test_acc"], "test_acc": result["train_acc"]}
+
+
+def good_run(acc=0.95):
+    return {"seconds": 3.0, "train_acc": acc + 0.02, "test_acc": acc}
+
+
+RESULTS = {name: good_run() for name in check.RUNS}
+
+
+def no_return_value(results):
+    fig, ax = plt.subplots()
+    ax.bar(range(len(results)), [r["test_acc"] for r in results.values()])
+    plt.show()
+
+
+def returns_axes(results):
+    fig, ax = plt.subplots()
+    names = list(results)
+    ax.bar(np.arange(len(names)) - 0.2, [results[n]["train_acc"] for n in names], 0.4)
+    ax.bar(np.arange(len(names)) + 0.2, [results[n]["test_acc"] for n in names], 0.4)
+    ax.set_xticks(range(len(names)), names)
+    return ax
+
+
+def only_test_bars(results):
+    fig, ax = plt.subplots()
+    ax.bar(list(results), [r["test_acc"] for r in results.values()])
+    return fig
+
+
+def unlabeled(results):
+    fig, ax = plt.subplots()
+    values = [v for r in results.values() for v in (r["train_acc"], r["test_acc"])]
+    ax.bar(range(len(values)), values)
+    ax.set_xticks([])
+    return fig
+
+
+WRONG = [
+    # make_model
+    (check.make_model, bn_after_relu, "expected layers Linear, BatchNorm1d, ReLU"),
+    (check.make_model, lambda batch_norm=True, dropout=0.25: make_model(True, dropout), "expected layers"),  # always batch norm
+    (check.make_model, lambda batch_norm=True, dropout=0.25: make_model(batch_norm, 0.25), "expected p="),  # ignores dropout
+    (check.make_model, off_by_one_inputs, "expected in_features=784, got 785"),
+    (check.make_model, lambda batch_norm=True, dropout=0.25: nn.Sequential(*make_model(batch_norm, dropout), nn.Softmax(1)),
+     "expected layers"),
+    (check.make_model, lambda batch_norm=True, dropout=0.25: list(make_model(batch_norm, dropout)), "expected a torch nn.Module, got list"),
+    (check.make_model, cslib.models.mlp, "cslib's own cslib.models.mlp"),
+    # train_and_evaluate
+    (check.train_and_evaluate, in_percent, "give a fraction in [0, 1]"),
+    (check.train_and_evaluate, lambda *args: tuple(train_and_evaluate(*args).values()), "should return a dict"),
+    (check.train_and_evaluate, untrained, "weights did not change"),
+    (check.train_and_evaluate, trains_a_copy, "weights did not change: train the model that is passed in"),
+    (check.train_and_evaluate, swaps_train_and_test, "but the trained model scores"),
+    (check.train_and_evaluate, lambda *args: {"time": 1.0, "train_accuracy": 0.9, "test_accuracy": 0.9}, "lacks 'seconds'"),
+    # results
+    (check.results, {n: {**good_run(), "test_acc": 95.0, "train_acc": 97.0} for n in check.RUNS}, "give a fraction in [0, 1]"),
+    (check.results, {n: r for n, r in RESULTS.items() if n != "dropout 0.9"}, "missing run(s): 'dropout 0.9'"),
+    (check.results, {**{n: r for n, r in RESULTS.items() if n != "dropout 0.1"}, "dropout 0.10": good_run()},
+     "'dropout 0.10' should be 'dropout 0.1'"),
+    (check.results, {n: torch.tensor(0.95) for n in check.RUNS}, "got a single number in a 0-d tensor or array"),
+    (check.results, {**RESULTS, "dropout 0.1": good_run(0.1)}, "was it trained?"),
+    (check.results, list(RESULTS.values()), "results should be a dict of runs, got a list"),
+    # plot_results
+    (check.plot_results, no_return_value, "plt.show() returns None"),
+    (check.plot_results, returns_axes, "return ax.figure"),
+    (check.plot_results, only_test_bars, "no bar shows the accuracy"),
+    (check.plot_results, unlabeled, "appear nowhere in the figure"),
+    # view_shape (worked out by hand: see test_view_shape_never_shows_its_answer)
+    (check.view_shape, (60000, 28, 28), "the shape of x_train before the view"),
+    (check.view_shape, (784, 60000), "the wrong order"),
+    (check.view_shape, (-1, 784), "-1 is what you pass to view()"),
+    (check.view_shape, (60001, 784), "every element of x_train"),  # off by one
+    (check.view_shape, (60000, 785), "the second dimension"),
+    (check.view_shape, "(60000, 784)", "without quotes"),
+    (check.view_shape, 47_040_000, "one number"),
+    (check.view_shape, (60000, 784.5), "use integer division //"),
+    (check.view_shape, (60000, 28 * 28, 1), "asks for 2 dimensions"),
+]
+
+
+@pytest.mark.parametrize("question, answer, message", WRONG, ids=[f"{q.answer}-{i}" for i, (q, _, _) in enumerate(WRONG)])
+def test_wrong_answers_fail_with_a_message_that_names_the_problem(question, answer, message):
+    text = verdict(question, answer)
+    assert text.startswith(f"✗ {question.title}") and message in text, text
+    if not question.reveals and "60000, 784" not in repr(answer):
+        assert "60000, 784" not in text and "60000 × 784" not in text, text
+
+
+@pytest.mark.parametrize("question, answer", [
+    pytest.param(check.make_model, lambda batch_norm=True, dropout=0.25: cslib.models.mlp(batch_norm=batch_norm, dropout=dropout), id="make_model-wraps-mlp"),
+])
+def test_a_wrapped_course_function_is_not_an_answer(question, answer):
+    text = verdict(question, answer)
+    assert text.startswith("✗") and "cslib" in text, text
+
+
+# --------------------------------------------------------------------------- right values in another type
+def accuracies_as_tensors(model, train, test, n_epochs):
+    result = train_and_evaluate(model, train, test, n_epochs)
+    return {k: torch.tensor(v) for k, v in result.items()}  # 0-d tensors, as .float().mean() gives them
+
+
+def bars_in_percent(results):
+    fig = plot_results({n: {**r, "train_acc": 100 * r["train_acc"], "test_acc": 100 * r["test_acc"]} for n, r in results.items()})
+    fig.axes[0].set_ylim(0, 105)
+    return fig
+
+
+@pytest.mark.parametrize("question, answer", [
+    (check.view_shape, (60000.0, 784.0)),  # sizes computed with /
+    (check.view_shape, torch.Size([60000, 784])),
+    (check.view_shape, [60000, 784]),
+    (check.view_shape, torch.tensor([60000, 784])),
+    (check.train_and_evaluate, accuracies_as_tensors),
+    (check.results, {n: {k: torch.tensor(v) for k, v in good_run().items()} for n in check.RUNS}),
+    (check.plot_results, bars_in_percent),
+], ids=lambda v: getattr(v, "answer", None) or getattr(v, "__name__", None) or type(v).__name__)
+def test_right_values_in_another_type_pass(question, answer):
+    text = verdict(question, answer)
+    assert text.startswith(f"✓ {question.title}"), text
+
+
+def test_view_shape_never_shows_its_answer():
+    assert not check.view_shape.reveals
+    for wrong in [(60000, 28, 28), (1, 784), (784,), (60000, 784, 1), "x", None, [[1, 2]]]:
+        text = verdict(check.view_shape, wrong)
+        assert text.startswith("✗") and "60000, 784" not in text and "(60000, 784)" not in check.view_shape.hint, text
