@@ -86,7 +86,7 @@ PENDING: set[tuple[str, str]] = {
     ("numbers", "03"), ("numbers", "04"),
     *(("slide notes", n) for n in ("03", "04")),
     *(("predict", n) for n in ("03", "04")),
-    *(("machine", n) for n in ("02", "03", "04")),
+    *(("machine", n) for n in ("03", "04")),
 }
 
 
