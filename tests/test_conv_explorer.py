@@ -94,6 +94,30 @@ def test_draw_pooling(mode, values):
         plot.draw_pooling(A, mode="min")
 
 
+@pytest.mark.parametrize("shape, filters, k, out", [((8, 7, 6), 8, 3, (8, 5, 4)), ((3, 5, 5), 2, 2, (2, 4, 4))])
+def test_draw_multichannel_convolution_draws_every_channel_and_feature_map(shape, filters, k, out):
+    fig = plot.draw_multichannel_convolution(*shape, filters=filters, k=k, i=1, j=1)
+    channels = shape[0]
+    assert len(by_gid(fig, "input-channel")) == channels and len(by_gid(fig, "filter-channel")) == channels
+    assert len(by_gid(fig, "output-channel")) == out[0] == filters  # one feature map per filter
+    assert len(by_gid(fig, "window")) == channels  # the window covers every input channel
+    assert len(by_gid(fig, "other-filter")) == (filters - 1) * channels and len(by_gid(fig, "output-entry")) == 1
+    text = all_text(fig)
+    assert f"input: {shape}" in text and f"output: {out}" in text and f"the first of {filters} filters: ({channels}, {k}, {k})" in text
+    assert f"{channels}×{k}×{k} = {channels * k * k}\nproducts" in text
+    assert "marked: output[0, 1, 1]" in text and "rows 1–" + str(k) in text  # the title names the entry, counting from 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    fig.savefig(ARTIFACTS / f"draw_multichannel_{channels}.png", dpi=60)
+    plt.close(fig)
+
+
+def test_draw_multichannel_convolution_refuses_entries_outside_the_output():
+    with pytest.raises(ValueError, match=r"output entry \(5, 0\) is outside the 5×4 output"):
+        plot.draw_multichannel_convolution(i=5, j=0)
+    with pytest.raises(ValueError):
+        plot.draw_multichannel_convolution(8, 2, 2, k=3)  # the kernel does not fit
+
+
 @pytest.mark.parametrize("n, k, stride, padding", list(itertools.product([1, 4, 5, 12], [1, 3, 7], [1, 2, 4], [0, 1, 3])))
 def test_describe_convolution_agrees_with_nn_conv2d(n, k, stride, padding):
     text = widgets.describe_convolution(n, k, stride, padding)
