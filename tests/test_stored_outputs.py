@@ -161,8 +161,6 @@ def test_colab_badge_points_at_the_notebook_itself(path):
 # are listed here until `python scripts/run_notebooks.py --only-finish-bars notebooks/*.ipynb` is applied to
 # them (strict xfails: remove an entry once its notebook passes).
 PENDING_BARS = {
-    "notebooks/01_pytorch_images_regularization.ipynb",
-    "notebooks/02_convolutional_networks.ipynb",
     "notebooks/03_augmentation_deep_cnns.ipynb",
     "notebooks/04_convnet_intuition_transfer.ipynb",
 }
