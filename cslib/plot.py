@@ -125,6 +125,41 @@ def plot_history(histories: History | Mapping[str, History], *, title: str | Non
     return fig
 
 
+def plot_gaps(runs: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, ylabel: str = "accuracy",
+              title: str | None = None, ylim: tuple[float, float] | None = None) -> Figure:
+    """One panel per run: training (solid) and test (dashed) values per epoch, the gap between them shaded.
+
+    ``runs`` maps a name to ``(train_values, test_values)``, one value per epoch, e.g.
+    ``{"no regularization": (h.train_acc, h.test_acc)}``. Each panel's title gives the last epoch's
+    gap, train minus test, so that runs can be compared at a glance; the panels share their y axis.
+    """
+    if not runs:
+        raise ValueError("runs is empty: pass {name: (train values, test values)}")
+    for name, (train, test) in runs.items():
+        if len(train) != len(test) or len(train) == 0:
+            raise ValueError(f"runs[{name!r}]: {len(train)} training values and {len(test)} test values; "
+                             "pass one of each per epoch")
+    fig, axes = plt.subplots(1, len(runs), figsize=(4.3 * len(runs), 3.6), sharey=True, squeeze=False)
+    for i, (ax, (name, (train, test))) in enumerate(zip(axes[0], runs.items())):
+        epochs = np.arange(1, len(train) + 1)
+        train, test = np.asarray(train, dtype=float), np.asarray(test, dtype=float)
+        ax.plot(epochs, train, "-", color=f"C{i}", label="train")
+        ax.plot(epochs, test, "--", color=f"C{i}", label="test")
+        ax.fill_between(epochs, train, test, color=f"C{i}", alpha=0.15, label="gap")
+        ax.set_title(f"{name}\nlast epoch: gap {train[-1] - test[-1]:+.3f}", fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    axes[0, 0].set_ylabel(ylabel)
+    if ylim is not None:
+        axes[0, 0].set_ylim(*ylim)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 # --------------------------------------------------------------------------- Lecture 2: convolution pictures
 # The arithmetic lives in cslib.conv (NumPy only, to read next to the lecture); the pictures live here
 # with the course's other figures. Each cell of a grid is one matplotlib Rectangle whose gid says what
@@ -253,7 +288,8 @@ def draw_conv_step(A: ArrayLike, B: ArrayLike, i: int, j: int, stride: int = 1, 
     settings = ", ".join(t for t in [f"padded by {padding}" if padding else "", f"stride {stride}" if stride > 1 else ""] if t)
     _matrix(axes[0], A_padded, f"input {a}" + (f" ({settings})" if settings else ""), fill=window, gid="input-cell")
     _matrix(axes[1], B, f"kernel {b}", fill={(u, v): "#fdd9b5" for u in range(p) for v in range(q)}, gid="kernel-cell")
-    _matrix(axes[2], partial, f"output {c} = {a} ⊗ {b}\nentry ({i}, {j})", fill={(i, j): "#bcd7ef"}, bold={(i, j)}, gid="output-cell")
+    formula = f"{f'pad({a}, {padding})' if padding else a} ⊗ {b}" + (f", stride {stride}" if stride > 1 else "")  # what the output is
+    _matrix(axes[2], partial, f"output {c} = {formula}\nentry ({i}, {j})", fill={(i, j): "#bcd7ef"}, bold={(i, j)}, gid="output-cell")
     fig.suptitle(f"{c}[{i}, {j}] = {explain_entry(A, B, i, j, stride, padding)}", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / height))
     return fig
@@ -291,6 +327,114 @@ def draw_pooling(A: ArrayLike, size: int = 2, stride: int = 2, mode: str = "max"
     ax_out.set_xlim(-0.05, widths[1] + 0.05)
     fig.suptitle(f"{mode} pooling, {size}×{size} windows, stride {stride}", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / height))
+    return fig
+
+
+def _slab(ax, x: float, y: float, rows: int, cols: int, face, gid: str, *, grid: bool = False, alpha: float = 1.0,
+          edge: str = "0.3", lw: float = 0.8) -> None:
+    """One channel of a tensor: a rows × cols rectangle with its top-left corner at (x, y), cells drawn if ``grid``."""
+    from matplotlib.patches import Rectangle
+
+    ax.add_patch(Rectangle((x, y - rows), cols, rows, facecolor=face, edgecolor=edge, linewidth=lw, alpha=alpha, gid=gid))
+    if grid:
+        for r in range(1, rows):
+            ax.plot([x, x + cols], [y - r, y - r], color=edge, linewidth=0.4, alpha=alpha)
+        for c in range(1, cols):
+            ax.plot([x + c, x + c], [y, y - rows], color=edge, linewidth=0.4, alpha=alpha)
+
+
+def _lighter(color, amount: float = 0.55):
+    """``color`` mixed with white (``amount`` = 1 gives white)."""
+    from matplotlib.colors import to_rgb
+
+    return tuple(1 - (1 - v) * (1 - amount) for v in to_rgb(color))
+
+
+def draw_multichannel_convolution(channels: int = 8, height: int = 7, width: int = 6, filters: int = 8, k: int = 3,
+                                  i: int = 1, j: int = 2) -> Figure:
+    """A convolutional layer on a tensor, drawn as stacks of channels: input (channels, height, width),
+    ``filters`` kernels of shape (channels, k, k), output (filters, height − k + 1, width − k + 1) (stride 1, no padding).
+
+    The slides' example is the default, (8, 7, 6) with 8 filters of (8, 3, 3) giving (8, 5, 4). The window that gives
+    output entry (i, j) is outlined on **every** input channel: filter 1 covers all of them at once, and its products
+    over the ``channels`` × k × k numbers are summed (plus a bias) into **one** number, entry (i, j) of feature map 1.
+    Each filter gives one feature map, drawn in the filter's colour. Patches carry gids ("input-channel",
+    "filter-channel", "output-channel", "window") so tests can count them.
+    """
+    from matplotlib.patches import FancyArrowPatch, Rectangle
+
+    from cslib.conv import output_size
+
+    out_h, out_w = output_size(height, k), output_size(width, k)  # ValueError when the kernel does not fit
+    if not (0 <= i < out_h and 0 <= j < out_w):
+        raise ValueError(f"output entry ({i}, {j}) is outside the {out_h}×{out_w} output")
+    colors = [plt.get_cmap("tab10")(f % 10) for f in range(filters)]
+    depth = 0.45  # how far each channel behind the front one is drawn, up and to the right
+    fig, ax = plt.subplots(figsize=(13, 5.2))
+
+    def stack(x0: float, rows: int, cols: int, n: int, face, gid: str, window: tuple[int, int, int] | None = None):
+        """n channels, the back one first so that the front one (channel 1) is on top; ``window`` = (row, col, size)."""
+        for c in reversed(range(n)):
+            x, y = x0 + c * depth, rows + c * depth
+            _slab(ax, x, y, rows, cols, face(c) if callable(face) else face, gid, grid=c == 0)
+            if window is not None:
+                r, q, size = window
+                ax.add_patch(Rectangle((x + q, y - r - size), size, size, fill=c == 0, facecolor="#fdd9b5",
+                                       edgecolor="tab:orange", linewidth=2.2 if c == 0 else 1.2, gid="window"))
+
+    # the input, with the window of output entry (i, j) on every channel
+    stack(0, height, width, channels, _INPUT_COLOR, "input-channel", window=(i, j, k))
+    back = (channels - 1) * depth  # the window goes through every channel: its edges, dashed, from front to back
+    corners = [(j, height - i), (j + k, height - i), (j + k, height - i - k), (j, height - i - k)]
+    for x, y in corners:
+        ax.plot([x, x + back], [y, y + back], color="tab:orange", linewidth=1.2, linestyle="--", zorder=4)
+    ax.add_patch(Rectangle((j + back, height - i - k + back), k, k, fill=False, edgecolor="tab:orange", linewidth=1.2,
+                           linestyle="--", zorder=4))
+    x_in_text = (width + channels * depth) / 2
+    ax.text(x_in_text, -0.7, f"input: ({channels}, {height}, {width})\n{channels} channels of {height}×{width}",
+            ha="center", va="top", fontsize=10)
+
+    # the filters: filter 1 in full, the others small, each in its colour
+    x_f = width + channels * depth + 2.2
+    stack(x_f, k, k, channels, lambda c: colors[0], "filter-channel")
+    ax.text(x_f + (k + channels * depth) / 2, -0.7,
+            f"the first of {filters} filters: ({channels}, {k}, {k})\nas many channels as the input", ha="center", va="top", fontsize=10)
+    small = 0.33
+    for f in range(1, filters):
+        row, col = divmod(f - 1, 4)
+        xs, ys = x_f + col * 1.25, height + channels * depth - 0.2 - row * 1.35
+        for c in reversed(range(channels)):
+            ax.add_patch(Rectangle((xs + c * 0.06, ys - k * small + c * 0.06), k * small, k * small, facecolor=colors[f],
+                                   edgecolor="0.3", linewidth=0.5, gid="other-filter"))
+    ax.text(x_f + 2.4, height + channels * depth + 0.35, f"the other {filters - 1} filters", ha="center", va="bottom",
+            fontsize=9, color="0.3")
+
+    # the output: one feature map per filter, in the filter's colour; entry (i, j) of map 1 marked
+    x_out = x_f + k + channels * depth + 3.4
+    stack(x_out, out_h, out_w, filters, lambda f: _lighter(colors[f]), "output-channel")
+    ax.add_patch(Rectangle((x_out + j, out_h - i - 1), 1, 1, facecolor=colors[0], edgecolor="black", linewidth=2,
+                           gid="output-entry", zorder=3))
+    ax.text(x_out + (out_w + filters * depth) / 2, -0.7,
+            f"output: ({filters}, {out_h}, {out_w})\n{filters} feature maps of {out_h}×{out_w}, one per filter",
+            ha="center", va="top", fontsize=10)
+
+    # arrows: window -> filter -> output entry
+    ax.add_patch(FancyArrowPatch((j + k + 0.1, height - i - k / 2), (x_f - 0.2, k / 2 + 0.5), arrowstyle="-|>",
+                                 mutation_scale=14, color="tab:orange", linewidth=1.5))
+    start, end = (x_f + k + channels * depth * 0.5, k / 2), (x_out + j + 0.1, out_h - i - 0.5)
+    ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=14, color="black", linewidth=1.5, zorder=4))
+    ax.text((start[0] + x_out) / 2 + 0.4, start[1] - 0.35,
+            f"window × filter: {channels}×{k}×{k} = {channels * k * k}\nproducts, summed, + bias\n= one number",
+            ha="center", va="top", fontsize=9, color="0.2")
+    ax.set_xlim(-0.5, x_out + out_w + filters * depth + 0.5)
+    ax.set_ylim(-2.3, height + channels * depth + 1.2)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(f"A convolutional layer on a ({channels}, {height}, {width}) tensor: output[f, i, j] = "
+                 f"Σ over the {channels} channels of (window · channel of filter f) + bias[f]\n"
+                 f"marked: output[0, {i}, {j}], from the first filter (f = 0; indices count from 0) and the window at "
+                 f"rows {i}–{i + k - 1}, columns {j}–{j + k - 1}", fontsize=10)
+    fig.tight_layout()
     return fig
 
 

@@ -70,7 +70,7 @@ def test_draw_convolution_refuses_impossible_settings():
 def test_draw_conv_step_writes_the_sum_out():
     A, B = np.arange(1, 17).reshape(4, 4), np.array([[1, 2], [3, 4]])
     fig = plot.draw_conv_step(A, B, 1, 1)
-    assert "C[1, 1] = 6×1 + 7×2 + 10×3 + 11×4 = 94" in all_text(fig)
+    assert "C[1, 1] = 6×1 + 7×2 + 10×3 + 11×4 = 94" in all_text(fig) and "output C = A ⊗ B" in all_text(fig)
     shown = [t.get_text() for t in fig.axes[2].texts if t.get_text()]
     assert shown == ["44", "54", "64", "84", "94"]  # the output filled in up to the current entry
     highlighted = [p for p in by_gid(fig, "input-cell") if p.get_facecolor()[:3] != (1.0, 1.0, 1.0)]
@@ -79,7 +79,7 @@ def test_draw_conv_step_writes_the_sum_out():
     fig = plot.draw_conv_step(np.ones((2, 2), dtype=int), np.ones((3, 3), dtype=int), 0, 0, padding=2, names=("C", "B", "D"))
     text = all_text(fig)
     assert "D[0, 0] = 0×1 + 0×1 + 0×1 + 0×1 + 0×1 + 0×1 + 0×1 + 0×1 + 1×1 = 1" in text
-    assert "input C (padded by 2)" in text and "output D = C ⊗ B" in text and len(by_gid(fig, "input-cell")) == 36
+    assert "input C (padded by 2)" in text and "output D = pad(C, 2) ⊗ B" in text and len(by_gid(fig, "input-cell")) == 36
     plt.close(fig)
 
 
@@ -92,6 +92,30 @@ def test_draw_pooling(mode, values):
     plt.close(fig)
     with pytest.raises(ValueError, match="mode"):
         plot.draw_pooling(A, mode="min")
+
+
+@pytest.mark.parametrize("shape, filters, k, out", [((8, 7, 6), 8, 3, (8, 5, 4)), ((3, 5, 5), 2, 2, (2, 4, 4))])
+def test_draw_multichannel_convolution_draws_every_channel_and_feature_map(shape, filters, k, out):
+    fig = plot.draw_multichannel_convolution(*shape, filters=filters, k=k, i=1, j=1)
+    channels = shape[0]
+    assert len(by_gid(fig, "input-channel")) == channels and len(by_gid(fig, "filter-channel")) == channels
+    assert len(by_gid(fig, "output-channel")) == out[0] == filters  # one feature map per filter
+    assert len(by_gid(fig, "window")) == channels  # the window covers every input channel
+    assert len(by_gid(fig, "other-filter")) == (filters - 1) * channels and len(by_gid(fig, "output-entry")) == 1
+    text = all_text(fig)
+    assert f"input: {shape}" in text and f"output: {out}" in text and f"the first of {filters} filters: ({channels}, {k}, {k})" in text
+    assert f"{channels}×{k}×{k} = {channels * k * k}\nproducts" in text
+    assert "marked: output[0, 1, 1]" in text and "rows 1–" + str(k) in text  # the title names the entry, counting from 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    fig.savefig(ARTIFACTS / f"draw_multichannel_{channels}.png", dpi=60)
+    plt.close(fig)
+
+
+def test_draw_multichannel_convolution_refuses_entries_outside_the_output():
+    with pytest.raises(ValueError, match=r"output entry \(5, 0\) is outside the 5×4 output"):
+        plot.draw_multichannel_convolution(i=5, j=0)
+    with pytest.raises(ValueError):
+        plot.draw_multichannel_convolution(8, 2, 2, k=3)  # the kernel does not fit
 
 
 @pytest.mark.parametrize("n, k, stride, padding", list(itertools.product([1, 4, 5, 12], [1, 3, 7], [1, 2, 4], [0, 1, 3])))

@@ -82,11 +82,7 @@ def typed_numbers(text: str) -> list[str]:
 
 # Expected failures, by (check, notebook), until each lecture's pass of the lessons issue lands.
 # strict: a check that starts passing must be taken off this list.
-PENDING: set[tuple[str, str]] = {
-    *(("slide notes", n) for n in ("01", "02")),
-    *(("predict", n) for n in ("01", "02")),
-    *(("machine", n) for n in ("01", "02")),
-}
+PENDING: set[tuple[str, str]] = set()
 
 
 def pending(check: str, path: Path):

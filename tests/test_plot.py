@@ -46,6 +46,22 @@ def test_plot_history_compares_runs():
     save(fig, "plot_history.png")
 
 
+def test_plot_gaps_one_panel_per_run_with_train_test_and_the_gap():
+    runs = {"no regularization": ([0.8, 0.95, 1.0], [0.85, 0.83, 0.8]), "dropout": ([0.7, 0.8, 0.85], [0.84, 0.86, 0.87])}
+    fig = plot.plot_gaps(runs, title="gaps", ylim=(0.5, 1.0))
+    assert len(fig.axes) == 2
+    for ax in fig.axes:
+        assert [line.get_label() for line in ax.lines] == ["train", "test"] and len(ax.collections) == 1
+    assert fig.axes[0].get_title() == "no regularization\nlast epoch: gap +0.200"
+    assert fig.axes[1].get_title() == "dropout\nlast epoch: gap -0.020"
+    assert fig.axes[0].get_ylim() == (0.5, 1.0)
+    save(fig, "plot_gaps.png")
+    with pytest.raises(ValueError, match="one of each per epoch"):
+        plot.plot_gaps({"x": ([1.0, 2.0], [1.0])})
+    with pytest.raises(ValueError, match="empty"):
+        plot.plot_gaps({})
+
+
 # --------------------------------------------------------------------------- bad input: one clear message each
 def test_show_images_rejects_bad_input_with_one_message():
     images = torch.zeros(4, 28, 28)

@@ -183,8 +183,10 @@ def small_course(root: Path, lab_source: str = "def f(x):\n    # YOUR CODE HERE\
         new_code_cell("cslib.widgets.conv_explorer()", outputs=[view("box", "VBox(children=(IntSlider(value=5, …")])])
     lecture.metadata.update(widget_state(("bar", model("HBoxModel", ["left"])), ("left", model("HTMLModel", value="training 100%")),
                                          ("box", model("VBoxModel", ["s"])), ("s", model("IntSliderModel", value=1))))
-    lecture.metadata["widgets"][pages.WIDGET_STATE]["state"]["bar"]["state"]["children"].append("IPY_MODEL_p")
-    lecture.metadata["widgets"][pages.WIDGET_STATE]["state"]["p"] = model("FloatProgressModel", value=1.0, max=1.0)
+    state = lecture.metadata["widgets"][pages.WIDGET_STATE]["state"]  # tqdm's bar: HTML, FloatProgress, HTML
+    state["bar"]["state"]["children"] += ["IPY_MODEL_p", "IPY_MODEL_right"]
+    state["p"] = model("FloatProgressModel", value=1.0, max=1.0)
+    state["right"] = model("HTMLModel", value="\u20071/1 [00:02&lt;00:00]")
     nbformat.write(lecture, root / "notebooks" / "01_tiny.ipynb")
     nbformat.write(new_notebook(cells=[new_markdown_cell("# Lab 1 · Tiny lab"), new_code_cell(lab_source)]), root / "labs" / "lab01_tiny.ipynb")
     solution = "def f(x):\n    ### BEGIN SOLUTION\n    return the_secret_answer(x) + 41\n    ### END SOLUTION"
@@ -198,7 +200,7 @@ def test_a_small_course_builds_and_a_rebuild_replaces_it(tmp_path):
     result = site.build(out, root, quiet=True)
     assert result["pages"] == 3 and (out / site.MARKER).exists() and (out / ".nojekyll").exists()
     page = (out / "notebooks" / "01_tiny.html").read_text()
-    assert "training 100%|██████████|" in page and pages.EXPLORER_LINE in page and "VBox(" not in page
+    assert "training 100%|██████████| 1/1 [00:02&lt;00:00]" in page and pages.EXPLORER_LINE in page and "VBox(" not in page
     assert (out / "notebooks" / "01_tiny.ipynb").read_bytes() == (root / "notebooks" / "01_tiny.ipynb").read_bytes()
     assert not (tmp_path / "jupyter_execute").exists(), "nothing is written next to the site"
     (out / "stale.html").write_text("from an earlier build")

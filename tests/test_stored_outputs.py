@@ -38,8 +38,17 @@ EXPECTED = {
     "notebooks/01_*.ipynb": {
         "texts": ["Total params: 795,010", "785,000", "10,010", "Test accuracy: 0.9", "torch.Size([4, 1, 28, 28])",
                   "inputs: torch.Size([32, 784])", "MNIST train:", "MNIST test:", "mode: full",
-                  "the formula above gives the same numbers: True", "test accuracy (mean ± std over seeds)"],
-        "figures": 8,
+                  "the formula above gives the same numbers: True", "test accuracy (mean ± std over seeds)",
+                  "equals λθ: True", "SGD   with weight_decay=λ, one step: θ = [ 0.95 -1.9   2.85]",
+                  "AdamW with weight_decay=λ, one step: θ = [ 0.95 -1.9   2.85]",
+                  "the two examples of one batch lost the same units: False",
+                  "training digits (20% with a wrong label), 30 epochs, 3 seed(s)", "wrong labels learned",
+                  "seed by seed, gap (train − test) | test accuracy:", "higher test accuracy than no regularization in", "after 5 epochs, mean ± std over 3 seed(s):",
+                  "training mode, two passes over the same batch agree:   False",
+                  "evaluation mode, two passes over the same batch agree: True",
+                  "one image in training mode fails: Expected more than 1 value per channel when training",
+                  "whole test set, draw 2: training mode", "8,000 training digits: test accuracy 0.9"],
+        "figures": 10,
     },
     "solutions/lab01_*.ipynb": {
         "texts": ["✓ make_model", "✓ train_and_evaluate", "✓ results", "✓ plot_results", "✓ view_shape", "mode: full"],
@@ -112,8 +121,12 @@ EXPECTED = {
                   "output by hand: (8, 5, 4) | nn.Conv2d: (8, 5, 4)", "the same numbers: True",
                   "28  3  1  0 |      26 | (1, 1, 26, 26)", "3×3 convolution, 28×28 → 26×26: 10 parameters",
                   "a batch of inputs: torch.Size([32, 1, 28, 28])", "Test accuracy: 0.8", "Test accuracy: 0.9",
-                  "MLP         795,010         0.8", "CNN         716,706         0.9"],
-        "figures": 13,
+                  "MLP         795,010         0.8", "CNN         716,706         0.9",
+                  "28  5  2  2 |      14 | (1, 1, 14, 14)   |         26", " 5  3  2  1 |       3 | (1, 1, 3, 3)     |         10",
+                  "equal to A: False", "sum over the 8 channels", "nn.Conv2d's output[0, 1, 2] =",
+                  "MNIST digits             8,000       2,000", "Fashion-MNIST            8,000      10,000", "mean pixel value: input",
+                  "fewer parameters than the MLP", "digits score", "$CSLIB_DATA/FashionMNIST"],
+        "figures": 16,  # 15 plots and the stride explorer's static picture
     },
     "solutions/lab02_*.ipynb": {
         "texts": ["✓ maxpool2d", "✓ pad", "✓ conv2d", "✓ A", "✓ C", "✓ D", "✓ E", "✓ bn_dropout_net", "✓ maxpool_backward",
@@ -188,3 +201,152 @@ def test_lecture_3_stored_run_shows_what_its_text_concludes():
     assert worst["CNN"] < clean["CNN"] / 2 and worst["MLP"] < worst["augmented CNN"], rows
     assert clean["augmented CNN"] < clean["CNN"], "problem b: augmentation cost the plain CNN clean accuracy"
     assert clean["deep CNN, augmented"] - worst["deep CNN, augmented"] < 0.05 and worst["deep CNN, augmented"] > worst["augmented CNN"], rows
+
+
+# --------------------------------------------------------------------------- progress bars, stored finished
+# A tqdm.auto bar is a widget (an HBox of HTML, FloatProgress, HTML); its stored text/plain, what GitHub, nbviewer
+# and an untrusted notebook show, is the text the bar had when first displayed ("0%| 0/160") unless
+# scripts/run_notebooks.py rewrote it from the saved widget state. Lecture notebooks executed before that step
+# are listed here until `python scripts/run_notebooks.py --only-finish-bars notebooks/*.ipynb` is applied to
+# them (strict xfails: remove an entry once its notebook passes).
+PENDING_BARS: set[str] = set()
+WIDGET_VIEW, WIDGET_STATE = "application/vnd.jupyter.widget-view+json", "application/vnd.jupyter.widget-state+json"
+
+
+def run_notebooks_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run_notebooks", ROOT / "scripts" / "run_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def stored_bars(nb: dict) -> list[tuple[int, str, float, float]]:
+    """(cell, stored text/plain, value, max) of every output that is a tqdm.notebook bar in the widget state."""
+    state = nb.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    bars = []
+    for i, cell in enumerate(nb["cells"]):
+        for out in cell.get("outputs", []):
+            view = out.get("data", {}).get(WIDGET_VIEW)
+            box = state.get(view["model_id"], {}) if view else {}
+            children = [state.get(ref.removeprefix("IPY_MODEL_"), {}) for ref in box.get("state", {}).get("children", [])]
+            if [c.get("model_name") for c in children] == ["HTMLModel", "FloatProgressModel", "HTMLModel"]:
+                text = out["data"].get("text/plain", "")
+                progress = children[1]["state"]
+                bars.append((i, "".join(text) if isinstance(text, list) else text, float(progress["value"]), float(progress["max"])))
+    return bars
+
+
+@pytest.mark.parametrize("path", sorted(str(p.relative_to(ROOT)) for p in [*ROOT.glob("notebooks/*.ipynb"), *ROOT.glob("solutions/*.ipynb")]))
+def test_finished_progress_bars_are_stored_finished(path, request):
+    import json
+    import re
+
+    if path in PENDING_BARS:
+        request.applymarker(pytest.mark.xfail(strict=True, reason="stored before run_notebooks.py finished the bars: "
+                                                                  "run it with --only-finish-bars on this notebook"))
+    nb = json.loads((ROOT / path).read_text(encoding="utf-8"))
+    wrong = []
+    for cell, text, value, high in stored_bars(nb):
+        counts = re.search(r"\| *(\d+)/(\d+) \[", text)
+        if value >= high and not (counts and int(counts.group(1)) == int(counts.group(2)) == int(high) and "100%|" in text):
+            wrong.append(f"cell {cell}: {text!r} (the widget state says {value:g}/{high:g})")
+    assert not wrong, f"{path}: progress bars stored short of their total: {wrong}"
+
+
+def synthetic_notebook(bars: list[tuple[str, int, int, dict]]) -> dict:
+    """A notebook with one code cell showing tqdm.notebook bars, as nbclient stores them: the text/plain of the first
+    display and the widget state of the end, whose HTML parts tqdm.notebook builds (spaces as U+2007, HTML-escaped)."""
+    import html as html_lib
+    import re
+
+    from tqdm.std import tqdm as std_tqdm
+
+    state, outputs = {}, []
+    for k, (desc, n, total, postfix) in enumerate(bars):
+        post = ", ".join(f"{key}={v}" for key, v in postfix.items())
+        msg = std_tqdm.format_meter(n, total, 63.0, prefix=desc, unit="batch", postfix=post or None,
+                                    bar_format="{l_bar}<bar/>{r_bar}").replace(" ", "\u2007")
+        left, right = map(html_lib.escape, re.split(r"\|?<bar/>\|?", msg, maxsplit=1))
+        ids = [f"{k}box", f"{k}left", f"{k}bar", f"{k}right"]
+        state[ids[0]] = {"model_name": "HBoxModel", "state": {"children": [f"IPY_MODEL_{i}" for i in ids[1:]]}}
+        state[ids[1]] = {"model_name": "HTMLModel", "state": {"value": left}}
+        state[ids[2]] = {"model_name": "FloatProgressModel", "state": {"value": float(n), "min": 0.0, "max": float(total),
+                                                                      "bar_style": "success" if n == total else "danger"}}
+        state[ids[3]] = {"model_name": "HTMLModel", "state": {"value": right}}
+        first = std_tqdm.format_meter(0, total, 0.0, prefix=desc, unit="batch")
+        outputs.append({"output_type": "display_data", "metadata": {},
+                        "data": {WIDGET_VIEW: {"model_id": ids[0], "version_major": 2, "version_minor": 0}, "text/plain": [first]}})
+    state["slider"] = {"model_name": "VBoxModel", "state": {"children": []}}  # another widget: left alone
+    outputs.append({"output_type": "display_data", "metadata": {},
+                    "data": {WIDGET_VIEW: {"model_id": "slider", "version_major": 2, "version_minor": 0}, "text/plain": ["VBox()"]}})
+    outputs.append({"output_type": "stream", "name": "stdout", "text": ["done\n"]})
+    cell = {"cell_type": "code", "execution_count": 1, "id": "c1", "metadata": {}, "outputs": outputs, "source": ["fit(...)"]}
+    return {"cells": [{"cell_type": "markdown", "id": "m1", "metadata": {}, "source": ["# x"]}, cell],
+            "metadata": {"widgets": {WIDGET_STATE: {"state": state, "version_major": 2, "version_minor": 0}}},
+            "nbformat": 4, "nbformat_minor": 5}
+
+
+def test_finish_bars_rebuilds_the_final_text_from_the_widget_state():
+    import copy
+
+    from tqdm.std import tqdm as std_tqdm
+
+    script = run_notebooks_script()
+    postfix = {"loss": "0.0568", "train_acc": "1.0000", "test_acc": "0.9130"}
+    nb = synthetic_notebook([("feature extraction epoch 10/10", 160, 160, postfix), ("fine-tuning epoch 3/10", 48, 160, {}),
+                             ("a & b <c>", 7, 7, {})])
+    before = copy.deepcopy(nb)
+    assert [text for _, text, _, _ in stored_bars(nb)][0].startswith("feature extraction epoch 10/10:   0%|")
+    changes = script.finish_bars(nb)
+    assert len(changes) == 3 and changes[0].startswith("cell 1: 'feature extraction epoch 10/10:   0%|")
+    texts = [text for _, text, _, _ in stored_bars(nb)]
+    # what tqdm itself prints outside Jupyter for the same bar (a 10-character bar, the postfix, the elapsed time)
+    assert texts[0] == std_tqdm.format_meter(160, 160, 63.0, prefix="feature extraction epoch 10/10", unit="batch",
+                                             postfix="loss=0.0568, train_acc=1.0000, test_acc=0.9130")
+    assert texts[0].startswith("feature extraction epoch 10/10: 100%|██████████| 160/160 [01:03<00:00,")
+    assert texts[1] == std_tqdm.format_meter(48, 160, 63.0, prefix="fine-tuning epoch 3/10", unit="batch")  # an interrupted bar: 30%
+    assert "30%|███       | 48/160" in texts[1]
+    assert texts[2].startswith("a & b <c>: 100%|")  # HTML escapes undone
+    assert script.finish_bars(nb) == []  # a second pass has nothing to do
+    # nothing else changed: the other widget, the stream, the widget state, the markdown
+    for cell_after, cell_before in zip(nb["cells"], before["cells"]):
+        for out_after, out_before in zip(cell_after.get("outputs", []), cell_before.get("outputs", [])):
+            if out_after.get("data", {}).get("text/plain") != out_before.get("data", {}).get("text/plain"):
+                out_after["data"]["text/plain"] = out_before["data"]["text/plain"]
+    assert nb == before
+    assert script.finish_bars({"cells": [], "metadata": {}}) == []  # no widget state: nothing to do
+
+
+def test_only_finish_bars_changes_only_the_bars_text_and_says_so(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    nb = synthetic_notebook([("training epoch 5/5", 1250, 1250, {"loss": "0.1"})])
+    path = tmp_path / "executed.ipynb"
+    layout = lambda d: json.dumps(d, sort_keys=True, indent=1, ensure_ascii=False) + "\n"  # nbformat's layout  # noqa: E731
+    path.write_text(layout(nb), encoding="utf-8")
+    untouched = tmp_path / "no_widgets.ipynb"
+    untouched.write_text(layout({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}), encoding="utf-8")
+    before = untouched.read_bytes()
+
+    def run(*files):
+        return subprocess.run([sys.executable, str(ROOT / "scripts" / "run_notebooks.py"), "--only-finish-bars", *map(str, files)],
+                              capture_output=True, text=True, timeout=120)
+
+    done = run(path, untouched)
+    assert done.returncode == 0, done.stderr
+    assert "executed.ipynb: 1 progress bar(s) rewritten" in done.stdout and "1250/1250" in done.stdout
+    assert "no_widgets.ipynb: no progress bar to rewrite" in done.stdout and untouched.read_bytes() == before
+    after = json.loads(path.read_text(encoding="utf-8"))
+    text = after["cells"][1]["outputs"][0]["data"]["text/plain"]
+    assert isinstance(text, list) and text[0].startswith("training epoch 5/5: 100%|██████████| 1250/1250 [01:03<00:00,")
+    after["cells"][1]["outputs"][0]["data"]["text/plain"] = nb["cells"][1]["outputs"][0]["data"]["text/plain"]
+    assert layout(after) == layout(nb)  # not a byte else changed
+    rewritten = path.read_bytes()
+    again = run(path)
+    assert "no progress bar to rewrite" in again.stdout and path.read_bytes() == rewritten
+    missing = run(tmp_path / "missing.ipynb")
+    assert missing.returncode != 0 and "no such notebook" in missing.stderr

@@ -265,7 +265,7 @@ view_shape = Question(
     points=1,
     probe="value",
     hint="view() keeps the number of elements of x_train and arranges them with the sizes you give; "
-         "-1 is the one size it works out. Try it on torch.zeros(60000, 28, 28) to check your answer.",
+         "-1 is the one size it works out: the one that makes the number of elements come out the same.",
     fixed=lambda: [Case((), [60000, 784], "x_train of shape [60000, 28, 28]")],
     compare=_judge_view_shape,
     reveals=False,

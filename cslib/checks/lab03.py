@@ -357,7 +357,7 @@ shift_scale = Question(
     points=2,
     probe=drive_transform,
     hint="transforms.RandomAffine(degrees=0, translate=(a, b), scale=(low, high)): random shifts and a random "
-         "zoom, no rotation; keep the content mostly inside the image.",
+         "zoom, no rotation or shear; keep the content mostly inside the image.",
     fixed=_ss_fixed,
     random=_ss_random,
     compare=_judge_shift_scale,

@@ -46,8 +46,15 @@ def github_owner_name(repository: str) -> str:
 
 # --- widgets -------------------------------------------------------------------------------------
 
-def _model(state: dict, ref: str) -> dict | None:
-    return state.get(ref.removeprefix("IPY_MODEL_")) if isinstance(ref, str) else None
+BAR_WIDTH = 10  # the width of the bar in tqdm's text when it has no ncols (as in the stored "0%|          |")
+
+
+def _model(state: dict, ref: object) -> dict | None:
+    """The saved state of a widget, from its model id or an "IPY_MODEL_<id>" reference."""
+    if not isinstance(ref, str):
+        return None
+    entry = state.get(ref.removeprefix("IPY_MODEL_"))
+    return entry if isinstance(entry, dict) and isinstance(entry.get("state"), dict) else None
 
 
 def _walk(state: dict, model_id: str, seen: set | None = None):
@@ -68,18 +75,34 @@ def _text(value: str, strip: bool = True) -> str:
     return text.strip() if strip else text
 
 
-def _progress_line(models: list[dict]) -> str:
-    """'MLP epoch 5/5: 100%|██████████| 9375/9375 [...]' from tqdm's HBox(HTML, FloatProgress, HTML)."""
-    parts = []
-    for m in models:
-        s = m.get("state", {})
-        if m.get("model_name") in ("HTMLModel", "LabelModel") and s.get("value"):
-            parts.append(_text(s["value"], strip=False))
-        elif m.get("model_name") in ("FloatProgressModel", "IntProgressModel"):
-            low, high, value = s.get("min", 0) or 0, s.get("max", 1) or 1, s.get("value", 0) or 0
-            filled = round(10 * max(0.0, min(1.0, (value - low) / ((high - low) or 1))))
-            parts.append("|" + "█" * filled + " " * (10 - filled) + "|")
-    return "".join(parts).strip()
+def progress_bar_text(state: dict, model_id: object) -> str | None:
+    """The final text of the tqdm.notebook bar ``model_id`` (rebuilt from the widget state), or None if it is no such bar.
+
+    tqdm.notebook shows a bar as an HBox of three widgets: an HTML with the left part of tqdm's text
+    ("desc: 100%"), a FloatProgress (value and max) and an HTML with the right part ("160/160 [01:03<00:00,
+    2.45batch/s, loss=...]"), its spaces written as U+2007 and HTML-escaped. The text is those parts
+    around a text bar of the progress, as tqdm prints it outside Jupyter.
+    """
+    box = _model(state, model_id)
+    if box is None or box.get("model_name") != "HBoxModel":
+        return None
+    children = [_model(state, ref) for ref in box["state"].get("children", [])]
+    if len(children) != 3 or any(c is None for c in children):
+        return None
+    names = [c.get("model_name") for c in children]
+    if names[0] != "HTMLModel" or names[2] != "HTMLModel" or names[1] not in ("FloatProgressModel", "IntProgressModel"):
+        return None
+    from tqdm.std import Bar
+
+    def text(model: dict) -> str:
+        return html.unescape(str(model["state"].get("value") or "")).replace("\u2007", " ")
+
+    left, right = text(children[0]), text(children[2])
+    progress = children[1]["state"]
+    value, low, high = (float(progress.get(k) or 0) for k in ("value", "min", "max"))
+    frac = min(max((value - low) / (high - low), 0.0), 1.0) if high > low else 1.0
+    bar = format(Bar(frac, BAR_WIDTH, charset=Bar.UTF), "")
+    return f"{left}|{bar}|{right}" if left else f"|{bar}|{right}"
 
 
 def _explorer_outputs(models: list[dict]) -> list[nbformat.NotebookNode]:
@@ -128,7 +151,7 @@ def static_outputs(outputs: list, state: dict) -> list:
         plain = out.get("data", {}).get("text/plain", "")
         plain = "".join(plain) if isinstance(plain, list) else str(plain)
         if names & {"FloatProgressModel", "IntProgressModel"} and not names & {"IntSliderModel", "FloatSliderModel", "OutputModel"}:
-            line = _progress_line(models)
+            line = progress_bar_text(state, view.get("model_id")) or (plain.strip() if not WIDGET_REPR.match(plain) else "")
             if line:
                 result.append(nbformat.v4.new_output("stream", name="stdout", text=line + "\n"))
         elif models or WIDGET_REPR.match(plain):
