@@ -350,3 +350,17 @@ def test_only_finish_bars_changes_only_the_bars_text_and_says_so(tmp_path):
     assert "no progress bar to rewrite" in again.stdout and path.read_bytes() == rewritten
     missing = run(tmp_path / "missing.ipynb")
     assert missing.returncode != 0 and "no such notebook" in missing.stderr
+
+
+@pytest.mark.parametrize("path", sorted(p.relative_to(ROOT) for p in (ROOT / "notebooks").glob("*.ipynb")), ids=str)
+def test_stored_explorers_carry_their_picture(path):
+    """An explorer's stored output shows a picture and one line where widgets do not render (an untrusted
+    notebook in JupyterLab, GitHub, nbviewer), never the widget's repr ``VBox(children=...``."""
+    nb = nbformat.read(ROOT / path, as_version=4)
+    widgets = [(i, out.data) for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and "explorer(" in cell.source
+               for out in cell.get("outputs", []) if "application/vnd.jupyter.widget-view+json" in out.get("data", {})]
+    for i, data in widgets:
+        assert "image/png" in data, f"{path}, cell {i}: an explorer stored without its picture (re-run the notebook)"
+        assert not data.get("text/plain", "").startswith(("VBox(", "HBox(", "interactive(")), f"{path}, cell {i}: {data['text/plain'][:60]}"
+    if "explorer(" in "".join(c.source for c in nb.cells if c.cell_type == "code"):
+        assert widgets, f"{path} calls an explorer but stores no widget output"
