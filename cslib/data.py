@@ -349,8 +349,8 @@ def _load_full(info: DatasetInfo, train: bool, root: Path, download: bool) -> tu
     if subset is not None:
         images, labels, note = subset
         why = f"download failed: {download_problem}" if download_problem else "not downloaded"
-        print(f"NOTE: the full {info.name} could not be loaded (not in the data directory; {why}), so a smaller "
-              f"subset is used. `python -m cslib.data info` says where each data set would come from.")
+        # One line per split says it all (load prints the source): no separate note.
+        note = note.replace(f"NOT the full {info.name}:", f"NOT the full {info.name} (not in the data directory; {why}):")
         return images, labels, note
 
     steps = "\n".join(f"  {i}. {t}" for i, t in enumerate(tried, 1))

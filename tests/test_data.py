@@ -118,8 +118,11 @@ def test_subset_is_last_and_said_loudly(full_mode, capsys):
     assert torch.bincount(train.targets).tolist() == [160] * 10
     assert len(set(train.targets[:20].tolist())) > 3  # shuffled, not sorted by class
     out = capsys.readouterr().out
-    assert "NOTE: the full MNIST could not be loaded (not in the data directory; download failed: no network)" in out
-    assert len([line for line in out.splitlines() if "NOTE" in line]) == 2 and "urlopen" not in out  # one line per split
+    lines = out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["MNIST train", "MNIST test"], out  # one line per split, nothing else
+    assert all("NOT the full MNIST (not in the data directory; download failed: no network): fetch it with "
+               "`python -m cslib.data fetch`" in line for line in lines), out
+    assert "urlopen" not in out
     assert "NOT the full MNIST" in out and str(full_mode) not in out
     assert "NOT the full MNIST" in train.source
 
