@@ -425,7 +425,8 @@ def draw_multichannel_convolution(channels: int = 8, height: int = 7, width: int
     ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=14, color="black", linewidth=1.5, zorder=4))
     ax.text((start[0] + x_out) / 2 + 0.4, start[1] - 0.35,
             f"window × filter: {channels}×{k}×{k} = {channels * k * k}\nproducts, summed, + bias\n= one number",
-            ha="center", va="top", fontsize=9, color="0.2")
+            ha="center", va="top", fontsize=9, color="0.2", zorder=5,
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.9, "pad": 1.5})  # readable where it meets the output maps
     ax.set_xlim(-0.5, x_out + out_w + filters * depth + 0.5)
     ax.set_ylim(-2.3, height + channels * depth + 1.2)
     ax.set_aspect("equal")
