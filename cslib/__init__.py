@@ -5,6 +5,7 @@ Modules, each small enough to read:
 - ``cslib.runtime``  fast mode, device choice, seeds (``cslib.setup()`` starts every notebook)
 - ``cslib.data``     MNIST / Fashion-MNIST from disk, Debian, torchvision or the bundled samples
 - ``cslib.train``    the decks' ``train_batch``/``accuracy`` and a fast ``fit``
+- ``cslib.compare``  paired comparisons over seeds, with the verdict printed by code
 - ``cslib.plot``     image grids, training curves and the lectures' other figures
 - ``cslib.augment``  augmentation of whole batches on the device, one random transform per image
 - ``cslib.shifts``   how predictions change when images shift (lecture 3)
@@ -24,7 +25,8 @@ REPO = "dlcv-course/dlcv-pytorch"  # GitHub owner/name, used by the notebooks' C
 from cslib.runtime import budget, fast_mode, get_device, set_seed, setup  # noqa: E402
 from cslib.train import accuracy, evaluate, fit, predict_proba, train_batch  # noqa: E402
 
-_SUBMODULES = {"augment", "checks", "conv", "data", "grade", "labs", "models", "plot", "runtime", "shifts", "train", "transfer", "widgets"}
+_SUBMODULES = {"augment", "checks", "compare", "conv", "data", "grade", "labs", "models", "plot", "recipe", "runtime", "shifts",
+               "train", "transfer", "widgets"}
 
 
 def __getattr__(name: str):

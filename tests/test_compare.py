@@ -1,0 +1,97 @@
+"""cslib.compare: the verdicts every experiment prints, and cslib.data.validation_split."""
+import pytest
+import torch
+
+from cslib import compare
+from cslib.data import validation_split
+
+
+@pytest.fixture
+def full_mode(monkeypatch):
+    monkeypatch.setenv("CSLIB_FAST", "0")
+
+
+def test_t_quantiles_are_students():
+    assert compare.t95(1) == 12.706
+    assert compare.t95(2) == 4.303
+    assert compare.t95(4) == 2.776
+    assert compare.t95(30) == 2.042
+    assert compare.t95(200) == 1.96
+    with pytest.raises(ValueError, match="degrees of freedom"):
+        compare.t95(0)
+
+
+def test_a_consistent_difference_names_the_winner_with_its_interval(full_mode):
+    result = compare.paired([0.90, 0.91, 0.92, 0.93, 0.95], [0.88, 0.885, 0.90, 0.91, 0.92], "dropout", "early stopping")
+    assert result.winner == "dropout"
+    assert result.a_ahead == 5
+    assert result.differences == pytest.approx((2.0, 2.5, 2.0, 2.0, 3.0))
+    low, high = result.interval
+    assert low == pytest.approx(2.3 - 2.776 * 0.4472136 / 5 ** 0.5, abs=1e-6)
+    assert high == pytest.approx(2.3 + 2.776 * 0.4472136 / 5 ** 0.5, abs=1e-6)
+    assert str(result) == ("dropout vs early stopping: dropout ahead in 5 of 5 seeds, mean +2.3 points "
+                           "(95 % interval +1.7 to +2.9)")
+
+
+def test_the_winner_can_be_b_and_lower_can_be_better(full_mode):
+    worse = compare.paired([0.80, 0.81, 0.79], [0.90, 0.92, 0.91], "plain", "batch norm")
+    assert worse.winner == "batch norm" and worse.b_ahead == 3
+    assert "batch norm ahead in 3 of 3 seeds, mean -11.0 points" in str(worse)
+    faster = compare.paired([10, 11, 12], [20, 21, 23], "fit", "loop", scale=1, unit="s", higher_is_better=False, digits=2)
+    assert faster.winner == "fit"
+    assert str(faster).startswith("fit vs loop: fit ahead in 3 of 3 seeds, mean -10.33 s")
+
+
+def test_overlapping_seeds_give_no_measurable_difference(full_mode):
+    result = compare.paired([0.90, 0.91, 0.92], [0.905, 0.90, 0.93], "a", "b")
+    assert result.winner is None
+    assert str(result) == "a vs b: no measurable difference (mean -0.2 points, 95 % interval -2.8 to +2.4; a ahead in 1 of 3 seeds)"
+
+
+def test_equal_values_are_no_difference(full_mode):
+    result = compare.paired([0.9] * 3, [0.9] * 3, "a", "b")
+    assert result.winner is None
+    assert "no measurable difference (mean +0.0 points" in str(result)
+
+
+def test_too_few_seeds_and_fast_mode_never_conclude(full_mode, monkeypatch):
+    two = compare.paired([0.99, 0.98], [0.10, 0.11], "a", "b")
+    assert two.winner is None
+    assert str(two) == "a vs b: too few seeds to conclude (2; at least 3 needed)"
+    monkeypatch.setenv("CSLIB_FAST", "1")
+    clear = compare.paired([0.99, 0.98, 0.99], [0.10, 0.11, 0.12], "a", "b")
+    assert clear.winner is None
+    assert str(clear) == "a vs b: fast mode: too little training to conclude"
+
+
+def test_bad_input_is_named():
+    with pytest.raises(ValueError, match="one value of each per seed: got 2 for a and 3 for b"):
+        compare.paired([1, 2], [1, 2, 3], "a", "b")
+    with pytest.raises(ValueError, match="at least one seed"):
+        compare.paired([], [])
+    with pytest.raises(ValueError, match="not a finite number"):
+        compare.paired([1, float("nan"), 2], [1, 2, 3])
+
+
+def test_mean_sd():
+    assert compare.mean_sd([0.9, 0.91, 0.92]) == "0.910 ± 0.010"
+    assert compare.mean_sd([0.5]) == "0.500 ± 0.000"
+    assert compare.mean_sd([1.0, 3.0], digits=1) == "2.0 ± 1.4"
+
+
+def test_validation_split_is_disjoint_complete_and_repeatable():
+    x, y = torch.arange(100).float().view(100, 1), torch.arange(100) % 10
+    (xt, yt), (xv, yv) = validation_split(x, y, 20, seed=3)
+    assert len(xt) == 80 and len(xv) == 20
+    assert sorted(torch.cat([xt, xv]).view(-1).long().tolist()) == list(range(100))
+    assert torch.equal(yv, xv.view(-1).long() % 10)  # labels stay with their inputs
+    (_, _), (xv_again, _) = validation_split(x, y, 20, seed=3)
+    assert torch.equal(xv, xv_again)
+    (_, _), (xv_other, _) = validation_split(x, y, 20, seed=4)
+    assert not torch.equal(xv, xv_other)
+
+
+@pytest.mark.parametrize("n_val", [0, 100, -1, 2.5, True])
+def test_validation_split_refuses_sizes_it_cannot_take(n_val):
+    with pytest.raises(ValueError, match="n_val is how many of the 100 examples to hold out"):
+        validation_split(torch.zeros(100, 1), torch.zeros(100), n_val)
