@@ -401,14 +401,36 @@ def prepare(images: torch.Tensor | np.ndarray, flatten: bool = False) -> torch.T
     return x.reshape(len(x), -1) if flatten else x.reshape(len(x), 1, *x.shape[-2:])
 
 
+def validation_split(x: torch.Tensor, y: torch.Tensor, n_val: int, seed: int = 0
+                     ) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """Carve a validation set of ``n_val`` random examples out of training data: ``(train, val)`` pairs.
+
+    Choices (epochs, learning rate, a regularizer's strength) are made on the validation set; the test set
+    is measured once, for the final choice. The same ``seed`` gives the same split.
+    """
+    if len(x) != len(y):
+        raise ValueError(f"{len(x)} inputs but {len(y)} labels")
+    if isinstance(n_val, bool) or not isinstance(n_val, int) or not 0 < n_val < len(x):
+        raise ValueError(f"n_val is how many of the {len(x):,} examples to hold out, from 1 to {len(x) - 1:,}; got {n_val!r}")
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    val, train = order[:n_val], order[n_val:]
+    return (x[train], y[train]), (x[val], y[val])
+
+
 class ImageDataset(Dataset):
     """The decks' ``MNISTDataset``/``FMNISTDataset``: rescaled images (flat or (1, 28, 28)) and labels.
 
     Unlike the decks' version, ``__getitem__`` does not move each sample to the GPU: move whole
     batches (or the whole tensors, as ``cslib.fit`` does) instead; per-sample copies are slow.
+    ``transform`` (lecture 3's augmentation in ``__getitem__``) is applied to every image as it is read.
+    Being importable, this class also works in a ``DataLoader(..., num_workers=2)`` on Windows and macOS,
+    whose worker processes cannot see a class defined in a notebook.
     """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, flatten: bool = False):
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, flatten: bool = False, transform=None):
+        if transform is not None and not callable(transform):
+            raise TypeError(f"transform must be callable (a torchvision transform, say), got {type(transform).__name__}")
+        self.transform = transform
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
         self.x = prepare(images, flatten)
@@ -422,7 +444,8 @@ class ImageDataset(Dataset):
         return len(self.x)
 
     def __getitem__(self, ix):
-        return self.x[ix], self.y[ix]
+        x = self.x[ix]
+        return (self.transform(x) if self.transform is not None else x), self.y[ix]
 
 
 # --------------------------------------------------------------------------- command line

@@ -239,6 +239,22 @@ def test_prepare_and_dataset_shapes():
         data.ImageDataset(images, torch.arange(4))
 
 
+def test_dataset_applies_its_transform_to_each_image_read_and_works_with_worker_processes():
+    images = torch.randint(0, 256, (6, 28, 28), dtype=torch.uint8)
+    flipped = data.ImageDataset(images, torch.arange(6), transform=lambda x: x.flip(-1))
+    x, y = flipped[3]
+    assert torch.equal(x, data.prepare(images)[3].flip(-1)) and y.item() == 3
+    with pytest.raises(TypeError, match="transform must be callable"):
+        data.ImageDataset(images, torch.arange(6), transform="flip")
+    from torch.utils.data import DataLoader
+    from torchvision.transforms import v2
+
+    loader = DataLoader(data.ImageDataset(images, torch.arange(6), transform=v2.RandomHorizontalFlip(p=1.0)),
+                        batch_size=3, num_workers=1, multiprocessing_context="spawn")  # as on Windows and macOS
+    batches = list(loader)
+    assert torch.equal(torch.cat([x for x, _ in batches]), data.prepare(images).flip(-1))
+
+
 def test_gzip_of_wrong_content(tmp_path):
     path = tmp_path / "x-idx1-ubyte.gz"
     with gzip.open(path, "wb") as f:
