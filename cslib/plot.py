@@ -89,10 +89,12 @@ def _name(label, classes) -> str:
     return classes[label] if classes is not None else str(label)
 
 
-def plot_history(histories: History | Mapping[str, History], *, title: str | None = None) -> Figure:
+def plot_history(histories: History | Mapping[str, History], *, title: str | None = None,
+                 held_out: str = "test") -> Figure:
     """Loss and accuracy per epoch, side by side; pass ``{"MLP": h1, "CNN": h2}`` to compare runs.
 
-    Solid lines are training, dashed lines test (when ``fit`` was given test data).
+    Solid lines are training, dashed lines the second data set ``fit`` was given, labelled ``held_out``
+    ("validation" when that set was a validation split).
     """
     if isinstance(histories, History):
         histories = {"": histories}
@@ -110,8 +112,8 @@ def plot_history(histories: History | Mapping[str, History], *, title: str | Non
         ax_loss.plot(h.epochs, h.loss, "o-", color=color, label=f"{prefix}train")
         ax_acc.plot(h.epochs, h.train_acc, "o-", color=color, label=f"{prefix}train")
         if h.test_acc:
-            ax_loss.plot(h.epochs, h.test_loss, "s--", color=color, label=f"{prefix}test")
-            ax_acc.plot(h.epochs, h.test_acc, "s--", color=color, label=f"{prefix}test")
+            ax_loss.plot(h.epochs, h.test_loss, "s--", color=color, label=f"{prefix}{held_out}")
+            ax_acc.plot(h.epochs, h.test_acc, "s--", color=color, label=f"{prefix}{held_out}")
     for ax, what in ((ax_loss, "Loss"), (ax_acc, "Accuracy")):
         ax.set_title(f"{what} over epochs")
         ax.set_xlabel("epoch")
@@ -145,7 +147,11 @@ def plot_gaps(runs: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, yl
         train, test = np.asarray(train, dtype=float), np.asarray(test, dtype=float)
         ax.plot(epochs, train, "-", color=f"C{i}", label="train")
         ax.plot(epochs, test, "--", color=f"C{i}", label="test")
-        ax.fill_between(epochs, train, test, color=f"C{i}", alpha=0.15, label="gap")
+        ax.fill_between(epochs, train, test, where=train >= test, interpolate=True, color=f"C{i}", alpha=0.15,
+                        label="gap (train above)")
+        if (train < test).any():  # a negative gap looks different: hatched, no fill
+            ax.fill_between(epochs, train, test, where=train < test, interpolate=True, facecolor="none",
+                            edgecolor="0.4", hatch="///", linewidth=0, label="gap (train below)")
         ax.set_title(f"{name}\nlast epoch: gap {train[-1] - test[-1]:+.3f}", fontsize=10)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
@@ -157,6 +163,105 @@ def plot_gaps(runs: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, yl
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    return fig
+
+
+_STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1, 1, 1)), "v")]
+
+
+def plot_curves(panels: Mapping[str, Mapping[str, Sequence[float]]], *, marks: Mapping[str, int] | None = None,
+                mark_label: str = "chosen epoch", xlabel: str = "epoch", ylabel: str = "accuracy",
+                title: str | None = None, ylim: tuple[float, float] | None = None) -> Figure:
+    """One panel per run, each with several curves over the epochs: ``{run: {curve: values}}``.
+
+    The curves of a panel differ in line style and marker, not only in colour, and keep them across
+    panels; ``marks`` draws a vertical line at an epoch of a run (e.g. the one chosen on validation).
+    Epochs are numbered from 1; the panels share their y axis.
+    """
+    if not panels:
+        raise ValueError("panels is empty: pass {run: {curve: values per epoch}}")
+    names = list(dict.fromkeys(curve for curves in panels.values() for curve in curves))
+    if len(names) > len(_STYLES):
+        raise ValueError(f"at most {len(_STYLES)} curves per panel, got {len(names)}")
+    for run, curves in panels.items():
+        lengths = {len(v) for v in curves.values()}
+        if not curves or len(lengths) != 1 or 0 in lengths:
+            raise ValueError(f"panels[{run!r}]: give every curve one value per epoch, and at least one epoch")
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(7.0, 4.4 * len(panels)), 3.9), sharey=True, squeeze=False)
+    for ax, (run, curves) in zip(axes[0], panels.items()):
+        for name, values in curves.items():
+            k = names.index(name)
+            line, marker = _STYLES[k]
+            epochs = np.arange(1, len(values) + 1)
+            ax.plot(epochs, values, linestyle=line, marker=marker, markersize=3.5, markevery=max(1, len(epochs) // 10),
+                    color=f"C{k}", label=name)
+        heading = run
+        if marks and run in marks:
+            ax.axvline(marks[run], color="0.3", linewidth=1, linestyle=(0, (2, 2)))
+            heading += f"\n{mark_label} (dotted line): {marks[run]}"
+        ax.set_title(heading, fontsize=10)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    axes[0, 0].set_ylabel(ylabel)
+    if ylim is not None:
+        axes[0, 0].set_ylim(*ylim)
+    handles = [plt.Line2D([], [], linestyle=_STYLES[k][0], marker=_STYLES[k][1], color=f"C{k}") for k in range(len(names))]
+    fig.legend(handles, names, loc="lower center", ncol=min(len(names), 5), fontsize=9, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig
+
+
+def confusion_counts(y_true: ArrayLike | torch.Tensor, y_pred: ArrayLike | torch.Tensor, n_classes: int) -> np.ndarray:
+    """The confusion matrix: entry [i, j] counts the examples of class i predicted as class j."""
+    t = np.asarray(y_true.cpu() if torch.is_tensor(y_true) else y_true).reshape(-1).astype(int)
+    p = np.asarray(y_pred.cpu() if torch.is_tensor(y_pred) else y_pred).reshape(-1).astype(int)
+    if len(t) != len(p):
+        raise ValueError(f"{len(t)} true labels but {len(p)} predictions")
+    if len(t) and (min(t.min(), p.min()) < 0 or max(t.max(), p.max()) >= n_classes):
+        raise ValueError(f"labels and predictions must be class numbers from 0 to {n_classes - 1}")
+    counts = np.zeros((n_classes, n_classes), dtype=int)
+    np.add.at(counts, (t, p), 1)
+    return counts
+
+
+def plot_confusion(matrices: Mapping[str, np.ndarray], classes: Sequence[str], *, title: str | None = None) -> Figure:
+    """One confusion matrix per model, ``{name: confusion_counts(...)}``, side by side.
+
+    The mistakes (off the diagonal) share one colour scale across the panels, so that the same shade means
+    the same count everywhere; the diagonal (the correct predictions) is left white, its counts in bold.
+    """
+    if not matrices:
+        raise ValueError("matrices is empty: pass {name: confusion_counts(y_true, y_pred, n_classes)}")
+    k = len(classes)
+    for name, m in matrices.items():
+        if np.shape(m) != (k, k):
+            raise ValueError(f"matrices[{name!r}] has shape {np.shape(m)}, expected ({k}, {k}) for {k} classes")
+    off = [np.where(np.eye(k, dtype=bool), 0, m) for m in matrices.values()]
+    vmax = max(1, max(int(o.max()) for o in off))
+    fig, axes = plt.subplots(1, len(matrices), figsize=(5.6 * len(matrices) + 1.0, 5.4), squeeze=False)
+    for n, (ax, (name, m), o) in enumerate(zip(axes[0], matrices.items(), off)):
+        shown = np.ma.masked_where(np.eye(k, dtype=bool), o)
+        image = ax.imshow(shown, cmap="Reds", vmin=0, vmax=vmax)
+        for i in range(k):
+            for j in range(k):
+                value = int(m[i, j])
+                if value or i == j:
+                    dark = i != j and value > 0.6 * vmax
+                    ax.text(j, i, str(value), ha="center", va="center", fontsize=7,
+                            weight="bold" if i == j else "normal", color="white" if dark else "black")
+        ax.set_xticks(range(k), classes, rotation=60, ha="right", fontsize=8)
+        ax.set_yticks(range(k), classes if n == 0 else [], fontsize=8)  # the rows are the same classes in every panel
+        ax.set_xlabel("predicted class")
+        if n == 0:
+            ax.set_ylabel("true class")
+        errors = int(m.sum() - np.trace(m))
+        ax.set_title(f"{name}: {errors:,} mistakes", fontsize=10)
+    fig.colorbar(image, ax=axes[0].tolist(), fraction=0.025, pad=0.02, label="mistakes (off the diagonal)")
+    if title:
+        fig.suptitle(title, fontsize=11)
     return fig
 
 

@@ -50,8 +50,12 @@ def test_plot_gaps_one_panel_per_run_with_train_test_and_the_gap():
     runs = {"no regularization": ([0.8, 0.95, 1.0], [0.85, 0.83, 0.8]), "dropout": ([0.7, 0.8, 0.85], [0.84, 0.86, 0.87])}
     fig = plot.plot_gaps(runs, title="gaps", ylim=(0.5, 1.0))
     assert len(fig.axes) == 2
-    for ax in fig.axes:
-        assert [line.get_label() for line in ax.lines] == ["train", "test"] and len(ax.collections) == 1
+    for ax in fig.axes:  # both runs have epochs with train below test: that part is hatched, not filled
+        assert [line.get_label() for line in ax.lines] == ["train", "test"]
+        assert [c.get_label() for c in ax.collections] == ["gap (train above)", "gap (train below)"]
+        assert ax.collections[1].get_hatch() == "///" and ax.collections[0].get_hatch() is None
+    only_above = plot.plot_gaps({"x": ([0.9, 1.0], [0.8, 0.85])})
+    assert [c.get_label() for c in only_above.axes[0].collections] == ["gap (train above)"]
     assert fig.axes[0].get_title() == "no regularization\nlast epoch: gap +0.200"
     assert fig.axes[1].get_title() == "dropout\nlast epoch: gap -0.020"
     assert fig.axes[0].get_ylim() == (0.5, 1.0)
@@ -60,6 +64,26 @@ def test_plot_gaps_one_panel_per_run_with_train_test_and_the_gap():
         plot.plot_gaps({"x": ([1.0, 2.0], [1.0])})
     with pytest.raises(ValueError, match="empty"):
         plot.plot_gaps({})
+
+
+def test_plot_curves_one_panel_per_run_styles_kept_across_panels_and_the_marked_epoch():
+    panels = {"no regularization": {"train": [0.8, 0.9, 1.0], "validation": [0.7, 0.72, 0.7]},
+              "dropout": {"validation": [0.6, 0.7, 0.75], "train": [0.7, 0.8, 0.85]}}
+    fig = plot.plot_curves(panels, marks={"no regularization": 2}, mark_label="best validation epoch", ylim=(0, 1))
+    first, second = fig.axes
+    styles = {ax.get_title().split("\n")[0]: {l.get_label(): (l.get_linestyle(), l.get_marker(), l.get_color())
+                                               for l in ax.lines if not l.get_label().startswith("_")} for ax in fig.axes}
+    assert styles["no regularization"] == styles["dropout"]  # the same curve looks the same in every panel
+    assert len({v[0] for v in styles["dropout"].values()}) == 2  # and curves differ by line style, not colour only
+    assert first.get_title() == "no regularization\nbest validation epoch (dotted line): 2"
+    assert second.get_title() == "dropout"
+    assert [l.get_xdata()[0] for l in first.lines if l.get_label().startswith("_")] == [2]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["train", "validation"]
+    save(fig, "plot_curves.png")
+    with pytest.raises(ValueError, match="one value per epoch"):
+        plot.plot_curves({"x": {"a": [1.0, 2.0], "b": [1.0]}})
+    with pytest.raises(ValueError, match="empty"):
+        plot.plot_curves({})
 
 
 # --------------------------------------------------------------------------- bad input: one clear message each
