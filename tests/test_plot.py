@@ -115,3 +115,22 @@ def test_plot_history_rejects_empty_and_foreign_input():
         plot.plot_history({})
     with pytest.raises(TypeError, match=r"histories\['CNN'\] is a list, not a History"):
         plot.plot_history({"CNN": [0.1, 0.2]})
+
+
+def test_confusion_counts_and_its_figure():
+    counts = plot.confusion_counts(torch.tensor([0, 0, 1, 2, 2, 2]), np.array([0, 1, 1, 2, 0, 2]), 3)
+    assert counts.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
+    other = plot.confusion_counts([0, 1, 2], [1, 2, 0], 3)
+    fig = plot.plot_confusion({"A": counts, "B": other}, ["x", "y", "z"], title="confusions")
+    first, second = fig.axes[:2]
+    assert first.get_title() == "A: 2 mistakes" and second.get_title() == "B: 3 mistakes"
+    assert first.images[0].get_clim() == second.images[0].get_clim() == (0, 1)  # one colour scale for the mistakes
+    assert not any(t.get_text() for t in second.get_yticklabels())  # the rows are named once, on the left
+    assert "2" in [t.get_text() for t in first.texts]  # the counts are written in the cells
+    save(fig, "plot_confusion.png")
+    with pytest.raises(ValueError, match="3 true labels but 2 predictions"):
+        plot.confusion_counts([0, 1, 2], [0, 1], 3)
+    with pytest.raises(ValueError, match="class numbers from 0 to 2"):
+        plot.confusion_counts([0, 1, 3], [0, 1, 2], 3)
+    with pytest.raises(ValueError, match=r"expected \(3, 3\)"):
+        plot.plot_confusion({"A": np.zeros((2, 2))}, ["x", "y", "z"])
