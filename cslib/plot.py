@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from typing import Mapping, Sequence
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 from numpy.typing import ArrayLike
@@ -411,7 +412,8 @@ def draw_pooling(A: ArrayLike, size: int = 2, stride: int = 2, mode: str = "max"
         raise ValueError(f"mode must be 'max' or 'average', got {mode!r}")
     A = np.asarray(A)
     out = maxpool2d(A, size, stride) if mode == "max" else avgpool2d(A, size, stride)
-    palette = ["#bcd7ef", "#fdd9b5", "#c7e9c0", "#e5d3ee", "#f9c8c8", "#d9d9d9", "#fff2ae", "#cde5e5"]
+    # 22 distinct light colours (tab20's light half, then Set3), so that windows that touch never share one
+    palette = [matplotlib.colors.to_hex(c) for c in plt.get_cmap("tab20").colors[1::2] + plt.get_cmap("Set3").colors]
     fill_in, fill_out, bold = {}, {}, set()
     for i in range(out.shape[0]):
         for j in range(out.shape[1]):
@@ -428,6 +430,10 @@ def draw_pooling(A: ArrayLike, size: int = 2, stride: int = 2, mode: str = "max"
     height = 0.6 * A.shape[0] + 1.4
     fig, (ax_in, ax_out) = plt.subplots(1, 2, figsize=(2 + 0.6 * sum(widths), height), gridspec_kw={"width_ratios": widths})
     _matrix(ax_in, A, f"input: {A.shape[0]}×{A.shape[1]}", fill=fill_in, bold=bold, gid="input-cell")
+    if stride >= size:  # windows that do not overlap: a frame around each, so that neighbours stay apart
+        for i in range(out.shape[0]):
+            for j in range(out.shape[1]):
+                _outline(ax_in, i * stride, j * stride, size, size, "0.25", lw=2.0)
     _matrix(ax_out, out, f"output: {out.shape[0]}×{out.shape[1]}", fill=fill_out, gid="output-cell")
     ax_out.set_xlim(-0.05, widths[1] + 0.05)
     fig.suptitle(f"{mode} pooling, {size}×{size} windows, stride {stride}", fontsize=11)
