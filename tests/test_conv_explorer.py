@@ -170,3 +170,13 @@ def test_conv_explorer_start_values_are_clamped_to_the_sliders():
     pytest.importorskip("ipywidgets")
     box = widgets.conv_explorer(n=99, k=0, stride=2, padding=1)
     assert [s.value for s in box.sliders.values()] == [12, 1, 2, 1]
+
+
+def test_draw_pooling_gives_every_window_of_an_8x8_input_its_own_colour_and_frame():
+    A = np.arange(64).reshape(8, 8)
+    fig = plot.draw_pooling(A, 2, 2)
+    cells = by_gid(fig, "output-cell")
+    colours = {p.get_facecolor() for p in cells}
+    assert len(cells) == 16 and len(colours) == 16  # 16 windows, 16 colours: no window shares its neighbour's
+    assert len(by_gid(fig, "window-outline")) == 16
+    plt.close(fig)
