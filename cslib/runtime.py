@@ -111,7 +111,8 @@ def setup(seed: int = 0, fast: bool | int | str | None = None) -> torch.device:
     device = get_device()
     from cslib import __version__
 
-    mode = "FAST (bundled samples, short trainings; unset CSLIB_FAST for the real thing)" if fast_mode() else "full"
+    mode = ("FAST (bundled samples, short trainings; for the real thing set fast = False in the parameters cell, "
+            "or CSLIB_FAST=0)") if fast_mode() else "full"
     print(f"cslib {__version__} | torch {torch.__version__} | device: {describe_device(device)} | mode: {mode} | seed {seed}")
     if device.type == "cpu":
         print("No GPU found: this works on the CPU, only slower. In Colab: Runtime > Change runtime type > GPU.")
