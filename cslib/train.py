@@ -215,7 +215,7 @@ def fit(
 
     Before training, one small batch of each set goes through the model, so that inputs of the
     wrong shape and labels outside ``0..classes-1`` fail at once with a message; float64 inputs
-    are converted to the model's dtype (with a note); with ``nn.BatchNorm1d`` a last batch of one
+    are converted to the model's dtype (with a note); with batch norm a last batch of one
     joins the batch before. Ctrl-C (Jupyter's stop button) ends training early: ``fit`` returns the
     finished epochs (``history.interrupted`` is True) and leaves the model in eval mode. A loss
     that becomes NaN or infinite stops training with :class:`LossNotFiniteError`.
@@ -242,8 +242,12 @@ def fit(
     if channels_last:
         model.to(memory_format=torch.channels_last)  # undone at the end, so the model looks as before
     n, steps = len(x), math.ceil(len(x) / batch_size)
-    if n % batch_size == 1 and n > 1 and any(isinstance(m, nn.BatchNorm1d) for m in model.modules()):
-        steps -= 1  # BatchNorm1d cannot normalise a batch of one (torch raises): the last input joins the batch before
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        if n == 1:
+            raise ValueError("train holds one example, and batch norm cannot normalise a batch of one in training mode "
+                             "(there is no spread to divide by): train on at least 2 examples")
+        if n % batch_size == 1:
+            steps -= 1  # a batch of one can fail in batch norm (torch raises): the last input joins the batch before
     history, bar, epoch = History(), None, 0
     check_within_epoch = device.type == "cpu"  # the loss is checked after each epoch; on a CPU (no device to wait for) more often
     try:

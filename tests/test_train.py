@@ -295,6 +295,18 @@ def test_a_last_batch_of_one_joins_the_one_before_with_batch_norm():
     sizes.clear()
     fit(tiny_model(), (x, y), epochs=1, batch_size=32, augment=count, progress=False)  # no batch norm: batches as usual
     assert sizes == [32, 32, 1]
+    sizes.clear()  # BatchNorm2d on 1x1 maps fails on a batch of one too
+    images, labels = torch.rand(33, 1, 4, 4), torch.randint(0, 2, (33,))
+    conv_bn = nn.Sequential(nn.Conv2d(1, 3, 4), nn.BatchNorm2d(3), nn.Flatten(), nn.Linear(3, 2))
+    fit(conv_bn, (images, labels), epochs=1, batch_size=32, augment=count, progress=False)
+    assert sizes == [33]
+
+
+def test_one_training_example_with_batch_norm_is_refused_in_words():
+    x, y = toy_problem(1)
+    with pytest.raises(ValueError, match="train holds one example, and batch norm cannot normalise a batch of one"):
+        fit(nn.Sequential(nn.Linear(2, 8), nn.BatchNorm1d(8), nn.Linear(8, 2)), (x, y), epochs=1, progress=False)
+    fit(tiny_model(), (x, y), epochs=1, progress=False)  # without batch norm, one example trains
 
 
 def test_fit_checks_cost_no_randomness():
