@@ -304,8 +304,18 @@ def load_pretrained_base(device: torch.device | str | None = None, path: str | P
 
     saved = _read_weights(path, verify)
     state = {k: v.float() if v.is_floating_point() else v for k, v in saved["state_dict"].items()}
+    expected = small_convnet().state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise RuntimeError(f"{path} does not hold the weights of small_convnet: "
+                           + "; ".join(part for part in (f"missing {', '.join(missing)}" if missing else "",
+                                                         f"unexpected {', '.join(unexpected)}" if unexpected else "") if part)
+                           + ". Reinstall cslib or run scripts/pretrain_base.py.")
     model = small_convnet(n_classes=state["classifier.1.weight"].shape[0])
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:  # the names fit, a shape does not
+        raise RuntimeError(f"{path} does not hold the weights of small_convnet: {' '.join(str(e).split())[:300]}") from None
     model.eval()
     if device is not None:
         from cslib.runtime import get_device

@@ -209,6 +209,19 @@ def test_load_pretrained_base_explains_a_missing_file(tmp_path):
         transfer.load_pretrained_base(path=tmp_path / "bad.pt")
 
 
+def test_a_weights_file_with_a_renamed_or_reshaped_layer_names_it(tmp_path):
+    saved = torch.load(transfer.BASE_WEIGHTS, map_location="cpu", weights_only=True)
+    renamed = dict(saved["state_dict"])
+    renamed["features.block1.9.weight"] = renamed.pop("features.block1.0.weight")
+    torch.save({**saved, "state_dict": renamed}, tmp_path / "renamed.pt")
+    with pytest.raises(RuntimeError, match=r"missing features\.block1\.0\.weight; unexpected features\.block1\.9\.weight"):
+        transfer.load_pretrained_base(path=tmp_path / "renamed.pt", verify=False)
+    reshaped = {**saved["state_dict"], "features.block1.0.weight": torch.zeros(2, 1, 3, 3)}
+    torch.save({**saved, "state_dict": reshaped}, tmp_path / "reshaped.pt")
+    with pytest.raises(RuntimeError, match="does not hold the weights of small_convnet: .*features.block1.0.weight"):
+        transfer.load_pretrained_base(path=tmp_path / "reshaped.pt", verify=False)
+
+
 def test_pretrain_script_saves_a_loadable_file_with_provenance(tmp_path):
     spec = importlib.util.spec_from_file_location("pretrain_base", ROOT / "scripts" / "pretrain_base.py")
     script = importlib.util.module_from_spec(spec)
