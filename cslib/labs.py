@@ -343,6 +343,7 @@ def build_all(root: Path, force: bool = False, log=print) -> list[Path]:
             log(f"backed up {path.relative_to(root)} (edited since its last build) to {backup(path, root).relative_to(root)}")
         path.write_text(text, encoding="utf-8")
         written.append(path)
+        log(f"wrote {path.relative_to(root)}")
     return written
 
 
@@ -374,11 +375,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "build":
             written = build_all(args.root, force=args.force)
-            print("\n".join(f"wrote {p.relative_to(args.root)}" for p in written) or "labs/ already up to date")
+            if not written:
+                print("labs/ already up to date")
             return 0
         problems = out_of_sync(args.root)
     except LabError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a read-only folder, a full disk: say which file, and that the others may be written
+        where = f" {e.filename}" if e.filename else ""
+        print(f"error: could not write{where}: {e.strerror or e}. Labs listed before this line were written; "
+              "fix the folder's permissions (or free space) and run build again.", file=sys.stderr)
         return 1
     if problems:
         print("labs/ is out of sync with solutions/:\n  " + "\n  ".join(problems) + "\n"

@@ -1,3 +1,4 @@
+import shutil
 """The lab format: solutions/ is the source, labs/ is generated, and the two never drift apart."""
 from pathlib import Path
 
@@ -172,6 +173,18 @@ def test_build_replaces_an_untouched_lab_whose_solution_changed(tmp_path):
     assert labs.build_all(tmp_path) == [lab]
     assert "verbose=True" in lab.read_text(encoding="utf-8") and labs.out_of_sync(tmp_path) == []
     assert labs.build_all(tmp_path) == []  # nothing to do the second time
+
+
+def test_build_that_cannot_write_says_which_file_in_one_line(tmp_path, capsys):
+    solution, lab = built_repo(tmp_path)
+    nb = nbformat.read(solution, as_version=4)
+    nb.cells[2].source = "check.conv2d(verbose=True)"
+    nbformat.write(nb, solution)
+    shutil.rmtree(lab.parent)
+    lab.parent.write_text("")  # labs/ is a file: nothing can be written in it (as in a read-only folder)
+    assert labs.main(["build", "--root", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: could not write {lab.parent}:") and "Traceback" not in err and len(err.splitlines()) == 1
 
 
 def test_a_lab_that_is_not_valid_json_counts_as_edited(tmp_path):
