@@ -1,5 +1,5 @@
-import shutil
 """The lab format: solutions/ is the source, labs/ is generated, and the two never drift apart."""
+import shutil
 from pathlib import Path
 
 import nbformat
