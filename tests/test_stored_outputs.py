@@ -37,18 +37,22 @@ def notebook(pattern):
 EXPECTED = {
     "notebooks/01_*.ipynb": {
         "texts": ["Total params: 795,010", "785,000", "10,010", "Test accuracy: 0.9", "torch.Size([4, 1, 28, 28])",
-                  "inputs: torch.Size([32, 784])", "MNIST train:", "MNIST test:", "mode: full",
-                  "the formula above gives the same numbers: True", "test accuracy (mean ± std over seeds)",
+                  "inputs: torch.Size([32, 784])", "MNIST train: 60,000 images", "MNIST test: 10,000 images", "mode: full",
+                  "the formula above gives the same numbers: True",
                   "equals λθ: True", "SGD   with weight_decay=λ, one step: θ = [ 0.95 -1.9   2.85]",
                   "AdamW with weight_decay=λ, one step: θ = [ 0.95 -1.9   2.85]",
                   "the two examples of one batch lost the same units: False",
-                  "training digits (20% with a wrong label), 30 epochs, 3 seed(s)", "wrong labels learned",
-                  "seed by seed, gap (train − test) | test accuracy:", "higher test accuracy than no regularization in", "after 5 epochs, mean ± std over 3 seed(s):",
+                  # section 7: choices on validation, then five seeds, the test set once
+                  "seed 0: 2,000 training and 2,000 validation digits, 20% of both with a wrong label; 40 epochs",
+                  "chosen on validation: weight decay λ =", "5 seed(s), mean ± std; gap = training accuracy on the correctly labelled",
+                  "wrong labels learned", "test accuracy, paired over the seeds:", "gap, paired over the seeds (smaller is better):",
+                  # section 8: three networks, three seeds
+                  "training loss after epoch 5 (lower is better):",
                   "training mode, two passes over the same batch agree:   False",
                   "evaluation mode, two passes over the same batch agree: True",
                   "one image in training mode fails: Expected more than 1 value per channel when training",
-                  "whole test set, draw 2: training mode", "8,000 training digits: test accuracy 0.9"],
-        "figures": 10,
+                  "whole test set, draw 2: training mode", "test accuracy (mean ± std over seeds)"],
+        "figures": 9,
     },
     "solutions/lab01_*.ipynb": {
         "texts": ["✓ make_model", "✓ train_and_evaluate", "✓ results", "✓ plot_results", "✓ view_shape", "mode: full"],
@@ -164,6 +168,43 @@ def test_colab_badge_points_at_the_notebook_itself(path):
     first = nbformat.read(ROOT / path, as_version=4).cells[0].source
     folder = "labs" if path.startswith(("labs", "solutions")) else "notebooks"
     assert f"https://colab.research.google.com/github/{cslib.REPO}/blob/main/{folder}/{Path(path).name}" in first
+
+
+def verdicts(text: str) -> dict[tuple[str, str], str | None]:
+    """Every verdict line cslib.compare printed: (A, B) -> the winner's name, or None for "no measurable difference"."""
+    import re
+
+    found = {}
+    for line in text.splitlines():
+        m = re.search(r"(?:^|:\s+)\s*([^:]+?) vs ([^:]+?): (?:(no measurable difference)|(.+?) ahead in \d+ of \d+ seeds)", line)
+        if m:
+            found[m[1].strip(), m[2].strip()] = None if m[3] else m[4].strip()
+    assert not any("fast mode" in line or "too few seeds" in line for line in text.splitlines() if " vs " in line), \
+        "a verdict line says it could not conclude"
+    return found
+
+
+def verdict(found: dict, a: str, b: str) -> str | None:
+    """The verdict of the line comparing A with B; a name ending in '*' matches any name with that beginning."""
+    hits = [v for (x, y), v in found.items() if (x == a or a.endswith("*") and x.startswith(a[:-1])) and y == b]
+    assert len(hits) == 1, f"expected one verdict line '{a} vs {b}', found {len(hits)} among {sorted(found)}"
+    return hits[0]
+
+
+def test_lecture_1_stored_run_shows_what_its_text_concludes():
+    """Section 7: early stopping beats training to the end, weight decay and dropout beat early stopping and narrow the
+    gap; section 8: batch norm lowers the training loss and raises the test accuracy, dropout on top makes no measurable
+    difference; section 9: evaluation mode is more accurate; section 10: fit is ahead (the markdown says so)."""
+    _, text, _, _ = stored(notebook("notebooks/01_*.ipynb"))
+    found = verdicts(text)
+    assert verdict(found, "early stopping", "no regularization") == "early stopping"
+    for regularizer in ("weight decay*", "dropout p*"):
+        assert verdict(found, regularizer, "early stopping").startswith(regularizer[:-1])
+        assert verdict(found, regularizer, "no regularization").startswith(regularizer[:-1])  # the gap
+    assert verdict(found, "batch norm", "plain") == "batch norm"
+    assert verdict(found, "batch norm + dropout 0.25", "batch norm") is None
+    assert verdict(found, "evaluation mode", "training mode") == "evaluation mode"
+    assert verdict(found, "cslib.fit", "the slides' loop") == "cslib.fit"
 
 
 def test_lecture_4_stored_run_shows_what_its_text_concludes():
