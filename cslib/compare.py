@@ -45,6 +45,7 @@ class Comparison:
     unit: str
     higher_is_better: bool
     digits: int = 1  # decimals shown for the differences
+    over: str = "seeds"  # what the pairs are: "seeds", "draws", "repeats"
 
     @property
     def n(self) -> int:
@@ -96,25 +97,27 @@ class Comparison:
         if fast_mode():
             return FAST_VERDICT
         if self.n < MIN_SEEDS:
-            return f"too few seeds to conclude ({self.n}; at least {MIN_SEEDS} needed)"
+            return f"too few {self.over} to conclude ({self.n}; at least {MIN_SEEDS} needed)"
         low, high = (f"{v:+.{self.digits}f}" for v in self.interval)
         mean = f"mean {self.mean:+.{self.digits}f}" + (f" {self.unit}" if self.unit else "")
         if self.winner is None:
             return (f"no measurable difference ({mean}, 95 % interval {low} to {high}; "
-                    f"{self.name_a} ahead in {self.a_ahead} of {self.n} seeds)")
+                    f"{self.name_a} ahead in {self.a_ahead} of {self.n} {self.over})")
         ahead = self.a_ahead if self.winner == self.name_a else self.b_ahead
-        return f"{self.winner} ahead in {ahead} of {self.n} seeds, {mean} (95 % interval {low} to {high})"
+        return f"{self.winner} ahead in {ahead} of {self.n} {self.over}, {mean} (95 % interval {low} to {high})"
 
     def __str__(self) -> str:
         return f"{self.name_a} vs {self.name_b}: {self.verdict()}"
 
 
 def paired(a: Sequence[float], b: Sequence[float], name_a: str = "A", name_b: str = "B", *,
-           scale: float = 100, unit: str = "points", higher_is_better: bool = True, digits: int = 1) -> Comparison:
+           scale: float = 100, unit: str = "points", higher_is_better: bool = True, digits: int = 1,
+           over: str = "seeds") -> Comparison:
     """Compare A and B measured with the same seeds: ``a[i]`` and ``b[i]`` share seed ``i``.
 
     Values are accuracies by default, shown in points (``scale=100``) with ``digits`` decimals; for times
-    use ``scale=1, unit="s", higher_is_better=False, digits=2``. ``print()`` the result for its verdict line.
+    use ``scale=1, unit="s", higher_is_better=False, digits=2``. ``over`` names what the pairs are ("draws",
+    "repeats"); the default is "seeds". ``print()`` the result for its verdict line.
     """
     a, b = [float(v) for v in a], [float(v) for v in b]
     if len(a) != len(b):
@@ -123,7 +126,7 @@ def paired(a: Sequence[float], b: Sequence[float], name_a: str = "A", name_b: st
         raise ValueError("paired needs at least one seed's values")
     if not all(math.isfinite(v) for v in a + b):
         raise ValueError(f"paired got a value that is not a finite number: {a} / {b}")
-    return Comparison(name_a, name_b, tuple(scale * (x - y) for x, y in zip(a, b)), unit, higher_is_better, digits)
+    return Comparison(name_a, name_b, tuple(scale * (x - y) for x, y in zip(a, b)), unit, higher_is_better, digits, over)
 
 
 def mean_sd(values: Sequence[float], digits: int = 3) -> str:

@@ -198,8 +198,8 @@ def plot_curves(panels: Mapping[str, Mapping[str, Sequence[float]]], *, marks: M
                     color=f"C{k}", label=name)
         heading = run
         if marks and run in marks:
-            ax.axvline(marks[run], color="0.3", linewidth=1, linestyle=(0, (2, 2)))
-            heading += f"\n{mark_label} (dotted line): {marks[run]}"
+            ax.axvline(marks[run], color="0.55", linewidth=2.5, alpha=0.6, zorder=0)
+            heading += f"\n{mark_label} (gray bar): {marks[run]}"
         ax.set_title(heading, fontsize=10)
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)

@@ -42,6 +42,12 @@ def test_the_winner_can_be_b_and_lower_can_be_better(full_mode):
     assert str(faster).startswith("fit vs loop: fit ahead in 3 of 3 seeds, mean -10.33 s")
 
 
+def test_the_pairs_can_be_draws_or_repeats(full_mode):
+    line = str(compare.paired([0.9, 0.91, 0.92], [0.8, 0.8, 0.81], "a", "b", over="draws"))
+    assert line == "a vs b: a ahead in 3 of 3 draws, mean +10.7 points (95 % interval +9.2 to +12.1)"
+    assert "too few repeats" in str(compare.paired([1], [2], over="repeats"))
+
+
 def test_overlapping_seeds_give_no_measurable_difference(full_mode):
     result = compare.paired([0.90, 0.91, 0.92], [0.905, 0.90, 0.93], "a", "b")
     assert result.winner is None

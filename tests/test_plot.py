@@ -75,7 +75,7 @@ def test_plot_curves_one_panel_per_run_styles_kept_across_panels_and_the_marked_
                                                for l in ax.lines if not l.get_label().startswith("_")} for ax in fig.axes}
     assert styles["no regularization"] == styles["dropout"]  # the same curve looks the same in every panel
     assert len({v[0] for v in styles["dropout"].values()}) == 2  # and curves differ by line style, not colour only
-    assert first.get_title() == "no regularization\nbest validation epoch (dotted line): 2"
+    assert first.get_title() == "no regularization\nbest validation epoch (gray bar): 2"
     assert second.get_title() == "dropout"
     assert [l.get_xdata()[0] for l in first.lines if l.get_label().startswith("_")] == [2]
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["train", "validation"]
