@@ -250,20 +250,25 @@ def test_a_wrapped_course_function_is_not_an_answer_for_transfer(question, answe
 
 
 # --------------------------------------------------------------------------- transfer_results
-GOOD = {"feature extraction": {"test_acc": 0.8, "trainable": 11_530, "seconds": 3.0},
-        "fine-tuning": {"test_acc": 0.85, "trainable": 85_386, "seconds": 4.0}}
+ONE = {"feature extraction": {"test_acc": 0.8, "trainable": 11_530, "seconds": 3.0},
+       "fine-tuning": {"test_acc": 0.85, "trainable": 85_386, "seconds": 4.0}}
+GOOD = {name: [{**run, "test_acc": run["test_acc"] + 0.01 * seed} for seed in range(3)] for name, run in ONE.items()}
 
 
 def with_run(name, **values):
-    return {**GOOD, name: {**GOOD[name], **values}}
+    """GOOD, with the values of one method's second seed changed."""
+    runs = [dict(run) for run in GOOD[name]]
+    runs[1].update(values)
+    return {**GOOD, name: runs}
 
 
 def test_transfer_results_passes_in_other_number_types():
     assert check.expected_trainable(10) == {"feature extraction": 11_530, "fine-tuning": 11_530 + 73_856}
     assert report(check.transfer_results, GOOD).startswith("✓")
-    tensors = {name: {k: torch.tensor(v) for k, v in run.items()} for name, run in GOOD.items()}
+    tensors = {name: [{k: torch.tensor(v) for k, v in run.items()} for run in runs] for name, runs in GOOD.items()}
     assert report(check.transfer_results, tensors).startswith("✓")
     assert report(check.transfer_results, with_run("fine-tuning", trainable=85_386.0)).startswith("✓")
+    assert report(check.transfer_results, {name: tuple(runs) for name, runs in GOOD.items()}).startswith("✓")
 
 
 @pytest.mark.parametrize("value, message", [
@@ -272,10 +277,13 @@ def test_transfer_results_passes_in_other_number_types():
     (with_run("feature extraction", test_acc=91.3), "give a fraction in [0, 1] (0.913), not a percentage"),
     (with_run("fine-tuning", trainable=85_386.5), "not a whole number"),
     ({"feature extraction": GOOD["feature extraction"]}, "missing run(s): 'fine-tuning'"),
-    ({**GOOD, "fine-tuning": torch.tensor(0.85)}, "got a single number in a 0-d tensor or array"),
+    ({**GOOD, "fine-tuning": [torch.tensor(0.85)] * 3}, "got a single number in a 0-d tensor or array"),
     (with_run("fine-tuning", seconds=-1.0), "the training time in seconds"),
-    ({"feature extraction": {"test_acc": 0.8}, "fine-tuning": GOOD["fine-tuning"]}, "lacks 'trainable', 'seconds'"),
-], ids=["trainable", "untrained", "percent", "fraction", "missing", "0-d", "seconds", "keys"])
+    ({**GOOD, "feature extraction": [{"test_acc": 0.8}] * 3}, "lacks 'trainable', 'seconds'"),
+    (ONE, "is one run: give a list of 3 runs"),
+    ({name: runs[:2] for name, runs in GOOD.items()}, "should be a list of 3 runs"),
+    ({name: [ONE[name]] * 3 for name in ONE}, "call cslib.set_seed(seed) with the run's own seed"),
+], ids=["trainable", "untrained", "percent", "fraction", "missing", "0-d", "seconds", "keys", "one-seed", "two-seeds", "same-seed"])
 def test_transfer_results_mistakes_are_named(value, message):
     text = report(check.transfer_results, value)
     assert text.startswith("✗") and message in text, text

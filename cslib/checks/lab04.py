@@ -423,6 +423,31 @@ def expected_trainable(n_classes: int = 10) -> dict[str, int]:
     return {"feature extraction": first, "fine-tuning": transfer.count_trainable(model)}
 
 
+SEEDS = 3  # runs per method: the seeds 0, 1 and 2
+
+
+def _run_problem(name: str, seed: int, run, expected: dict) -> str:
+    """Why one run of transfer_results is not a run of that method, or ''."""
+    what = f"transfer_results[{name!r}][{seed}]"
+    if not isinstance(run, dict):
+        return f"{what} should be a dict with test_acc, trainable and seconds, got {describe(run)}"
+    lacking = [k for k in ("test_acc", "trainable", "seconds") if k not in run]
+    if lacking:
+        return f"{what} lacks {', '.join(map(repr, lacking))}; it has {sorted(run)}"
+    problem = fraction_problem(f"{what}['test_acc']", run["test_acc"]) or count_problem(f"{what}['trainable']", run["trainable"])
+    if problem:
+        return problem
+    seconds = as_number(run["seconds"])
+    if seconds is None or not seconds > 0:
+        return f"{what}['seconds'] should be the training time in seconds, got {describe(run['seconds'])}"
+    if as_int(run["trainable"]) != expected["trainable"][name]:
+        return (f"{what}['trainable'] is {as_int(run['trainable']):,}, which is not the number of trainable parameters of "
+                "that setup: count them with transfer.count_trainable(model) on the model of that run, after its setup")
+    if as_number(run["test_acc"]) < expected["min_test_acc"]:
+        return f"{what} has test_acc {as_number(run['test_acc']):.3f}: far too low for digits; was it trained?"
+    return ""
+
+
 def _judge_results(expected: dict, got) -> Outcome:
     if not isinstance(got, dict):
         return Outcome(False, f"transfer_results should be a dict of runs, got {describe(got)}")
@@ -430,26 +455,19 @@ def _judge_results(expected: dict, got) -> Outcome:
     if missing:
         return Outcome(False, f"missing run(s): {', '.join(map(repr, missing))}; transfer_results has {list(got)}")
     for name in RUNS:
-        run = got[name]
-        if not isinstance(run, dict):
-            return Outcome(False, f"transfer_results[{name!r}] should be a dict with test_acc, trainable and seconds, got {describe(run)}")
-        lacking = [k for k in ("test_acc", "trainable", "seconds") if k not in run]
-        if lacking:
-            return Outcome(False, f"transfer_results[{name!r}] lacks {', '.join(map(repr, lacking))}; it has {sorted(run)}")
-        problem = (fraction_problem(f"transfer_results[{name!r}]['test_acc']", run["test_acc"])
-                   or count_problem(f"transfer_results[{name!r}]['trainable']", run["trainable"]))
-        if problem:
-            return Outcome(False, problem)
-        seconds = as_number(run["seconds"])
-        if seconds is None or not seconds > 0:
-            return Outcome(False, f"transfer_results[{name!r}]['seconds'] should be the training time in seconds, got {describe(run['seconds'])}")
-        if as_int(run["trainable"]) != expected["trainable"][name]:
-            return Outcome(False, f"transfer_results[{name!r}]['trainable'] is {as_int(run['trainable']):,}, which is not the number "
-                                  "of trainable parameters of that setup: count them with transfer.count_trainable(model) on the "
-                                  "model of that run, after its setup")
-        if as_number(run["test_acc"]) < expected["min_test_acc"]:
-            return Outcome(False, f"transfer_results[{name!r}] has test_acc {as_number(run['test_acc']):.3f}: far too low for "
-                                  "digits; was it trained?")
+        runs = got[name]
+        if isinstance(runs, dict):
+            return Outcome(False, f"transfer_results[{name!r}] is one run: give a list of {SEEDS} runs, one per seed "
+                                  f"(seeds 0 to {SEEDS - 1})")
+        if not isinstance(runs, (list, tuple)) or len(runs) != SEEDS:
+            return Outcome(False, f"transfer_results[{name!r}] should be a list of {SEEDS} runs, one per seed, got {describe(runs)}")
+        for seed, run in enumerate(runs):
+            problem = _run_problem(name, seed, run, expected)
+            if problem:
+                return Outcome(False, problem)
+        if len({as_number(run["test_acc"]) for run in runs}) == 1:
+            return Outcome(False, f"the {SEEDS} runs of transfer_results[{name!r}] have the same test accuracy: call "
+                                  "cslib.set_seed(seed) with the run's own seed before each run")
     return Outcome(True)
 
 
@@ -458,8 +476,9 @@ transfer_results = Question(
     title="transfer_results",
     points=2,
     probe="value",
-    hint="one entry per run: {'test_acc': ..., 'trainable': cslib.transfer.count_trainable(model), 'seconds': ...}",
-    fixed=lambda: [Case((), {"trainable": expected_trainable(10), "min_test_acc": 0.5}, "the two runs of the exercise")],
+    hint=f"one entry per method, a list of {SEEDS} runs (seeds 0 to {SEEDS - 1}), each "
+         "{'test_acc': ..., 'trainable': cslib.transfer.count_trainable(model), 'seconds': ...}",
+    fixed=lambda: [Case((), {"trainable": expected_trainable(10), "min_test_acc": 0.5}, "the two methods of the exercise, three seeds each")],
     compare=_judge_results,
 )
 
