@@ -70,35 +70,54 @@ def good_run(acc=0.95):
     return {"seconds": 3.0, "train_acc": acc + 0.02, "test_acc": acc}
 
 
-RESULTS = {name: good_run() for name in check.RUNS}
+def good_runs(acc=0.95):
+    return [good_run(acc + 0.002 * seed) for seed in range(3)]
+
+
+RESULTS = {name: good_runs() for name in check.RUNS}
+
+
+def means(results, key):
+    return [np.mean([run[key] for run in runs]) for runs in results.values()]
 
 
 def no_return_value(results):
     fig, ax = plt.subplots()
-    ax.bar(range(len(results)), [r["test_acc"] for r in results.values()])
+    ax.bar(range(len(results)), means(results, "test_acc"))
     plt.show()
 
 
 def returns_axes(results):
     fig, ax = plt.subplots()
     names = list(results)
-    ax.bar(np.arange(len(names)) - 0.2, [results[n]["train_acc"] for n in names], 0.4)
-    ax.bar(np.arange(len(names)) + 0.2, [results[n]["test_acc"] for n in names], 0.4)
+    ax.bar(np.arange(len(names)) - 0.2, means(results, "train_acc"), 0.4, yerr=0.01)
+    ax.bar(np.arange(len(names)) + 0.2, means(results, "test_acc"), 0.4, yerr=0.01)
     ax.set_xticks(range(len(names)), names)
     return ax
 
 
 def only_test_bars(results):
     fig, ax = plt.subplots()
-    ax.bar(list(results), [r["test_acc"] for r in results.values()])
+    ax.bar(list(results), means(results, "test_acc"), yerr=0.01)
     return fig
 
 
 def unlabeled(results):
     fig, ax = plt.subplots()
-    values = [v for r in results.values() for v in (r["train_acc"], r["test_acc"])]
-    ax.bar(range(len(values)), values)
+    values = [v for pair in zip(means(results, "train_acc"), means(results, "test_acc")) for v in pair]
+    ax.bar(range(len(values)), values, yerr=0.01)
     ax.set_xticks([])
+    return fig
+
+
+def first_seed_only(results):
+    return plot_results({name: runs[:1] for name, runs in results.items()})
+
+
+def no_error_bars(results):
+    fig = plot_results(results)
+    for collection in list(fig.axes[0].collections):
+        collection.remove()
     return fig
 
 
@@ -120,18 +139,24 @@ WRONG = [
     (check.train_and_evaluate, swaps_train_and_test, "but the trained model scores"),
     (check.train_and_evaluate, lambda *args: {"time": 1.0, "train_accuracy": 0.9, "test_accuracy": 0.9}, "lacks 'seconds'"),
     # results
-    (check.results, {n: {**good_run(), "test_acc": 95.0, "train_acc": 97.0} for n in check.RUNS}, "give a fraction in [0, 1]"),
+    (check.results, {n: [{**good_run(), "test_acc": 95.0, "train_acc": 97.0}] * 3 for n in check.RUNS}, "give a fraction in [0, 1]"),
     (check.results, {n: r for n, r in RESULTS.items() if n != "dropout 0.9"}, "missing run(s): 'dropout 0.9'"),
-    (check.results, {**{n: r for n, r in RESULTS.items() if n != "dropout 0.1"}, "dropout 0.10": good_run()},
+    (check.results, {**{n: r for n, r in RESULTS.items() if n != "dropout 0.1"}, "dropout 0.10": good_runs()},
      "'dropout 0.10' should be 'dropout 0.1'"),
-    (check.results, {n: torch.tensor(0.95) for n in check.RUNS}, "got a single number in a 0-d tensor or array"),
-    (check.results, {**RESULTS, "dropout 0.1": good_run(0.1)}, "was it trained?"),
+    (check.results, {n: torch.tensor(0.95) for n in check.RUNS}, "should be a list of 3 runs"),
+    (check.results, {n: [torch.tensor(0.95)] * 3 for n in check.RUNS}, "got a single number in a 0-d tensor or array"),
+    (check.results, {**RESULTS, "dropout 0.1": good_runs(0.1)}, "was it trained?"),
     (check.results, list(RESULTS.values()), "results should be a dict of runs, got a list"),
+    (check.results, {n: good_run() for n in check.RUNS}, "is one run: give a list of 3 runs"),  # one seed, as before
+    (check.results, {n: good_runs()[:2] for n in check.RUNS}, "should be a list of 3 runs"),
+    (check.results, {n: [good_run()] * 3 for n in check.RUNS}, "call cslib.set_seed(seed) with the run's own seed"),
     # plot_results
     (check.plot_results, no_return_value, "plt.show() returns None"),
     (check.plot_results, returns_axes, "return ax.figure"),
-    (check.plot_results, only_test_bars, "no bar shows the accuracy"),
+    (check.plot_results, only_test_bars, "no bar shows the mean accuracy of a run"),
     (check.plot_results, unlabeled, "appear nowhere in the figure"),
+    (check.plot_results, first_seed_only, "a bar shows the accuracy of one seed"),
+    (check.plot_results, no_error_bars, "error bar(s): show the spread over the seeds"),
     # view_shape (worked out by hand: see test_view_shape_never_shows_its_answer)
     (check.view_shape, (60000, 28, 28), "the shape of x_train before the view"),
     (check.view_shape, (784, 60000), "the wrong order"),
@@ -168,8 +193,22 @@ def accuracies_as_tensors(model, train, test, n_epochs):
 
 
 def bars_in_percent(results):
-    fig = plot_results({n: {**r, "train_acc": 100 * r["train_acc"], "test_acc": 100 * r["test_acc"]} for n, r in results.items()})
+    fig = plot_results({n: [{**r, "train_acc": 100 * r["train_acc"], "test_acc": 100 * r["test_acc"]} for r in runs]
+                        for n, runs in results.items()})
     fig.axes[0].set_ylim(0, 105)
+    return fig
+
+
+def errorbar_lowest_to_highest(results):
+    names = list(results)
+    fig, ax = plt.subplots()
+    for offset, key in [(-0.2, "train_acc"), (0.2, "test_acc")]:
+        values = [np.array([run[key] for run in results[n]]) for n in names]
+        mean = np.array([v.mean() for v in values])
+        ax.bar(np.arange(len(names)) + offset, mean, 0.4, label=key)
+        ax.errorbar(np.arange(len(names)) + offset, mean, fmt="none", color="k",
+                    yerr=[mean - [v.min() for v in values], [v.max() for v in values] - mean])
+    ax.set_xticks(range(len(names)), names)
     return fig
 
 
@@ -179,8 +218,10 @@ def bars_in_percent(results):
     (check.view_shape, [60000, 784]),
     (check.view_shape, torch.tensor([60000, 784])),
     (check.train_and_evaluate, accuracies_as_tensors),
-    (check.results, {n: {k: torch.tensor(v) for k, v in good_run().items()} for n in check.RUNS}),
+    (check.results, {n: [{k: torch.tensor(v) for k, v in run.items()} for run in good_runs()] for n in check.RUNS}),
+    (check.results, {n: tuple(good_runs()) for n in check.RUNS}),
     (check.plot_results, bars_in_percent),
+    (check.plot_results, errorbar_lowest_to_highest),
 ], ids=lambda v: getattr(v, "answer", None) or getattr(v, "__name__", None) or type(v).__name__)
 def test_right_values_in_another_type_pass(question, answer):
     text = verdict(question, answer)

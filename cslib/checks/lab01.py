@@ -126,6 +126,9 @@ train_and_evaluate = Question(
 
 
 # --------------------------------------------------------------------------- Q3 results
+SEEDS = 3  # runs per network: the seeds 0, 1 and 2
+
+
 def _judge_results(expected: dict, got) -> Outcome:
     if not isinstance(got, dict):
         return Outcome(False, f"results should be a dict of runs, got {describe(got)}")
@@ -136,12 +139,23 @@ def _judge_results(expected: dict, got) -> Outcome:
         return Outcome(False, f"missing run(s): {', '.join(map(repr, missing))}; results has {list(got)}"
                        + (f" ({guesses}: use the keys exactly as the table writes them)" if guesses else ""))
     for name in expected["runs"]:
-        problem = _run_problem(f"results[{name!r}]", got[name])
-        if problem:
-            return Outcome(False, problem)
-        if name != "dropout 0.9" and as_number(got[name]["test_acc"]) < 0.5:
-            return Outcome(False, f"results[{name!r}] has test_acc {as_number(got[name]['test_acc']):.3f}: this network "
-                                  "should do much better; was it trained?")
+        runs = got[name]
+        if isinstance(runs, dict):
+            return Outcome(False, f"results[{name!r}] is one run: give a list of {SEEDS} runs, one per seed "
+                                  f"(seeds 0 to {SEEDS - 1}), each what train_and_evaluate returns")
+        if not isinstance(runs, (list, tuple)) or len(runs) != SEEDS:
+            return Outcome(False, f"results[{name!r}] should be a list of {SEEDS} runs, one per seed, got {describe(runs)}")
+        for seed, run in enumerate(runs):
+            problem = _run_problem(f"results[{name!r}][{seed}]", run)
+            if problem:
+                return Outcome(False, problem)
+            if name != "dropout 0.9" and as_number(run["test_acc"]) < 0.5:
+                return Outcome(False, f"results[{name!r}][{seed}] has test_acc {as_number(run['test_acc']):.3f}: this network "
+                                      "should do much better; was it trained?")
+        accuracies = [(as_number(run["train_acc"]), as_number(run["test_acc"])) for run in runs]
+        if len(set(accuracies)) == 1:
+            return Outcome(False, f"the {SEEDS} runs of results[{name!r}] have the same accuracies: call "
+                                  "cslib.set_seed(seed) with the run's own seed before building each network")
     return Outcome(True)
 
 
@@ -150,23 +164,26 @@ results = Question(
     title="results",
     points=2,
     probe="value",
-    hint="one entry per run, e.g. results['dropout 0.1'] = train_and_evaluate(make_model(False, 0.1), ...)",
-    fixed=lambda: [Case((), {"runs": list(RUNS)}, "the four runs of the exercise")],
+    hint=f"one entry per network, a list of {SEEDS} runs: for each seed, cslib.set_seed(seed), a new network, "
+         "train_and_evaluate(...), and append what it returns",
+    fixed=lambda: [Case((), {"runs": list(RUNS)}, "the four networks of the exercise, three seeds each")],
     compare=_judge_results,
 )
 
 
 # --------------------------------------------------------------------------- Q4 plot_results
 def drive_plot_results(answer, names, train_accs, test_accs):
-    """Call the student's plotting function on made-up results and read back what the figure shows."""
+    """Call the student's plotting function on made-up results (several seeds per run) and read back the figure."""
     import matplotlib.pyplot as plt
+    from matplotlib.collections import LineCollection
     from matplotlib.figure import Figure
 
-    runs = {n: {"seconds": 1.0 + i, "train_acc": a, "test_acc": b} for i, (n, a, b) in enumerate(zip(names, train_accs, test_accs))}
+    runs = {n: [{"seconds": 1.0 + i + s, "train_acc": a[s], "test_acc": b[s]} for s in range(len(a))]
+            for i, (n, a, b) in enumerate(zip(names, train_accs, test_accs))}
     fig = answer(runs)
     if not isinstance(fig, Figure):
         return {"is_figure": False, "type": type(fig).__name__, "has_figure": isinstance(getattr(fig, "figure", None), Figure)}
-    bars, texts = [], []
+    bars, texts, error_bars = [], [], 0
     for ax in fig.axes:
         for patch in ax.patches:
             bars += [float(patch.get_height()), float(patch.get_width())]
@@ -176,8 +193,11 @@ def drive_plot_results(answer, names, train_accs, test_accs):
         legend = ax.get_legend()
         if legend is not None:
             texts += [t.get_text() for t in legend.get_texts()]
+        for collection in ax.collections:  # error bars: one line segment each, of some length
+            if isinstance(collection, LineCollection):
+                error_bars += sum(1 for seg in collection.get_segments() if len(seg) == 2 and abs(seg[1] - seg[0]).max() > 1e-9)
     plt.close(fig)
-    return {"is_figure": True, "bars": bars, "texts": texts}
+    return {"is_figure": True, "bars": bars, "texts": texts, "error_bars": error_bars}
 
 
 def _judge_plot(expected: dict, got: dict) -> Outcome:
@@ -187,13 +207,21 @@ def _judge_plot(expected: dict, got: dict) -> Outcome:
         return Outcome(False, f"plot_results should return a matplotlib Figure (e.g. fig, ax = plt.subplots(); ...; return fig), "
                               f"got {got.get('type')}" + (" (plt.show() returns None)" if got.get("type") == "NoneType" else ""))
     bars = got["bars"]
-    for value in expected["train_accs"] + expected["test_accs"]:
-        if not any(abs(b - value) < 1e-6 or abs(b - 100 * value) < 1e-4 for b in bars):
-            return Outcome(False, f"no bar shows the accuracy {value}: draw a bar for the train and the test accuracy of every run")
+    for values in expected["train_accs"] + expected["test_accs"]:
+        mean = sum(values) / len(values)
+        if not any(abs(b - mean) < 1e-6 or abs(b - 100 * mean) < 1e-4 for b in bars):
+            if any(abs(b - v) < 1e-6 or abs(b - 100 * v) < 1e-4 for b in bars for v in values):
+                return Outcome(False, "a bar shows the accuracy of one seed: each bar should show the mean over a run's seeds")
+            return Outcome(False, "no bar shows the mean accuracy of a run: draw a bar for the mean train and the mean test "
+                                  "accuracy of every run, over its seeds")
     text = " ".join(got["texts"])
     missing = [n for n in expected["names"] if n not in text]
     if missing:
         return Outcome(False, f"the run name(s) {missing} appear nowhere in the figure: label the bars (tick labels or legend)")
+    needed = len(expected["train_accs"]) + len(expected["test_accs"])
+    if got["error_bars"] < needed:
+        return Outcome(False, f"{needed} bars but {got['error_bars']} error bar(s): show the spread over the seeds on every "
+                              "bar (ax.bar(..., yerr=...), with the standard deviation or the lowest and highest value)")
     return Outcome(True)
 
 
@@ -201,17 +229,22 @@ def _plot_case(names, train_accs, test_accs, shown):
     return Case((names, train_accs, test_accs), {"names": names, "train_accs": train_accs, "test_accs": test_accs}, shown)
 
 
+def _seeds(rng, n):
+    return [[round(float(v), 3) for v in rng.uniform(0.5, 1, SEEDS)] for _ in range(n)]
+
+
 plot_results = Question(
     answer="plot_results",
     title="plot_results",
     points=1,
     probe=drive_plot_results,
-    hint="a grouped bar chart: ax.bar(positions, train_accs, width, label='train'), the same for test, "
-         "ax.set_xticks(positions, names); return the Figure.",
-    fixed=lambda: [_plot_case(list(RUNS), [0.97, 0.96, 0.98, 0.9], [0.96, 0.95, 0.97, 0.91], "the exercise's four runs")],
+    hint="a grouped bar chart of the means over the seeds: ax.bar(positions, mean_train_accs, width, yerr=spreads, "
+         "label='train'), the same for test, ax.set_xticks(positions, names); return the Figure.",
+    fixed=lambda: [_plot_case(list(RUNS), [[0.926, 0.904, 0.885], [0.957, 0.942, 0.913], [0.972, 0.902, 0.929], [0.89, 0.919, 0.977]],
+                              [[0.92, 0.878, 0.888], [0.937, 0.893, 0.966], [0.867, 0.964, 0.935], [0.959, 0.903, 0.868]],
+                              "the exercise's four runs, three seeds each")],
     random=lambda rng: [_plot_case([f"run {chr(65 + i)}{int(rng.integers(10, 99))}" for i in range(3)],
-                                   [round(float(v), 3) for v in rng.uniform(0.5, 1, 3)],
-                                   [round(float(v), 3) for v in rng.uniform(0.5, 1, 3)], "three made-up runs")],
+                                   _seeds(rng, 3), _seeds(rng, 3), "three made-up runs, three seeds each")],
     compare=_judge_plot,
 )
 
