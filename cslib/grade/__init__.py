@@ -30,7 +30,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import signal
 import site
 import stat
@@ -45,6 +44,7 @@ from typing import Callable
 
 from cslib.grade import kernelside, sandbox as grade_sandbox, worker
 from cslib.checks import probe
+from cslib.grade.cleanup import remove_tree
 from cslib.grade.lab import GradingSetupError, Lab, draw_cases, load_lab, question_requests
 from cslib.grade.scoring import Graded, score
 from cslib.grade.submissions import (Submission, check_lab, collect_files, read_notebook, read_submission,
@@ -264,7 +264,7 @@ class Grader:
             graded = Graded(sub, "failed", f"grader error: {type(e).__name__}: {e}", [], list(sub.notes))
         finally:
             if not self.options.keep_scratch:
-                shutil.rmtree(self.job_dir(sub), ignore_errors=True)
+                remove_tree(self.job_dir(sub))
         graded.seconds = round(time.monotonic() - start, 1)
         return graded
 
@@ -277,7 +277,7 @@ class Grader:
 
     def cleanup(self) -> None:
         if not self.options.keep_scratch:
-            shutil.rmtree(self.work, ignore_errors=True)
+            remove_tree(self.work)
 
 
 # The job folder is the grader's own; without the sandbox (--no-sandbox) a kernel could still put a pipe or a
