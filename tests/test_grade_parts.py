@@ -447,6 +447,35 @@ def test_gradescope_single_results_file(tmp_path, capsys):
     assert code == 2 and "exactly one submission" in capsys.readouterr().err
 
 
+def test_gradescope_folders_of_students_whose_names_look_alike_never_collide(tmp_path):
+    from cslib.grade.report import distinct_names, write_gradescope
+
+    assert distinct_names(["bo b", "bo_b", "alice"])[2] == "alice"
+    first, second = distinct_names(["bo b", "bo_b"])
+    assert first != second and first.startswith("bo_b-") and second.startswith("bo_b-")
+    lab = grade_lab.load_lab("lab99", QUESTIONS)
+    graded = [grade_score.Graded(grade_submissions.Submission(Path(f"{sid}.ipynb"), sid, 0, n), "failed", f"reason {n}")
+              for n, sid in enumerate(["bo b", "bo_b"])]
+    write_gradescope(tmp_path / "results", graded, lab)
+    reasons = sorted(json.loads(p.read_text())["extra_data"]["reason"] for p in (tmp_path / "results").glob("*/results.json"))
+    assert reasons == ["reason 0", "reason 1"]  # two folders: neither result overwrote the other
+
+
+def test_the_summary_names_every_file_taken_as_one_students(tmp_path):
+    from cslib.grade.report import summary
+    from cslib.grade.submissions import resolve_duplicates, student_id
+
+    lab = grade_lab.load_lab("lab99", QUESTIONS)
+    subs = [grade_submissions.Submission(Path(name), student_id(Path(name))[0], mtime, n)
+            for n, (name, mtime) in enumerate([("chen_1.ipynb", 1.0), ("chen_2.ipynb", 2.0), ("alice (1).ipynb", 3.0),
+                                               ("alice.ipynb", 1.0)])]
+    resolve_duplicates(subs)
+    text = summary([grade_score.Graded(sub, "failed", "x") for sub in subs], lab, 0, tmp_path / "g.csv", tmp_path / "f", None)
+    assert "chen: counted chen_2.ipynb; not counted chen_1.ipynb" in text
+    assert "alice: counted alice (1).ipynb; not counted alice.ipynb" in text
+    assert "if they are different students, give --id-pattern" in text
+
+
 def test_questions_that_share_an_answer_get_distinct_columns():
     from cslib.grade.report import question_columns
 

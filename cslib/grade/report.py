@@ -42,6 +42,19 @@ def _safe_name(text: str) -> str:
     return re.sub(r"[^\w.-]+", "_", text).strip("._") or "submission"
 
 
+def distinct_names(ids: list[str]) -> list[str]:
+    """A safe file name for each student id, never the same for two different ids ("bo b" and "bo_b" would both be
+    "bo_b"): a name that two ids share gets a short hash of its own id."""
+    import hashlib
+
+    safe = [_safe_name(i) for i in ids]
+    owners: dict[str, set[str]] = {}
+    for i, name in zip(ids, safe):
+        owners.setdefault(name, set()).add(i)
+    return [f"{name}-{hashlib.sha256(i.encode()).hexdigest()[:8]}" if len(owners[name]) > 1 else name
+            for i, name in zip(ids, safe)]
+
+
 # --------------------------------------------------------------------------- writing files safely
 class OutputError(Exception):
     """One output cannot be written (the message names it and says why)."""
@@ -262,8 +275,8 @@ def write_gradescope(target: Path, graded: list[Graded], lab: Lab, isolation: st
         make_folder(target)
     except OutputError as e:
         return [str(e)]
-    for g in counted:
-        folder = target / _safe_name(g.submission.student_id)
+    for g, name in zip(counted, distinct_names([g.submission.student_id for g in counted])):
+        folder = target / name
         try:
             make_folder(folder, real=True)
             write_atomic(folder / "results.json", json.dumps(gradescope_result(g, lab, isolation), indent=1))
@@ -315,6 +328,13 @@ def summary(graded: list[Graded], lab: Lab, seed: int, out: Path, feedback: Path
     duplicates = sorted({g.submission.student_id for g in graded if not g.submission.counted})
     if duplicates:
         lines.append(f"  submitted more than once (newest counted): {', '.join(duplicates)}")
+        for student in duplicates:  # every file named, so that two students taken for one are seen
+            files = [g.submission for g in graded if g.submission.student_id == student]
+            kept = next(sub.path.name for sub in files if sub.counted)
+            others = ", ".join(sub.path.name for sub in files if not sub.counted)
+            lines.append(f"    {student}: counted {kept}; not counted {others}")
+        lines.append("    (files whose names differ only by a copy suffix such as _2, (1) or -final are taken as one "
+                     "student's; if they are different students, give --id-pattern)")
     written = f"Wrote {out} and {feedback}/ ({len(graded)} feedback files)"
     if gradescope is not None:
         written += f" and Gradescope results in {gradescope}"
