@@ -55,7 +55,9 @@ def test_every_lab_can_be_graded(module):
     lab = grade_lab.load_lab(module)
     cases = grade_lab.draw_cases(lab, seed=7)
     requests = grade_lab.question_requests(lab, cases)
-    assert len(requests) == len(lab.questions) > 0
+    phases = [r["phase"] for r in requests]
+    assert phases == sorted(phases, key=["visible", "hidden"].index)  # every hidden input after every visible one
+    assert sorted({r["question"] for r in requests}) == list(range(len(lab.questions))) and lab.questions
     assert all(any(c.hidden for c in qc) or q.random is None for q, qc in zip(lab.questions, cases))
     again = grade_lab.draw_cases(lab, seed=7)  # the seed reproduces the hidden tests
     assert [[c.args for c in qc] for qc in cases] == [[c.args for c in qc] for qc in again]

@@ -291,6 +291,40 @@ def test_hidden_failures_say_how_little_they_must(tmp_path):
     assert all(c.shown == "" for c in hidden)
 
 
+def test_a_hidden_failure_never_shows_what_the_students_code_wrote():
+    lab = grade_lab.load_lab("lab99", QUESTIONS)
+    add = lab.questions[0]
+    cases = grade_lab.draw_cases(lab, 3)[0]
+    wrong = {"ok": True, "got": {"ndarray": [0.0], "shape": [1], "dtype": "float"}}
+    leak = {"ok": False, "kind": "exception", "error": "Hidden_args_5_2_9: whatever"}  # an exception class named after the inputs
+    record = {"status": "ok", "payload": {"defined": True, "module": "__main__", "qualname": "add",
+                                         "cases": [wrong, leak, leak, leak]}}
+    result, _ = grade_score.judge_question(add, cases, record)
+    assert [c.detail for c in result.cases[1:]] == ["your code raised an error"] * 3
+
+
+def test_hidden_inputs_go_into_the_kernel_only_after_every_visible_case_and_the_records_are_merged_back():
+    lab = grade_lab.load_lab("lab99", QUESTIONS)
+    cases = grade_lab.draw_cases(lab, 3)
+    requests = grade_lab.question_requests(lab, cases)
+    first_hidden = next(i for i, r in enumerate(requests) if r["phase"] == "hidden")
+    assert all(r["phase"] == "hidden" for r in requests[first_hidden:]) and first_hidden == len(lab.questions)
+    for r in requests:  # each request holds only its phase's inputs
+        mine = [c.args for c in cases[r["question"]] if c.hidden == (r["phase"] == "hidden")]
+        assert r["cases"] == mine
+    ok = {"ok": True, "got": 1}
+    records = [{"status": "ok", "payload": {"defined": True, "cases": [ok] * len(r["cases"]), "phase": r["phase"]}}
+               for r in requests]
+    records[first_hidden] = {"status": "timeout", "payload": None, "detail": "testing this answer took too long"}
+    merged = grade_score.merge_phases(requests, records)
+    assert len(merged) == len(lab.questions)
+    q = requests[first_hidden]["question"]
+    n_visible = sum(not c.hidden for c in cases[q])
+    assert merged[q]["payload"]["cases"][:n_visible] == [ok] * n_visible
+    assert {c["kind"] for c in merged[q]["payload"]["cases"][n_visible:]} == {"timeout"}
+    assert grade_score.merge_phases(requests, records[:-1]) is None  # a record short: no result, not a wrong one
+
+
 def test_a_result_the_question_cannot_judge_fails_that_case_with_a_note():
     lab = grade_lab.load_lab("lab99", QUESTIONS)
     step = lab.questions[3]

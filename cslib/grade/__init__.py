@@ -259,7 +259,7 @@ class Grader:
             result, problem = self.run_worker(sub, job)
             if result is None:
                 return Graded(sub, "failed", problem, [], list(sub.notes))
-            graded = score(sub, self.lab, self.cases, result, self.options)
+            graded = score(sub, self.lab, self.cases, result, self.options, self.requests)
         except Exception as e:
             graded = Graded(sub, "failed", f"grader error: {type(e).__name__}: {e}", [], list(sub.notes))
         finally:

@@ -152,11 +152,14 @@ def draw_cases(lab: Lab, seed: int) -> list[list[GradingCase]]:
 
 
 def question_requests(lab: Lab, cases: list[list[GradingCase]]) -> list[dict]:
-    """What the worker sends into the kernel per question (no expected values: those stay here)."""
-    requests = []
-    for question, qcases in zip(lab.questions, cases):
+    """What the worker sends into the kernel (no expected values: those stay here), in two phases: every question's
+    visible cases first, then every question's hidden cases. So no hidden input is in the student's kernel while a
+    visible case runs, whose result and error text reach the feedback. ``question`` and ``phase`` say where each
+    request belongs; :func:`cslib.grade.scoring.merge_phases` puts the records back together."""
+    requests, hidden = [], []
+    for number, (question, qcases) in enumerate(zip(lab.questions, cases)):
         request = {"answer": question.answer, "probe": None, "driver": None, "driver_source": None,
-                   "cases": [c.args for c in qcases], "reject": list(question.reject)}
+                   "reject": list(question.reject), "question": number}
         if callable(question.probe):
             try:
                 source = textwrap.dedent(inspect.getsource(question.probe))
@@ -167,5 +170,10 @@ def question_requests(lab: Lab, cases: list[list[GradingCase]]) -> list[dict]:
             request.update(driver=question.probe.__name__, driver_source=source)
         else:
             request["probe"] = question.probe
-        requests.append(request)
-    return requests
+        visible = [c.args for c in qcases if not c.hidden]
+        secret = [c.args for c in qcases if c.hidden]
+        if visible or not secret:
+            requests.append({**request, "phase": "visible", "cases": visible})
+        if secret:
+            hidden.append({**request, "phase": "hidden", "cases": secret})
+    return requests + hidden

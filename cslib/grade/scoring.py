@@ -7,6 +7,8 @@ result", "your code raised IndexError"): never its inputs, expected value or res
 """
 from __future__ import annotations
 
+import builtins
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,6 +60,7 @@ class Graded:
 
 
 # --------------------------------------------------------------------------- judging (trusted)
+BUILTIN_ERRORS = {name for name, value in vars(builtins).items() if isinstance(value, type) and issubclass(value, BaseException)}
 HIDDEN_REASONS = {"timeout": "took too long", "not_written": "not written yet", "missing": "not defined",
                   "too_large": "the result was too large", "exception": "your code raised {name}"}
 
@@ -115,9 +118,9 @@ def judge_question(question: Question, cases: list[GradingCase], record: dict) -
             detail = str(raw.get("error") or HIDDEN_REASONS[kind])
         else:
             detail = "no valid result"
-        if case.hidden and not passed:
-            name = str(raw.get("error", "")).split(":")[0][:60] if isinstance(raw, dict) else ""
-            detail = HIDDEN_REASONS.get(kind or "", "wrong result").format(name=name or "an error")
+        if case.hidden and not passed:  # nothing the student's code wrote: an exception's name only if it is Python's own
+            name = str(raw.get("error", "")).split(":")[0].strip() if isinstance(raw, dict) else ""
+            detail = HIDDEN_REASONS.get(kind or "", "wrong result").format(name=name if name in BUILTIN_ERRORS else "an error")
         results.append(CaseResult(numbered(i, case), case.hidden, passed, "" if case.hidden else case.shown, detail))
     points = question.points * sum(r.passed for r in results) / len(results)
     return QuestionResult(question, points, results), notes
@@ -193,13 +196,42 @@ def run_notes(sub: Submission, result: dict, options: Options) -> list[str]:
     return notes
 
 
-def score(sub: Submission, lab: Lab, cases: list[list[GradingCase]], result: dict, options: Options) -> Graded:
-    """Turn the worker's result into points, status and notes (all judging happens here)."""
+def merge_phases(requests: list[dict], records: list) -> list[dict] | None:
+    """One record per question from the records of its visible and its hidden request (see
+    :func:`cslib.grade.lab.question_requests`); None if the worker's records do not match the requests."""
+    if not isinstance(records, list) or len(records) != len(requests):
+        return None
+    merged: dict[int, dict] = {}
+    for request, record in zip(requests, records):
+        number = request["question"]
+        if not isinstance(record, dict):
+            record = {"status": "garbled", "detail": "the grading output was garbled"}
+        if number not in merged:
+            merged[number] = record
+            continue
+        first = merged[number]  # the visible phase's record; this one is the hidden phase's
+        if first.get("status") != "ok" or not isinstance(first.get("payload"), dict):
+            continue  # the visible phase decides: nothing to add
+        payload = dict(first["payload"])
+        cases = payload.get("cases") if isinstance(payload.get("cases"), list) else []
+        more = (record.get("payload") or {}).get("cases") if record.get("status") == "ok" else None
+        if not isinstance(more, list) or len(more) != len(request["cases"]):
+            kind = "timeout" if record.get("status") == "timeout" else "no_result"
+            more = [{"kind": kind, "error": ""}] * len(request["cases"])
+        payload["cases"] = cases + more
+        merged[number] = {**first, "payload": payload}
+    return [merged[n] for n in sorted(merged)]
+
+
+def score(sub: Submission, lab: Lab, cases: list[list[GradingCase]], result: dict, options: Options,
+          requests: list[dict] | None = None) -> Graded:
+    """Turn the worker's result into points, status and notes (all judging happens here). ``requests``: what was
+    sent to the worker, when a question's visible and hidden cases went in two requests."""
     notes = list(sub.notes) + run_notes(sub, result, options)
     if result.get("fatal"):
         return Graded(sub, "failed", str(result["fatal"]), [], notes, float(result.get("seconds", 0)))
-    records = result.get("questions", [])
-    if len(records) != len(lab.questions):
+    records = merge_phases(requests, result.get("questions", [])) if requests is not None else result.get("questions", [])
+    if records is None or len(records) != len(lab.questions):
         return Graded(sub, "failed", "grader error: the worker returned no result for some questions", [], notes)
     questions = []
     for question, qcases, record in zip(lab.questions, cases, records):
