@@ -310,6 +310,8 @@ def escape(tmp_path_factory):
         "planter.ipynb": notebook("import numpy as np", *BLANK.values(), UNHOOK, planter(), "import os\nos._exit(1)",
                                   "import control_module"),
         "fifo_maker.ipynb": notebook("import numpy as np", *BLANK.values(), UNHOOK, fifo_maker(base)),
+        "noisy.ipynb": notebook("import numpy as np", *BLANK.values(), UNHOOK,
+                                "import os\nfor fd in (1, 2):\n    for _ in range(40):\n        os.write(fd, b'x' * 2**18)"),
     }
     for name, nb in files.items():
         nbformat.write(nb, base / "submissions" / name)
@@ -347,9 +349,15 @@ def test_the_class_is_graded_in_the_sandbox_and_the_control_gets_full_marks(esca
     done, rows = escape["done"], escape["rows"]
     assert "Isolation: bubblewrap" in done.stderr and "isolation: bubblewrap" in done.stdout
     assert {r["isolation"] for r in rows.values()} == {"bubblewrap"}
-    assert set(rows) == {"good", "writer", "reader", "survivor", "network", "signaller", "planter", "fifo_maker"}
+    assert set(rows) == {"good", "writer", "reader", "survivor", "network", "signaller", "planter", "fifo_maker", "noisy"}
     assert all(r["status"] == "ran" for r in rows.values()), {k: r["notes"] for k, r in rows.items()}
     assert rows["good"]["total"] == "5"
+
+
+def test_what_a_kernel_writes_to_its_standard_streams_reaches_no_file_of_the_grader(escape):
+    logs = list((escape["base"] / "work").glob("cslib-grade-*/*/worker.log"))
+    assert logs and max(p.stat().st_size for p in logs) < 2**20  # the noisy notebook wrote 20 MB to fd 1 and 2
+    assert "xxxx" not in escape["rows"]["noisy"]["notes"]
 
 
 def test_writes_outside_the_scratch_folder_change_nothing(escape):
@@ -428,6 +436,25 @@ def test_pipes_and_links_at_output_paths_are_errors_not_hangs(escape):
     assert json.loads((base / "out" / "gradescope" / "writer" / "results.json").read_text())["extra_data"]["isolation"] \
         == "bubblewrap"
     assert not list((base / "out").rglob("*.tmp"))
+
+
+def test_a_folder_tree_thousands_of_levels_deep_costs_no_one_their_grade(tmp_path):
+    """Cleaning up after a submission that made a 2,500-level tree used to raise RecursionError and lose the CSV."""
+    sandboxing.require()
+    deep = "import os\nfd = os.open('.', os.O_RDONLY)\nfor _ in range(2500):\n    os.mkdir('d', dir_fd=fd)\n" \
+           "    child = os.open('d', os.O_RDONLY, dir_fd=fd)\n    os.close(fd)\n    fd = child"
+    (tmp_path / "submissions").mkdir()
+    nbformat.write(notebook("import numpy as np", *SOLUTION.values()), tmp_path / "submissions" / "good.ipynb")
+    nbformat.write(notebook("import numpy as np", *BLANK.values(), deep), tmp_path / "submissions" / "deep.ipynb")
+    command = [sys.executable, "-m", "cslib.grade", "lab99", str(tmp_path / "submissions"), "--questions", QUESTIONS,
+               "--seed", "7", "--out", str(tmp_path / "grades.csv"), "-j", "2", "--timeout", "180", "-q",
+               "--workdir", str(tmp_path / "work")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    with open(tmp_path / "grades.csv", newline="", encoding="utf-8") as f:
+        rows = {row["student_id"]: row for row in csv.DictReader(f)}
+    assert rows["good"]["total"] == "5" and rows["deep"]["status"] == "ran", (done.stderr[-2000:], rows)
+    assert not list((tmp_path / "work").glob("cslib-grade-*/*/scratch")), "a scratch folder was left behind"
 
 
 INSIDE = r"""

@@ -39,6 +39,7 @@ import resource  # noqa: E402
 import secrets  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
+import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
@@ -236,7 +237,9 @@ class GuardedKernel:
             self.km = KernelManager(kernel_spec_manager=ksm, kernel_name="cslib-grader",
                                     connection_file=str(run / "kernel.json"), transport="ipc", ip=str(run / "ipc"))
             outer_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")} if self.sandboxed else env
-            self.km.start_kernel(env=outer_env, cwd=job["scratch"])
+            # the kernel's stdout and stderr go nowhere: inherited, they would be this worker's worker.log, which
+            # the grader reads (a kernel could fill the disk through it, or write the failure note itself)
+            self.km.start_kernel(env=outer_env, cwd=job["scratch"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             process = getattr(self.km.provisioner, "process", None)
             if process is not None:  # the grader kills it (its own process group) if this worker is killed
                 with open(job["kernel_pids"], "a") as f:
