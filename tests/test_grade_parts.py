@@ -169,6 +169,10 @@ def test_only_one_frame_with_the_right_nonce_counts():
     assert grade_worker.parse_frames(good + good, "aa") == (None, "tampered")
     assert grade_worker.parse_frames("<<cslib-grade:aa>>{not json<</cslib-grade:aa>>", "aa") == (None, "tampered")
     assert grade_worker.parse_frames('<<cslib-grade:aa>>[1]<</cslib-grade:aa>>', "aa") == (None, "tampered")
+    big = '<<cslib-grade:aa>>{"cases": ["' + "x" * 5000 + '"]}<</cslib-grade:aa>>'
+    assert grade_worker.parse_frames(big, "aa", limit=1000) == (None, "too_large")  # not even parsed
+    assert grade_worker.parse_frames(big, "aa", limit=10_000)[1] == ""
+    assert grade_worker.payload_limit({"cases": [1, 2]}, 100) == 3 * 1100 + 2**20
 
 
 def test_snippets_touch_one_random_name_of_the_students_namespace():

@@ -60,7 +60,7 @@ remove_tree = _load_cleanup().remove_tree  # never raises, even on a tree thousa
 GUARD_TAG = "[cslib grader]"
 INTERRUPT_GRACE = 3.0  # seconds a cell gets to stop after an interrupt before its kernel is killed
 STARTUP_TIMEOUT = 60.0
-KEEP_CHARS = 64 * 2**20  # grading output kept while looking for the framed payload
+KEEP_CHARS = 64 * 2**20  # grading output kept while looking for the framed payload (at most; see payload_limit)
 FRAME = re.compile(r"<<cslib-grade:([0-9a-f]+)>>(.*?)<</cslib-grade:\1>>", re.S)
 MAX_SOCKET_PATH = 100  # Unix socket paths are limited to 107 bytes
 GUARD_LOG_CHARS = 200_000
@@ -148,13 +148,21 @@ def question_budget(question: dict, test_timeout: float) -> float:
     return len(question["cases"]) * test_timeout + 10
 
 
-def parse_frames(text: str, nonce: str) -> tuple[dict | None, str]:
-    """(payload, problem) from a grading snippet's stdout: exactly one frame with this nonce counts."""
+def payload_limit(question: dict, result_chars: int) -> int:
+    """The most characters one question's payload can take: its cases' results, each capped, and some room."""
+    return (len(question["cases"]) + 1) * (result_chars + 1000) + 2**20
+
+
+def parse_frames(text: str, nonce: str, limit: int | None = None) -> tuple[dict | None, str]:
+    """(payload, problem) from a grading snippet's stdout: exactly one frame with this nonce counts. A frame over
+    ``limit`` characters is not parsed ("too_large"): the cap the kernel applies is one the student can lift."""
     frames = [m.group(2) for m in FRAME.finditer(text) if m.group(1) == nonce]
     if not frames:
         return None, "no_result"
     if len(frames) > 1:
         return None, "tampered"
+    if limit is not None and len(frames[0]) > limit:
+        return None, "too_large"
     try:
         payload = json.loads(frames[0])
     except (ValueError, RecursionError):
@@ -473,7 +481,7 @@ class Run:
             budget = question_budget(question, test_timeout)
             run = self.kernel.execute(snippet(sources, f"run_question(_user_ns, {request!r}, {nonce!r})"), budget,
                                       collect=True, store_history=False)
-            payload, problem = parse_frames(run.text, nonce)
+            payload, problem = parse_frames(run.text, nonce, payload_limit(question, self.limits["result_chars"]))
             if run.status in ("died", "unresponsive"):
                 status = "crashed" if run.status == "died" else "timeout"
                 detail = f"the kernel died while testing this answer ({run.exit})" if run.status == "died" else \
@@ -491,8 +499,9 @@ class Run:
             elif run.status == "timeout":
                 self.result.questions.append(QuestionRecord("timeout", None, "testing this answer took too long"))
             else:
-                detail = ("the grading output was forged or garbled" if problem == "tampered" else
-                          "no grading output arrived (did the notebook replace sys.stdout?)")
+                detail = {"tampered": "the grading output was forged or garbled",
+                          "too_large": "the grading output was larger than its results can be (possible tampering)"}.get(
+                    problem, "no grading output arrived (did the notebook replace sys.stdout?)")
                 self.result.questions.append(QuestionRecord(problem, None, detail))
 
     def read_guard_log(self) -> None:
