@@ -374,6 +374,22 @@ def test_a_notebook_with_list_sources_odd_cells_and_a_bom_is_read():
     assert failure == "" and cells == [{"index": 2, "source": "a = 1"}]
 
 
+def test_an_nbformat_3_notebook_is_read_quickly_even_when_large():
+    import time
+
+    v3 = {"nbformat": 3, "metadata": {"cslib": {"lab": "lab99"}}, "worksheets": [{"cells": [
+        {"cell_type": "markdown", "source": "x"}, {"cell_type": "code", "input": ["a = ", "1"], "outputs": []},
+        *({"cell_type": "code", "input": "b = 2", "outputs": [{"output_type": "stream", "text": "y" * 200}]}
+          for _ in range(100_000))]}]}
+    data = json.dumps(v3).encode()
+    assert len(data) > 25 * 2**20  # like the notebook that stalled nbformat's converter for a minute
+    start = time.perf_counter()
+    cells, metadata, failure = grade_submissions.read_notebook(data)
+    assert time.perf_counter() - start < 20 and failure == "" and metadata == {"cslib": {"lab": "lab99"}}
+    assert cells[0] == {"index": 1, "source": "a = 1"} and len(cells) == 100_001
+    assert "worksheets are not lists" in grade_submissions.read_notebook(b'{"worksheets": [{"cells": 3}]}')[2]
+
+
 def test_duplicates_newest_counts_ties_by_name(tmp_path):
     subs = [grade_submissions.Submission(Path("b (1).ipynb"), "b", 5.0, 0), grade_submissions.Submission(Path("b.ipynb"), "b", 5.0, 1),
             grade_submissions.Submission(Path("a.ipynb"), "a", 9.0, 2), grade_submissions.Submission(Path("a-2.ipynb"), "a", 1.0, 3)]
