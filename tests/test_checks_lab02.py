@@ -168,7 +168,7 @@ WRONG = [
     (check.pad, lambda A, p: np.pad(A, p + 1), "wrong shape"),  # off by one
     (check.pad, lambda A, p: str(np.pad(A, p)), "expected an array, got the string"),
     (check.pad, conv.pad, "cslib's own cslib.conv.pad"),
-    (check.conv2d, lambda A, B, stride=1: conv2d(A, B[::-1, ::-1], stride), "Do not flip B"),  # true convolution
+    (check.conv2d, lambda A, B, stride=1: conv2d(A, B[::-1, ::-1], stride), "B is not flipped"),  # true convolution
     (check.conv2d, lambda A, B, stride=1: conv2d(A, B), "the same, stride 2"),  # ignores the stride
     (check.conv2d, lambda A, B, stride=1: conv2d(A, B.T, stride), "wrong values"),
     (check.conv2d, lambda A, B, stride=1: conv2d(A, B[:, :1].repeat(B.shape[0], 1) if B.shape[0] != B.shape[1] else B, stride),

@@ -29,8 +29,9 @@ make_model = Question(
     title="make_model",
     points=2,
     probe="call_model",
-    hint="nn.Sequential(nn.Linear(28 * 28, 1000), [nn.BatchNorm1d(1000)], nn.ReLU(), [nn.Dropout(dropout)], "
-         "nn.Linear(1000, 10)); batch norm before the activation, no dropout layer when dropout is 0.",
+    hint="the lecture's network, 784 inputs, 1,000 hidden units, 10 outputs, as one nn.Sequential; batch norm goes "
+         "between the first linear layer and the activation, dropout after the activation, and there is no dropout "
+         "layer at all when dropout is 0 (lecture 1, sections 7 and 8).",
     fixed=lambda: [_model_case(True, 0.25), _model_case(False, 0.25), _model_case(False, 0.0)],
     random=lambda rng: [_model_case(bool(rng.integers(2)), round(float(rng.uniform(0.05, 0.95)), 2)) for _ in range(3)],
     compare=compare_models,

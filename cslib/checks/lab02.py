@@ -43,8 +43,9 @@ maxpool2d = Question(
     answer="maxpool2d",
     title="maxpool2d",
     points=1,
-    hint="output size ⌊(n − size)/stride⌋ + 1 in each direction; entry (i, j) is the max of "
-         "A[i*stride : i*stride+size, j*stride : j*stride+size]. Rows/columns that do not fill a window are dropped.",
+    hint="each output entry is the largest value of one size×size window of A; the windows start every `stride` rows "
+         "and columns, and the output has ⌊(n − size)/stride⌋ + 1 entries in each direction: rows or columns that do "
+         "not fill a window are dropped (lecture 2, section 6).",
     fixed=lambda: [_maxpool_case(np.array([[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]]), 2, 2, "the lecture's 4×4 example"),
                    _maxpool_case(np.arange(25).reshape(5, 5), 2, 2, "a 5×5 input: the last row and column are dropped")],
     random=_random_maxpool,
@@ -63,7 +64,8 @@ pad = Question(
     answer="pad",
     title="pad",
     points=1,
-    hint="make np.zeros((m + 2*p, n + 2*p)) and copy A into its middle: padded[p:p+m, p:p+n] = A.",
+    hint="the padded matrix has p more rows and columns on every side, zeros there and A unchanged in the middle, "
+         "with A's own dtype (lecture 2, section 4: padding).",
     fixed=lambda: [_pad_case(np.array([[1, 2], [3, 4]]), 2, "[[1, 2], [3, 4]], p = 2"),
                    _pad_case(np.array([[5, -1, 3]]), 1, "a 1×3 row, p = 1"),
                    _pad_case(np.eye(3, dtype=int), 0, "p = 0 changes nothing")],
@@ -93,8 +95,9 @@ conv2d = Question(
     answer="conv2d",
     title="conv2d",
     points=2,
-    hint="output shape (⌊(m − p)/stride⌋ + 1, ⌊(n − q)/stride⌋ + 1); entry (i, j) is "
-         "np.sum(A[i*stride : i*stride+p, j*stride : j*stride+q] * B). Do not flip B (deep learning's convolution).",
+    hint="the output shape comes from the formula of lecture 2, section 4; entry (i, j) multiplies B element by element "
+         "with the window of A whose top-left corner is row i·stride, column j·stride, and sums. B is not flipped "
+         "(deep learning's convolution, lecture 2, section 3).",
     fixed=lambda: [_conv_case(np.arange(1, 17).reshape(4, 4), np.array([[1, 2], [3, 4]]), 1, "the lecture's A (1..16) and B = [[1, 2], [3, 4]]"),
                    _conv_case(np.arange(1, 17).reshape(4, 4), np.array([[1, 2], [3, 4]]), 2, "the same, stride 2"),
                    _conv_case(np.arange(30).reshape(5, 6), EXERCISE_B, 3, "a 5×6 A, the exercise's B, stride 3")],
@@ -280,8 +283,8 @@ maxpool_backward = Question(
     answer="maxpool_backward",
     title="maxpool_backward",
     points=2,
-    hint="start from np.zeros(A.shape); for each 2×2 window find where its maximum is (np.argmax + np.unravel_index) "
-         "and put grad_out[i, j] there; all other entries stay 0.",
+    hint="the gradient has A's shape; in each 2×2 window only the entry that was the maximum passed its value on, so "
+         "only it receives that window's grad_out value, and every other entry gets 0.",
     fixed=lambda: [_backward_case(np.array([[1, 9, 2, 0], [3, 4, 5, 8], [7, 1, 1, 1], [2, 2, 6, 1]]),
                                   np.array([[10, 20], [30, 40]]), "a 4×4 A with grad_out [[10, 20], [30, 40]]"),
                    _backward_case(np.arange(25).reshape(5, 5)[::-1], np.ones((2, 2)),
