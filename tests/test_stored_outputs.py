@@ -128,9 +128,11 @@ EXPECTED = {
                   "MLP         795,010         0.8", "CNN         716,706         0.9",
                   "28  5  2  2 |      14 | (1, 1, 14, 14)   |         26", " 5  3  2  1 |       3 | (1, 1, 3, 3)     |         10",
                   "equal to A: False", "sum over the 8 channels", "nn.Conv2d's output[0, 1, 2] =",
-                  "MNIST digits             8,000       2,000", "Fashion-MNIST            8,000      10,000", "mean pixel value: input",
-                  "fewer parameters than the MLP", "digits score", "$CSLIB_DATA/FashionMNIST"],
-        "figures": 16,  # 15 plots and the stride explorer's static picture
+                  "MNIST digits            10,000      10,000", "Fashion-MNIST           10,000      10,000", "mean pixel value: input",
+                  "$CSLIB_DATA/FashionMNIST", "MNIST train: 60,000 images",
+                  "deep MLP                782,366                    4", "CNN without pooling     998,306                    4",
+                  "3 seed(s), 5 epochs each", "of them between T-shirt/top, Pullover, Coat and Shirt"],
+        "figures": 17,  # 15 plots, the confusion matrices and the stride explorer's static picture
     },
     "solutions/lab02_*.ipynb": {
         "texts": ["✓ maxpool2d", "✓ pad", "✓ conv2d", "✓ A", "✓ C", "✓ D", "✓ E", "✓ bn_dropout_net", "✓ maxpool_backward",
@@ -218,6 +220,20 @@ def test_lecture_1_stored_run_shows_what_its_text_concludes():
     assert verdict(found, "evaluation mode", "training mode") == "evaluation mode"
     loop = re.search(r"the slides' loop\s+(0\.\d{4}) ± (0\.\d{4})", text)
     assert loop and float(loop[1]) + 2 * float(loop[2]) < 0.9638, "the slides' 0.9638 lies above the loop's seeds"
+
+
+def test_lecture_2_stored_run_shows_what_its_text_concludes():
+    """The digits are easier than the clothes; the CNN is ahead of both MLPs, depth alone makes no measurable difference,
+    neither does pooling against strided convolutions; most mistakes are among the upper-body garments."""
+    import re
+
+    _, text, _, _ = stored(notebook("notebooks/02_*.ipynb"))
+    found = verdicts(text)
+    assert verdict(found, "digits", "clothes") == "digits"
+    assert verdict(found, "CNN", "MLP") == "CNN" and verdict(found, "CNN", "deep MLP") == "CNN"
+    assert verdict(found, "deep MLP", "MLP") is None and verdict(found, "CNN", "CNN without pooling") is None
+    shares = [int(m) for m in re.findall(r"mistakes, (\d+)% of them between T-shirt/top", text)]
+    assert len(shares) == 2 and min(shares) > 50, shares
 
 
 def test_lecture_4_stored_run_shows_what_its_text_concludes():
