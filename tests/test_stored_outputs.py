@@ -236,6 +236,18 @@ def test_lecture_2_stored_run_shows_what_its_text_concludes():
     assert len(shares) == 2 and min(shares) > 50, shares
 
 
+def test_lab_solutions_stored_runs_show_what_their_model_answers_read():
+    """Lab 1: batch norm + dropout ahead of dropout alone, dropout 0.9 behind, 0.1 against 0.25 and the times of the
+    two no measurable difference; lab 4: fine-tuning ahead of feature extraction over the three seeds."""
+    found = verdicts(stored(notebook("solutions/lab01_*.ipynb"))[1])
+    assert verdict(found, "BN + dropout 0.25", "dropout 0.25") == "BN + dropout 0.25"
+    assert verdict(found, "dropout 0.9", "dropout 0.25") == "dropout 0.25"
+    assert verdict(found, "dropout 0.1", "dropout 0.25", "test accuracy") is None
+    assert verdict(found, "dropout 0.1", "dropout 0.25", "seconds") is None
+    found = verdicts(stored(notebook("solutions/lab04_*.ipynb"))[1])
+    assert verdict(found, "fine-tuning", "feature extraction") == "fine-tuning"
+
+
 def test_lecture_4_stored_run_shows_what_its_text_concludes():
     """Section 6: rotations and zooms beat no augmentation, the flips cost accuracy; section 7: every way of transferring
     from the digit base wins with one label per class, the frozen ones lose with the most labels where the standard
