@@ -66,6 +66,31 @@ def swaps_train_and_test(model, train, test, n_epochs):
     return {**result, "train_acc": result["test_acc"], "test_acc": result["train_acc"]}
 
 
+def loop(model, train, test, n_epochs, *, optimizer=torch.optim.Adam, lr=1e-2, epochs=None, measure_in_eval=True):
+    """train_and_evaluate written by hand, with one knob per slip students make."""
+    import time
+
+    opt = optimizer(model.parameters(), lr=lr)
+    loss_fn = nn.CrossEntropyLoss()
+    x, y = train
+    start = time.perf_counter()
+    for _ in range(n_epochs if epochs is None else epochs):
+        order = torch.randperm(len(x))
+        model.train()
+        for i in range(0, len(x), 32):
+            batch = order[i:i + 32]
+            opt.zero_grad()
+            loss_fn(model(x[batch]), y[batch]).backward()
+            opt.step()
+    seconds = time.perf_counter() - start
+    if measure_in_eval:
+        model.eval()
+    with torch.no_grad():
+        train_acc = (model(x).argmax(1) == y).float().mean().item()
+        test_acc = (model(test[0]).argmax(1) == test[1]).float().mean().item()
+    return {"seconds": seconds, "train_acc": train_acc, "test_acc": test_acc}
+
+
 def good_run(acc=0.95):
     return {"seconds": 3.0, "train_acc": acc + 0.02, "test_acc": acc}
 
@@ -138,6 +163,10 @@ WRONG = [
     (check.train_and_evaluate, trains_a_copy, "weights did not change: train the model that is passed in"),
     (check.train_and_evaluate, swaps_train_and_test, "but the trained model scores"),
     (check.train_and_evaluate, lambda *args: {"time": 1.0, "train_accuracy": 0.9, "test_accuracy": 0.9}, "lacks 'seconds'"),
+    (check.train_and_evaluate, lambda *args: loop(*args, optimizer=torch.optim.SGD), "the question asks for Adam"),
+    (check.train_and_evaluate, lambda *args: loop(*args, lr=1e-3), "learning rate should be 0.01"),
+    (check.train_and_evaluate, lambda *args: loop(*args, epochs=1), "training batches for n_epochs = 2 epochs"),
+    (check.train_and_evaluate, lambda *args: loop(*args, measure_in_eval=False), "after model.eval()"),
     # results
     (check.results, {n: [{**good_run(), "test_acc": 95.0, "train_acc": 97.0}] * 3 for n in check.RUNS}, "give a fraction in [0, 1]"),
     (check.results, {n: r for n, r in RESULTS.items() if n != "dropout 0.9"}, "missing run(s): 'dropout 0.9'"),
@@ -213,6 +242,8 @@ def errorbar_lowest_to_highest(results):
 
 
 @pytest.mark.parametrize("question, answer", [
+    (check.train_and_evaluate, loop),  # by hand, without cslib
+    (check.train_and_evaluate, lambda *args: loop(*args, optimizer=torch.optim.Adam)),
     (check.view_shape, (60000.0, 784.0)),  # sizes computed with /
     (check.view_shape, torch.Size([60000, 784])),
     (check.view_shape, [60000, 784]),

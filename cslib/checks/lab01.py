@@ -41,7 +41,11 @@ make_model = Question(
 
 # --------------------------------------------------------------------------- Q2 train_and_evaluate
 def drive_train_and_evaluate(answer, seed, shuffle_test_labels):
-    """Train a fresh linear model on easy synthetic data with the student's function, then re-check its claims."""
+    """Train a fresh model on easy synthetic data with the student's function, then re-check its claims.
+
+    The model has dropout (so a test accuracy measured in training mode comes out lower than in evaluation
+    mode); its training-mode forward passes are counted (one per mini-batch of every epoch); and the optimizers
+    the function makes are recorded (their class and learning rate)."""
     import torch
     from torch import nn
 
@@ -56,15 +60,31 @@ def drive_train_and_evaluate(answer, seed, shuffle_test_labels):
     if shuffle_test_labels:  # nothing to learn about the test set: its accuracy must be near chance
         y_test = y_test[torch.randperm(len(y_test), generator=g)]
     torch.manual_seed(seed)
-    model = nn.Sequential(nn.Linear(784, 10))
+    model = nn.Sequential(nn.Linear(784, 10), nn.Dropout(0.5))  # dropout on the outputs: training mode guesses worse
     before = [p.detach().clone() for p in model.parameters()]
-    result = answer(model, train, (x_test, y_test), 2)
+    steps, made = [0], []
+    def count(module, args):  # a training batch: training mode, with gradients (not a measurement under no_grad)
+        steps[0] += module.training and torch.is_grad_enabled() and len(args[0]) > 1
+
+    model.register_forward_pre_hook(count)
+    original_init = torch.optim.Optimizer.__init__
+
+    def recording_init(self, params, defaults, *args, **kwargs):
+        made.append([type(self).__name__, float(defaults.get("lr", float("nan")))])
+        return original_init(self, params, defaults, *args, **kwargs)
+
+    torch.optim.Optimizer.__init__ = recording_init
+    try:
+        result = answer(model, train, (x_test, y_test), 2)
+    finally:
+        torch.optim.Optimizer.__init__ = original_init
     device = next(model.parameters()).device
     model.eval()
     with torch.no_grad():
         independent = (model(x_test.to(device)).argmax(1).cpu() == y_test).float().mean().item()
     changed = any(not torch.equal(b, p.detach().cpu()) for b, p in zip(before, model.parameters()))
-    return {"result": result, "independent_test_acc": independent, "weights_changed": changed}
+    return {"result": result, "independent_test_acc": independent, "weights_changed": changed,
+            "training_batches": steps[0], "optimizers": made}
 
 
 def _run_problem(what: str, run, accuracy_keys=("train_acc", "test_acc")) -> str:
@@ -95,11 +115,23 @@ def _judge_training(expected: dict, got: dict) -> Outcome:
         return Outcome(False, problem)
     if not got["weights_changed"]:
         return Outcome(False, "the model's weights did not change: train the model that is passed in (not a copy or a new one)")
+    optimizers = got.get("optimizers") or []
+    if optimizers and not any(name == "Adam" for name, _ in optimizers):
+        return Outcome(False, f"the training used {', '.join(sorted({n for n, _ in optimizers}))}: the question asks for Adam "
+                              "(torch.optim.Adam), as in the lecture")
+    if optimizers and not any(name == "Adam" and abs(lr - 1e-2) < 1e-9 for name, lr in optimizers):
+        return Outcome(False, "Adam's learning rate should be 0.01 (lr=1e-2), as in the lecture")
+    expected_batches = expected.get("batches")
+    if expected_batches and got.get("training_batches") is not None and got["training_batches"] != expected_batches:
+        return Outcome(False, f"the model ran {got['training_batches']} training batches for n_epochs = 2 epochs of 320 "
+                              f"examples in mini-batches of 32; expected {expected_batches}: train for n_epochs epochs, "
+                              "each over all of `train`, in mini-batches of 32")
     train_acc, test_acc = as_number(result["train_acc"]), as_number(result["test_acc"])
     if abs(test_acc - got["independent_test_acc"]) > 0.02:
         return Outcome(False, f"test_acc is {test_acc:.3f}, but the trained model scores "
-                              f"{got['independent_test_acc']:.3f} on the test data in eval mode: measure test_acc on "
-                              "`test`, after training, with model.eval()")
+                              f"{got['independent_test_acc']:.3f} on the test data in evaluation mode: measure test_acc on "
+                              "`test`, after training, after model.eval() (a network with dropout predicts differently in "
+                              "training mode)")
     if train_acc < expected["min_train_acc"]:
         return Outcome(False, f"on easy data train_acc should reach {expected['min_train_acc']}, got {train_acc:.3f}: "
                               "train for n_epochs epochs on all of `train` and measure train_acc after training")
@@ -117,10 +149,10 @@ train_and_evaluate = Question(
     hint="time the training with time.perf_counter(); train the model you are given for n_epochs; "
          "measure train_acc and test_acc in eval mode (accuracy() does that) and return the three numbers in a dict.",
     fixed=lambda: [
-        Case((0, False), {"min_train_acc": 0.8, "test_acc_range": [0.8, 1.0]}, "easy synthetic data, 10 classes"),
-        Case((1, True), {"min_train_acc": 0.8, "test_acc_range": [0.0, 0.4]}, "test labels shuffled (nothing to learn)"),
+        Case((0, False), {"min_train_acc": 0.8, "test_acc_range": [0.8, 1.0], "batches": 20}, "easy synthetic data, 10 classes"),
+        Case((1, True), {"min_train_acc": 0.8, "test_acc_range": [0.0, 0.4], "batches": 20}, "test labels shuffled (nothing to learn)"),
     ],
-    random=lambda rng: [Case((int(rng.integers(2, 10**6)), False), {"min_train_acc": 0.8, "test_acc_range": [0.8, 1.0]},
+    random=lambda rng: [Case((int(rng.integers(2, 10**6)), False), {"min_train_acc": 0.8, "test_acc_range": [0.8, 1.0], "batches": 20},
                              "other synthetic data")],
     compare=_judge_training,
 )
