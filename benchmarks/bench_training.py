@@ -175,7 +175,7 @@ class PeakMemory:
 def machine(device: torch.device) -> dict:
     cpu = platform.processor() or platform.machine()
     try:
-        cpu = next(l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name"))
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
     info = {"cpu": cpu, "logical_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
@@ -681,7 +681,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         os.environ["CSLIB_FAST"] = "1"  # inherited by fresh processes too
         kept = f"; kept as you gave them: {', '.join('--' + n.replace('_', '-') for n in given)}" if given else ""
-        print(f"--quick: the bundled samples, {'in this process, ' if args.process != 'fresh' else ''}{', '.join(f'{k} {v}' for k, v in QUICK.items() if k not in given)}{kept}")
+        settings_line = ", ".join(f"{k} {v}" for k, v in QUICK.items() if k not in given)
+        print(f"--quick: the bundled samples, {'in this process, ' if args.process != 'fresh' else ''}{settings_line}{kept}")
     args.in_process = (args.process or ("same" if args.quick else "fresh")) == "same"
     try:
         device = cslib.get_device(args.device)

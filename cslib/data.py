@@ -205,7 +205,8 @@ def _read_pair(info: DatasetInfo, folder: Path, train: bool) -> tuple[np.ndarray
         return None
     if image_file is None or label_file is None:
         have, missing = (image_file, label_stem) if label_file is None else (label_file, image_stem)
-        raise DataFileError(f"{have} is there but {folder / missing}[.gz] is missing. Copy the missing file there, or fetch both with `python -m cslib.data fetch`.")
+        raise DataFileError(f"{have} is there but {folder / missing}[.gz] is missing. Copy the missing file there, "
+                            "or fetch both with `python -m cslib.data fetch`.")
     images, labels = read_idx(image_file), read_idx(label_file)
     _validate(info, images, labels, f"{image_file} + {label_file.name}")
     return images, labels

@@ -223,7 +223,8 @@ def fit(
     if stop_at is not None and test is None:
         raise ValueError("stop_at needs test data: pass test=(x_test, y_test)")
     if stop_at is not None and not 0 < stop_at <= 1:
-        raise ValueError(f"stop_at is a test accuracy between 0 and 1, got {stop_at}" + (f" (for {stop_at} % write {stop_at / 100:g})" if 1 < stop_at <= 100 else ""))
+        raise ValueError(f"stop_at is a test accuracy between 0 and 1, got {stop_at}"
+                         + (f" (for {stop_at} % write {stop_at / 100:g})" if 1 < stop_at <= 100 else ""))
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")

@@ -241,7 +241,8 @@ def shift_setting_text(shift: int, vertical: int | None = None, mode: str = "wra
     return f"shift {int(shift):+d} px{down} ({EDGES[mode]})"
 
 
-def plot_shift_explorer(models: dict[str, nn.Module], image: torch.Tensor, classes: Sequence[str], shift: int = 0, *, vertical: int = 0, label: int | None = None,
+def plot_shift_explorer(models: dict[str, nn.Module], image: torch.Tensor, classes: Sequence[str], shift: int = 0, *,
+                        vertical: int = 0, label: int | None = None,
                         mode: str = "wrap") -> Figure:
     """The explorer's figure for one setting: the shifted image, then one bar chart of class probabilities per model.
 

@@ -97,7 +97,7 @@ def _bundled_test_sample():
 
 
 def write_provenance(meta: dict, path: Path, history) -> Path:
-    curve = "\n".join(f"| {e} | {l:.4f} | {a:.4f} | {t:.4f} |" for e, l, a, t in
+    curve = "\n".join(f"| {e} | {loss:.4f} | {a:.4f} | {t:.4f} |" for e, loss, a, t in
                       zip(history.epochs, history.loss, history.train_acc, history.test_acc))
     files = "".join(f"\n  - `{name}` sha256 `{digest}`" for name, digest in meta.get("source_files_sha256", {}).items())
     text = f"""# Provenance of the pretrained weights

@@ -104,7 +104,7 @@ def test_compare_data(expected, got, passed, message):
 def test_describe_model_lists_leaf_layers_with_settings():
     model = nn.Sequential(nn.Conv2d(1, 4, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(), nn.Dropout(0.3), nn.Linear(4 * 14 * 14, 10))
     d = describe_model(model, (2, 1, 28, 28))
-    assert [l["type"] for l in d["layers"]] == ["Conv2d", "ReLU", "Flatten", "Dropout", "Linear"]
+    assert [layer["type"] for layer in d["layers"]] == ["Conv2d", "ReLU", "Flatten", "Dropout", "Linear"]
     assert d["layers"][0]["stride"] == [2, 2] and d["layers"][3]["p"] == 0.3
     assert d["n_params"] == 4 * 9 + 4 + 784 * 10 + 10 and d["output_shape"] == [2, 10]
     assert run_probe(lambda: model, "call_model", ((1, 1, 28, 28),))["output_shape"] == [1, 10]

@@ -335,7 +335,8 @@ def test_import_into_a_folder_that_cannot_be_written_says_so_in_one_line(full_mo
 
     monkeypatch.setattr(data.Path, "mkdir", read_only)
     assert data.main(["import", str(src), "--dataset", "mnist", "--root", "/mnt/cdrom"]) == 1
-    assert capsys.readouterr().err == "error: cannot write to /mnt/cdrom/MNIST/raw (Read-only file system). Pass --root (or set CSLIB_DATA) to a folder you can write to.\n"
+    assert capsys.readouterr().err == ("error: cannot write to /mnt/cdrom/MNIST/raw (Read-only file system). "
+                                       "Pass --root (or set CSLIB_DATA) to a folder you can write to.\n")
 
 
 def test_a_network_that_never_answers_times_out(full_mode, monkeypatch):

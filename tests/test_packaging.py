@@ -33,7 +33,7 @@ def test_environment_yml_lists_the_same_dependencies_as_pyproject():
     project = pyproject()["project"]
     wanted = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra
                                         if names([r]) != {project["name"]}]  # an extra naming another ("dlcv-cslib[site]")
-    listed = [l for l in environment_pip_lines() if not l.startswith("-e")]
+    listed = [line for line in environment_pip_lines() if not line.startswith("-e")]
     assert names(listed) == names(wanted)
     assert sorted(listed) == sorted(wanted), "same version bounds in both files"
     assert "-e ." in environment_pip_lines()
@@ -54,13 +54,13 @@ def test_requirements_admit_the_torch_on_local_disk():
 def readme_commands():
     text = (ROOT / "README.md").read_text()
     block = text.split("## Quick start", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
-    return [l.strip() for l in block.strip().splitlines()]
+    return [line.strip() for line in block.strip().splitlines()]
 
 
 def test_ci_installs_and_tests_exactly_as_the_readme_says():
     setup, test, open_course = readme_commands()
     assert setup == 'pip install -e ".[test]" -c constraints.txt' and test == "pytest" and open_course == "jupyter lab"
-    ci = [l.strip() for l in (ROOT / ".ci/run").read_text().splitlines() if l.strip() and not l.startswith("#")]
+    ci = [line.strip() for line in (ROOT / ".ci/run").read_text().splitlines() if line.strip() and not line.startswith("#")]
     assert setup in ci and ci[-1] == test
     assert ci.index(setup) < ci.index(test)
 

@@ -42,7 +42,7 @@ def test_plot_history_compares_runs():
     h = History(loss=[1.0, 0.5], train_acc=[0.6, 0.8], test_loss=[1.1, 0.7], test_acc=[0.55, 0.75], seconds=[1, 1])
     fig = plot.plot_history({"MLP": h, "CNN": h})
     loss_ax, acc_ax = fig.axes
-    assert len(loss_ax.lines) == 4 and [l.get_label() for l in acc_ax.lines] == ["MLP train", "MLP test", "CNN train", "CNN test"]
+    assert len(loss_ax.lines) == 4 and [line.get_label() for line in acc_ax.lines] == ["MLP train", "MLP test", "CNN train", "CNN test"]
     save(fig, "plot_history.png")
 
 
@@ -71,13 +71,13 @@ def test_plot_curves_one_panel_per_run_styles_kept_across_panels_and_the_marked_
               "dropout": {"validation": [0.6, 0.7, 0.75], "train": [0.7, 0.8, 0.85]}}
     fig = plot.plot_curves(panels, marks={"no regularization": 2}, mark_label="best validation epoch", ylim=(0, 1))
     first, second = fig.axes
-    styles = {ax.get_title().split("\n")[0]: {l.get_label(): (l.get_linestyle(), l.get_marker(), l.get_color())
-                                               for l in ax.lines if not l.get_label().startswith("_")} for ax in fig.axes}
+    styles = {ax.get_title().split("\n")[0]: {line.get_label(): (line.get_linestyle(), line.get_marker(), line.get_color())
+                                               for line in ax.lines if not line.get_label().startswith("_")} for ax in fig.axes}
     assert styles["no regularization"] == styles["dropout"]  # the same curve looks the same in every panel
     assert len({v[0] for v in styles["dropout"].values()}) == 2  # and curves differ by line style, not colour only
     assert first.get_title() == "no regularization\nbest validation epoch (gray bar): 2"
     assert second.get_title() == "dropout"
-    assert [l.get_xdata()[0] for l in first.lines if l.get_label().startswith("_")] == [2]
+    assert [line.get_xdata()[0] for line in first.lines if line.get_label().startswith("_")] == [2]
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["train", "validation"]
     save(fig, "plot_curves.png")
     with pytest.raises(ValueError, match="one value per epoch"):

@@ -9,9 +9,7 @@ saying how to enable it, where Chromium or Playwright is missing.
 """
 import functools
 import html
-import json
 import re
-import shutil
 import subprocess
 import sys
 import threading

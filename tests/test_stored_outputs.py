@@ -79,7 +79,8 @@ EXPECTED = {
                   "fine-tuning kept every batch-norm running mean: True",
                   "classifier                      5,765        5,765", "total                          98,885       79,621",
                   "labels per class" + " " * 53 + "1                 5                10                50               500",
-                  "feature extraction, digits 0-4", "fine-tuning (slides), Fashion-MNIST", "fine-tuning (standard), digits 0-4", "feature extraction, random base",
+                  "feature extraction, digits 0-4", "fine-tuning (slides), Fashion-MNIST", "fine-tuning (standard), digits 0-4",
+                  "feature extraction, random base",
                   "VGG16: 138,357,544 parameters: convolutional base 14,714,688, dense classifier 123,642,856",
                   "fine-tuning would also train the top block, features[24:]: 7,079,424 more parameters",
                   "test accuracy after 3 epoch(s) on 60,000 training images:", "how far each first-layer filter moved from its random start",
@@ -163,7 +164,8 @@ def test_checked_cells_have_stored_output(path):
             assert cell.get("outputs"), f"{path} cell {i} is tagged nbval-check-output but has no stored output"
 
 
-@pytest.mark.parametrize("path", sorted(str(p.relative_to(ROOT)) for p in [*ROOT.glob("notebooks/*.ipynb"), *ROOT.glob("solutions/*.ipynb"), *ROOT.glob("labs/*.ipynb")]))
+@pytest.mark.parametrize("path", sorted(str(p.relative_to(ROOT)) for p in
+                                        [*ROOT.glob("notebooks/*.ipynb"), *ROOT.glob("solutions/*.ipynb"), *ROOT.glob("labs/*.ipynb")]))
 def test_colab_badge_points_at_the_notebook_itself(path):
     import cslib
 

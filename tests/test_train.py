@@ -245,7 +245,7 @@ def test_nan_in_the_inputs_is_rejected_before_training():
 def test_labels_outside_the_models_classes_are_rejected_up_front(device):
     x, y = toy_problem(20)
     calls = []
-    augment = lambda xb: calls.append(1) or xb  # noqa: E731: counts training batches
+    augment = lambda xb: calls.append(1) or xb  # noqa: E731 (counts training batches)
     with pytest.raises(TypeError, match=r"whole class numbers.*such as 8\.9.*8\.9 would become 8"):
         fit(tiny_model(), (x, torch.full((20,), 8.9)), progress=False, device=device)
     with pytest.raises(ValueError, match=r"train: label -1 is outside the valid range 0\.\.1: the model has 2 outputs"):

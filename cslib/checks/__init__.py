@@ -388,7 +388,7 @@ def compare_models(expected: dict, got: dict) -> Outcome:
         return ", ".join(layer["type"] + (f"(p={layer['p']})" if "p" in layer else "") for layer in layers)
 
     want, have = significant_layers(expected), significant_layers(got)
-    if [l["type"] for l in want] != [l["type"] for l in have]:
+    if [layer["type"] for layer in want] != [layer["type"] for layer in have]:
         return Outcome(False, f"expected layers {summary(want)}\ngot layers      {summary(have)}")
     for i, (w, h) in enumerate(zip(want, have)):
         for key, value in w.items():
