@@ -1,6 +1,6 @@
 """cslib: the helper package of the course "Deep Learning for Computer Vision in PyTorch".
 
-Modules, each small enough to read:
+Modules, each small enough to read. For students (what ``pip install -e ".[student]"`` installs is enough):
 
 - ``cslib.runtime``  fast mode, device choice, seeds (``cslib.setup()`` starts every notebook)
 - ``cslib.data``     MNIST / Fashion-MNIST from disk, Debian, torchvision or the bundled samples
@@ -9,9 +9,18 @@ Modules, each small enough to read:
 - ``cslib.plot``     image grids, training curves and the lectures' other figures
 - ``cslib.augment``  augmentation of whole batches on the device, one random transform per image
 - ``cslib.shifts``   how predictions change when images shift (lecture 3)
-- ``cslib.labs``     builds the student labs from the solution notebooks
+- ``cslib.conv``     convolution, padding and pooling written with loops (lecture 2)
+- ``cslib.models``   the lectures' networks, as the decks define them, and a parameter summary
+- ``cslib.recipe``   a faster training recipe than the decks' (lecture 2's CNN in a fraction of the time)
+- ``cslib.transfer`` feature extraction and fine-tuning (lecture 4)
+- ``cslib.widgets``  the interactive explorers (sliders) of lectures 2 and 3
 - ``cslib.checks``   the inline checks of the labs (also used by the grader)
-- ``cslib.grade``    the instructor's grader, a package: ``python -m cslib.grade LAB SUBMISSIONS...``
+
+For instructors (they need ``pip install -e ".[instructor]"``: nbgrader, nbformat, Sphinx):
+
+- ``cslib.labs``     builds the student labs from the solution notebooks
+- ``cslib.grade``    the grader, a package: ``python -m cslib.grade LAB SUBMISSIONS...``
+- ``cslib.site``     the course website: ``python -m cslib.site build``
 
 Submodules load on first use: ``import cslib; cslib.data.load("mnist")`` works.
 """

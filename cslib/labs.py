@@ -33,7 +33,11 @@ import shutil
 import sys
 from pathlib import Path
 
-import nbformat
+try:
+    import nbformat
+except ImportError as error:  # a student install: the lab builder is an instructor tool
+    raise ImportError('python -m cslib.labs is an instructor tool and needs nbformat: pip install -e ".[instructor]" '
+                      '-c constraints.txt') from error
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
