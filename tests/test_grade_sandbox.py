@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -505,3 +506,44 @@ def test_inside_the_sandbox(tmp_path, monkeypatch):
     assert seen["writable"] == {"/x": False, "/etc/x": False, "/usr/x": False, sys.prefix + "/x": False,
                                 str(scratch / "x"): True, "/tmp/x": True, "/dev/shm/x": True}
     assert not (Path(sys.prefix) / "x").exists() and (scratch / "x").exists()
+
+
+HOGS = {  # each takes something the whole machine shares; none may cost the honest student a point
+    "memory": "import mmap\nm = mmap.mmap(-1, 3 * 2**30, flags=mmap.MAP_SHARED)\nfor i in range(0, 3 * 2**30, 2**20):\n    m[i:i + 2**20] = b'x' * 2**20",
+    "shm": "with open('/dev/shm/fill', 'wb') as f:\n    for _ in range(3 * 1024):\n        f.write(b'x' * 2**20)",
+    "disk": "import os\nfor i in range(4 * 1024):\n    with open(f'fill-{i}', 'wb') as f:\n        f.write(b'x' * 2**20)",
+    "tasks": ("import os, time\nn = 0\ntry:\n    for _ in range(2000):\n        if os.fork() == 0:\n            os.setsid()\n"
+              "            t = time.time() + 60\n            while time.time() < t:\n                pass\n            os._exit(0)\n"
+              "        n += 1\nexcept OSError:\n    pass\nraise RuntimeError(f'forked {n} busy processes')"),
+}
+
+
+def test_a_submission_that_takes_memory_disk_tasks_or_cpu_costs_no_one_else_a_point(tmp_path):
+    """Each kernel runs in a cgroup (memory with shared memory and in-memory files, tasks, an equal CPU share) with
+    an in-memory scratch folder of fixed size: the hogs stop at their own limits, the honest student keeps full
+    marks, nothing reaches the disk, and no process is left."""
+    sandboxing.require()
+    (tmp_path / "submissions").mkdir()
+    nbformat.write(notebook("import numpy as np", *SOLUTION.values()), tmp_path / "submissions" / "good.ipynb")
+    for name, code in HOGS.items():
+        nbformat.write(notebook("import numpy as np", *BLANK.values(), UNHOOK, code), tmp_path / "submissions" / f"{name}.ipynb")
+    command = [sys.executable, "-m", "cslib.grade", "lab99", str(tmp_path / "submissions"), "--questions", QUESTIONS,
+               "--seed", "7", "--out", str(tmp_path / "grades.csv"), "-j", "3", "--timeout", "240", "--cell-timeout", "60",
+               "--memory", "1", "--tasks", "64", "--scratch", "0.25", "-q", "--workdir", str(tmp_path / "work")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    free_before = os.statvfs(tmp_path).f_bavail * os.statvfs(tmp_path).f_frsize
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
+    assert "Limits: each kernel in a cgroup of its own: memory 1 GiB" in done.stderr, done.stderr[-2000:]
+    with open(tmp_path / "grades.csv", newline="", encoding="utf-8") as f:
+        rows = {row["student_id"]: row for row in csv.DictReader(f)}
+    assert rows["good"]["total"] == "5", (rows["good"], done.stderr[-2000:])
+    assert set(rows) == {"good", *HOGS} and all(r["status"] == "ran" for r in rows.values()), rows
+    notes = {name: row["notes"] for name, row in rows.items()}
+    assert "killed: it used more than its memory limit (1 GiB" in notes["memory"], notes  # shared memory is counted
+    assert "more than its memory limit" in notes["shm"] or "No space left on device" in notes["shm"], notes
+    assert "OSError: [Errno 28] No space left on device" in notes["disk"], notes  # the in-memory scratch is full
+    forked = int(re.search(r"RuntimeError: forked (\d+) busy processes", notes["tasks"]).group(1))
+    assert forked < 64, notes["tasks"]
+    free_after = os.statvfs(tmp_path).f_bavail * os.statvfs(tmp_path).f_frsize
+    assert free_before - free_after < 2**28, "a kernel wrote to the disk"  # the disk hog tried 4 GiB
+    assert wait_until(lambda: not processes_mentioning(str(tmp_path))), processes_mentioning(str(tmp_path))

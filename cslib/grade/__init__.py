@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from cslib.grade import kernelside, sandbox as grade_sandbox, worker
+from cslib.grade import kernelside, limits as grade_limits, sandbox as grade_sandbox, worker
 from cslib.checks import probe
 from cslib.grade.cleanup import remove_tree
 from cslib.grade.lab import GradingSetupError, Lab, draw_cases, load_lab, question_requests
@@ -72,7 +72,10 @@ class Options:
     timeout: float = 1200.0  # whole notebook, seconds
     cell_timeout: float = 300.0
     test_timeout: float = 60.0  # one grading test case
-    memory_gb: float = 8.0  # data-segment limit of each kernel; 0 = none
+    memory_gb: float = 8.0  # all the memory of one kernel and what it starts (cgroup); 0 = none
+    tasks: int = 512  # processes and threads of one kernel (cgroup); 0 = none
+    scratch_gb: float = 1.0  # size of the kernel's in-memory scratch folder (counted in its memory too)
+    cgroups: bool = True  # False: --no-cgroups (memory limited per process only, no task limit, no equal CPU share)
     output_mb: float = 10.0  # output kept per cell (the rest is dropped and counted)
     max_restarts: int = 3
     full: bool = False
@@ -109,6 +112,7 @@ class Grader:
         self.font_cache = _font_cache_files()
         self.deny: list[str] = []
         self.sandbox = grade_sandbox.Sandbox(grade_sandbox.NONE)  # set by prepare()
+        self.cgroups = ""  # set by prepare(): "" when every kernel gets a cgroup with limits, else why not
         self.kernel_sources = [inspect.getsource(probe), inspect.getsource(kernelside)]
         # a backstop only: cells, a re-run after a crash, a re-run while grading, every question, kernel starts
         self.hard_timeout = options.hard_timeout or (3 * options.timeout + sum(worker.question_budget(r, options.test_timeout) for r in self.requests)
@@ -144,6 +148,7 @@ class Grader:
                 raise GradingSetupError(f"{e}. Without a sandbox a submission can read solutions/ and the other "
                                         f"submissions and change files and grades; to grade anyway (e.g. your own "
                                         f"notebooks), pass --no-sandbox (recorded as isolation: none)") from e
+        self.cgroups = grade_limits.check() if self.options.cgroups else "--no-cgroups"
         return submissions
 
     def job_dir(self, sub: Submission) -> Path:
@@ -208,9 +213,13 @@ class Grader:
             "python": sys.executable, "launcher": grade_sandbox.kernel_launcher(),
             "font_cache": [str(p) for p in self.font_cache], "result": str(job_dir / "result.json"),
             "kernel_pids": str(job_dir / "kernels.txt"), "kernel_sources": self.kernel_sources,
+            "cgroup": None if self.cgroups else {"memory_bytes": int(self.options.memory_gb * 2**30) or None,
+                                                 "tasks": self.options.tasks or None},
             "limits": {"notebook_timeout": self.options.timeout, "cell_timeout": self.options.cell_timeout,
                        "test_timeout": self.options.test_timeout, "max_restarts": self.options.max_restarts,
                        "memory_bytes": int(self.options.memory_gb * 2**30) or None, "file_bytes": FILE_SIZE_LIMIT,
+                       # --keep-scratch (debugging): the scratch folder on disk, to be read afterwards
+                       "scratch_bytes": None if self.options.keep_scratch else int(self.options.scratch_gb * 2**30) or None,
                        "output_chars": int(self.options.output_mb * 1e6), "result_chars": RESULT_CHARS,
                        "hard_timeout": self.hard_timeout},
         }
@@ -362,6 +371,17 @@ ISOLATION_NOTES = {
 }
 
 
+def limits_note(options: Options, cgroups: str) -> str:
+    """One line on the OS limits each kernel runs under (``cgroups``: '' when cgroups are used, else why not)."""
+    memory = f"{options.memory_gb:g} GiB" if options.memory_gb else "no limit"
+    if not cgroups:
+        return (f"each kernel in a cgroup of its own: memory {memory} (all its processes, shared memory and in-memory "
+                f"files included), {options.tasks or 'any number of'} tasks, an equal share of the CPU")
+    return (f"WARNING: no cgroups ({cgroups}): memory limited per process ({memory} of data segment), tasks not "
+            f"limited, and a kernel that starts many processes takes more of the CPU: one submission can slow down "
+            f"the others graded at the same time (grade as root, or with -j 1)")
+
+
 def grade_files(lab: Lab, paths: list[Path], options: Options, outputs: list[Path] = (),
                 on_done: Callable[[Graded], None] | None = None,
                 on_start: Callable[[grade_sandbox.Sandbox], None] | None = None) -> Run:
@@ -375,6 +395,7 @@ def grade_files(lab: Lab, paths: list[Path], options: Options, outputs: list[Pat
     interrupted = False
     try:
         submissions = grader.prepare(paths)
+        grader.sandbox.cgroups = grader.cgroups
         if on_start:
             on_start(grader.sandbox)
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, options.jobs))
@@ -415,7 +436,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=Options.timeout, help="seconds for all cells of one notebook (default: %(default)g)")
     p.add_argument("--cell-timeout", type=float, default=Options.cell_timeout, help="seconds for one cell (default: %(default)g)")
     p.add_argument("--test-timeout", type=float, default=Options.test_timeout, help="seconds for one grading test (default: %(default)g)")
-    p.add_argument("--memory", type=float, default=Options.memory_gb, help="GiB of memory (data segment) per kernel; 0: no limit (default: %(default)g)")
+    p.add_argument("--memory", type=float, default=Options.memory_gb,
+                   help="GiB of memory per kernel: all its processes, shared memory and its in-memory files included (a cgroup; "
+                        "without cgroups, the data segment of each process); 0: no limit (default: %(default)g)")
+    p.add_argument("--tasks", type=int, default=Options.tasks, help="processes and threads per kernel (a cgroup); 0: no limit (default: %(default)s)")
+    p.add_argument("--scratch", type=float, default=Options.scratch_gb,
+                   help="GiB of the kernel's scratch folder, in memory (the sandbox's; default: %(default)g)")
+    p.add_argument("--no-cgroups", action="store_true",
+                   help="no cgroup per kernel (for a grader that is not root): memory is then limited per process only, "
+                        "tasks not at all, and a kernel that starts many processes gets more of the CPU than the others")
     p.add_argument("--max-output", type=float, default=Options.output_mb, help="MB of output kept per cell (default: %(default)g)")
     p.add_argument("--max-restarts", type=int, default=Options.max_restarts, help="new kernels after a kernel died (default: %(default)s)")
     p.add_argument("--full", action="store_true", help="full mode (real data sets, long trainings); default: fast mode")
@@ -429,7 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpu", action="store_true", help="pass the NVIDIA GPUs (/dev/nvidia*) and /sys into the sandbox")
     p.add_argument("--deny", action="append", default=[], help="another path kernels may not read (repeatable)")
     p.add_argument("--workdir", help="where the scratch folders go (default: the system's temporary folder)")
-    p.add_argument("--keep-scratch", action="store_true", help="keep the scratch folders (for debugging)")
+    p.add_argument("--keep-scratch", action="store_true",
+                   help="keep the scratch folders, on disk instead of in memory (for debugging: --scratch does not apply)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -448,7 +478,8 @@ def main(argv: list[str] | None = None) -> int:
                       test_timeout=args.test_timeout, memory_gb=args.memory, output_mb=args.max_output,
                       max_restarts=args.max_restarts, full=args.full, id_pattern=args.id_pattern, deny=args.deny,
                       workdir=args.workdir, keep_scratch=args.keep_scratch, quiet=args.quiet,
-                      sandbox=not args.no_sandbox, allow_read=args.allow_read, gpu=args.gpu)
+                      sandbox=not args.no_sandbox, allow_read=args.allow_read, gpu=args.gpu, tasks=args.tasks,
+                      scratch_gb=args.scratch, cgroups=not args.no_cgroups)
     try:
         if args.id_pattern:
             re.compile(args.id_pattern)
@@ -474,6 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         if sandbox.skipped:
             print(f"  not mounted in the sandbox, because they hold private files: {', '.join(sandbox.skipped)}",
                   file=sys.stderr, flush=True)
+        print(f"Limits: {limits_note(options, sandbox.cgroups)}", file=sys.stderr, flush=True)
         bars.append(tqdm(total=len(paths), desc=f"grading {lab.lab_id or lab.source}", unit="notebook",
                          disable=args.quiet, file=sys.stderr))
 

@@ -6,8 +6,9 @@ each kernel's command line in it (:func:`wrap`). Inside, a kernel sees:
 - read-only: the system (``/usr`` and its ``/bin``, ``/lib`` links, a few files of ``/etc``), Python
   and its packages, cslib's package folder (not the repository: no ``solutions/``), the data and
   model-weight folders, and any ``--allow-read`` path;
-- read-write: the submission's scratch folder (its working directory and ``HOME``) and the folder
-  of this kernel start (its sockets and settings, fresh at every start);
+- read-write: the submission's scratch folder (its working directory and ``HOME``: in memory, of a fixed
+  size, with read-only copies of the submission) and the folder of this kernel start (its sockets and
+  settings, fresh at every start);
 - its own ``/proc``, a minimal ``/dev`` and an empty ``/tmp`` and ``/dev/shm`` (1 GiB each, in memory);
 - nothing else: the other submissions, the grader's outputs and work folders, ``solutions/`` and your
   home folder are not mounted at all.
@@ -50,6 +51,7 @@ class Sandbox:
     read_only: list[str] = field(default_factory=list)  # host folders and files mounted read-only, same path
     devices: list[str] = field(default_factory=list)  # device files passed in (--gpu)
     skipped: list[str] = field(default_factory=list)  # paths not mounted because they hold private files
+    cgroups: str = ""  # set by the grader: '' when each kernel also gets a cgroup with limits, else why not
 
     def to_json(self) -> dict:
         return {"kind": self.kind, "bwrap": self.bwrap, "read_only": self.read_only, "devices": self.devices}
@@ -98,10 +100,14 @@ def gpu_devices() -> list[str]:
     return sorted(str(p) for p in found)
 
 
-def wrap(sandbox: dict, command: list[str], writable: list[str], env: dict[str, str], cwd: str) -> list[str]:
+def wrap(sandbox: dict, command: list[str], writable: list[str], env: dict[str, str], cwd: str,
+         scratch_bytes: int | None = None) -> list[str]:
     """``command`` run inside the sandbox described by ``sandbox`` (:meth:`Sandbox.to_json`).
 
-    ``writable``: folders mounted read-write at the same path; ``env``: the whole environment inside.
+    ``writable``: folders mounted read-write at the same path; ``env``: the whole environment inside. With
+    ``scratch_bytes``, the first of them (the scratch folder) is instead an in-memory folder of that size at
+    the same path, holding read-only copies of its files and its empty sub-folders: what the kernel writes
+    there cannot fill the disk, is charged to its memory limit, and is gone when it ends.
     """
     if sandbox["kind"] == NONE:
         return list(command)
@@ -123,8 +129,14 @@ def wrap(sandbox: dict, command: list[str], writable: list[str], env: dict[str, 
         args += ["--ro-bind-try", "/sys", "/sys"]
     for path in sandbox["read_only"]:
         args += ["--ro-bind-try", path, path]
-    for path in writable:
-        args += ["--bind", path, path]
+    for number, path in enumerate(writable):
+        if number == 0 and scratch_bytes:
+            args += ["--size", str(scratch_bytes), "--tmpfs", path]
+            for folder, dirs, files in os.walk(path):
+                args += [arg for d in sorted(dirs) for arg in ("--dir", os.path.join(folder, d))]
+                args += [arg for f in sorted(files) for arg in ("--ro-bind", os.path.join(folder, f), os.path.join(folder, f))]
+        else:
+            args += ["--bind", path, path]
     args += ["--remount-ro", "/", "--chdir", cwd, "--", *command]
     return args
 

@@ -173,11 +173,11 @@ def parse_frames(text: str, nonce: str, limit: int | None = None) -> tuple[dict 
 
 
 # --------------------------------------------------------------------------- the kernel
-def _load_sandbox():
-    """cslib/grade/sandbox.py, loaded by path (this script does not import the cslib package)."""
+def _load_sandbox(name: str = "sandbox"):
+    """cslib/grade/sandbox.py (or limits.py), loaded by path (this script does not import the cslib package)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("_cslib_grade_sandbox", Path(__file__).with_name("sandbox.py"))
+    spec = importlib.util.spec_from_file_location(f"_cslib_grade_{name}", Path(__file__).with_name(f"{name}.py"))
     if spec.name in sys.modules:
         return sys.modules[spec.name]
     module = importlib.util.module_from_spec(spec)
@@ -204,6 +204,8 @@ class GuardedKernel:
         self.sandboxed = job["sandbox"]["kind"] != "none"
         self.start_dir: Path | None = None
         self.logs: list[int] = []  # the file guard's logs, opened here before each kernel started
+        self.group = None  # this start's cgroup (limits.Group), when the job asks for OS limits
+        self.oom_kills = 0  # processes the OOM killer ended in this kernel's cgroup, over all its starts
 
     def _start_dir(self) -> Path:
         base = Path(self.job["job_dir"])
@@ -233,7 +235,15 @@ class GuardedKernel:
         os.close(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         self.logs.append(os.open(log, os.O_RDONLY | os.O_NOFOLLOW))  # read at the end through this descriptor
         command = [job["python"], job["launcher"], "-f", "{connection_file}"]
-        argv = _load_sandbox().wrap(job["sandbox"], command, [job["scratch"], str(run)], env, job["scratch"])
+        argv = _load_sandbox().wrap(job["sandbox"], command, [job["scratch"], str(run)], env, job["scratch"],
+                                    scratch_bytes=job["limits"].get("scratch_bytes"))
+        if job.get("cgroup"):  # memory (all of it), tasks and an equal CPU share for the kernel and all it starts
+            limits = _load_sandbox("limits")
+            try:
+                self.group = limits.create(f"{os.getpid()}-{self.starts}-{secrets.token_hex(3)}", **job["cgroup"])
+            except limits.LimitsError as e:
+                raise KernelStartError(f"the kernel's limits could not be set: {e}") from e
+            argv = limits.enter_command(self.group, argv)
         spec_root = Path(job["job_dir"]) / "kernelspec"
         (spec_root / "cslib-grader").mkdir(parents=True, exist_ok=True)
         # inside the sandbox the kernel is in its own session: interrupt it with a message, not a signal
@@ -281,6 +291,10 @@ class GuardedKernel:
                 self.km.cleanup_resources()
             except Exception:
                 pass
+        if self.group is not None:
+            self.oom_kills += self.group.oom_kills()
+            self.group.remove()  # kills anything left in it
+            self.group = None
         if self.start_dir is not None and not _under(self.start_dir, Path(self.job["job_dir"])):
             remove_tree(self.start_dir)  # a short folder outside the job's
         self.km = self.kc = None
@@ -288,6 +302,9 @@ class GuardedKernel:
     def how_it_ended(self) -> str:
         process = getattr(getattr(self.km, "provisioner", None), "process", None)
         code = process.poll() if process is not None else None
+        if self.group is not None and self.group.oom_kills():
+            return (f"killed: it used more than its memory limit ({self.job['cgroup']['memory_bytes'] / 2**30:g} GiB for the "
+                    f"kernel and all it started, files in /tmp, /dev/shm and its folder included)")
         if code is None:
             return "it stopped responding"
         if self.sandboxed and code > 128:  # bwrap exits with 128 + the signal that killed the kernel
