@@ -112,7 +112,6 @@ class Grader:
         self.font_cache = _font_cache_files()
         self.deny: list[str] = []
         self.sandbox = grade_sandbox.Sandbox(grade_sandbox.NONE)  # set by prepare()
-        self.cgroups = ""  # set by prepare(): "" when every kernel gets a cgroup with limits, else why not
         self.kernel_sources = [inspect.getsource(probe), inspect.getsource(kernelside)]
         # a backstop only: cells, a re-run after a crash, a re-run while grading, every question, kernel starts
         self.hard_timeout = options.hard_timeout or (3 * options.timeout + sum(worker.question_budget(r, options.test_timeout) for r in self.requests)
@@ -148,7 +147,7 @@ class Grader:
                 raise GradingSetupError(f"{e}. Without a sandbox a submission can read solutions/ and the other "
                                         f"submissions and change files and grades; to grade anyway (e.g. your own "
                                         f"notebooks), pass --no-sandbox (recorded as isolation: none)") from e
-        self.cgroups = grade_limits.check() if self.options.cgroups else "--no-cgroups"
+        self.sandbox.cgroups = grade_limits.check() if self.options.cgroups else "--no-cgroups"
         return submissions
 
     def job_dir(self, sub: Submission) -> Path:
@@ -207,17 +206,17 @@ class Grader:
     def write_job(self, sub: Submission) -> dict:
         job_dir = self.job_dir(sub)
         scratch = job_dir / "scratch"
+        memory_bytes = int(self.options.memory_gb * 2**30) or None
         job = {
             "job_dir": str(job_dir), "scratch": str(scratch), "cells": sub.cells, "questions": self.requests,
             "env": self.kernel_env(scratch), "deny": self.deny, "sandbox": self.sandbox.to_json(),
             "python": sys.executable, "launcher": grade_sandbox.kernel_launcher(),
             "font_cache": [str(p) for p in self.font_cache], "result": str(job_dir / "result.json"),
             "kernel_pids": str(job_dir / "kernels.txt"), "kernel_sources": self.kernel_sources,
-            "cgroup": None if self.cgroups else {"memory_bytes": int(self.options.memory_gb * 2**30) or None,
-                                                 "tasks": self.options.tasks or None},
+            "cgroup": None if self.sandbox.cgroups else {"memory_bytes": memory_bytes, "tasks": self.options.tasks or None},
             "limits": {"notebook_timeout": self.options.timeout, "cell_timeout": self.options.cell_timeout,
                        "test_timeout": self.options.test_timeout, "max_restarts": self.options.max_restarts,
-                       "memory_bytes": int(self.options.memory_gb * 2**30) or None, "file_bytes": FILE_SIZE_LIMIT,
+                       "memory_bytes": memory_bytes, "file_bytes": FILE_SIZE_LIMIT,
                        # --keep-scratch (debugging): the scratch folder on disk, to be read afterwards
                        "scratch_bytes": None if self.options.keep_scratch else int(self.options.scratch_gb * 2**30) or None,
                        "output_chars": int(self.options.output_mb * 1e6), "result_chars": RESULT_CHARS,
@@ -395,7 +394,6 @@ def grade_files(lab: Lab, paths: list[Path], options: Options, outputs: list[Pat
     interrupted = False
     try:
         submissions = grader.prepare(paths)
-        grader.sandbox.cgroups = grader.cgroups
         if on_start:
             on_start(grader.sandbox)
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, options.jobs))

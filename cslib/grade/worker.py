@@ -46,17 +46,21 @@ import traceback  # noqa: E402
 from dataclasses import asdict, dataclass, field  # noqa: E402
 from queue import Empty  # noqa: E402
 
-def _load_cleanup():
-    """cslib/grade/cleanup.py, loaded by its path: the worker runs as a script and never imports the cslib package."""
+def _load(name: str):
+    """cslib/grade/<name>.py (cleanup, sandbox, limits), loaded by its path: the worker runs as a script and never
+    imports the cslib package."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("_cslib_grade_cleanup", Path(__file__).with_name("cleanup.py"))
+    spec = importlib.util.spec_from_file_location(f"_cslib_grade_{name}", Path(__file__).with_name(f"{name}.py"))
+    if spec.name in sys.modules:
+        return sys.modules[spec.name]
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
 
-remove_tree = _load_cleanup().remove_tree  # never raises, even on a tree thousands of folders deep
+remove_tree = _load("cleanup").remove_tree  # never raises, even on a tree thousands of folders deep
 GUARD_TAG = "[cslib grader]"
 INTERRUPT_GRACE = 3.0  # seconds a cell gets to stop after an interrupt before its kernel is killed
 STARTUP_TIMEOUT = 60.0
@@ -173,19 +177,6 @@ def parse_frames(text: str, nonce: str, limit: int | None = None) -> tuple[dict 
 
 
 # --------------------------------------------------------------------------- the kernel
-def _load_sandbox(name: str = "sandbox"):
-    """cslib/grade/sandbox.py (or limits.py), loaded by path (this script does not import the cslib package)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"_cslib_grade_{name}", Path(__file__).with_name(f"{name}.py"))
-    if spec.name in sys.modules:
-        return sys.modules[spec.name]
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 class GuardedKernel:
     """A Jupyter kernel in the scratch folder, inside the sandbox, with the kernel side installed first.
 
@@ -235,10 +226,10 @@ class GuardedKernel:
         os.close(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         self.logs.append(os.open(log, os.O_RDONLY | os.O_NOFOLLOW))  # read at the end through this descriptor
         command = [job["python"], job["launcher"], "-f", "{connection_file}"]
-        argv = _load_sandbox().wrap(job["sandbox"], command, [job["scratch"], str(run)], env, job["scratch"],
+        argv = _load("sandbox").wrap(job["sandbox"], command, [job["scratch"], str(run)], env, job["scratch"],
                                     scratch_bytes=job["limits"].get("scratch_bytes"))
         if job.get("cgroup"):  # memory (all of it), tasks and an equal CPU share for the kernel and all it starts
-            limits = _load_sandbox("limits")
+            limits = _load("limits")
             try:
                 self.group = limits.create(f"{os.getpid()}-{self.starts}-{secrets.token_hex(3)}", **job["cgroup"])
             except limits.LimitsError as e:
