@@ -476,8 +476,8 @@ print(json.dumps({
     "home": sorted(os.listdir(os.environ["REAL_HOME"])) if os.path.isdir(os.environ["REAL_HOME"]) else [],
     "exists": {p: os.path.exists(p) for p in ("/etc/shadow", os.environ["SOLUTIONS"], os.environ["REPO_README"],
                                              os.environ["VENV"], "/etc/ld.so.cache", "/etc/passwd", "/run", "/var", "/home")},
-    "writable": {p: can_write(p) for p in ("/x", "/etc/x", "/usr/x", os.environ["VENV"] + "/x", os.environ["SCRATCH"] + "/x",
-                                           "/tmp/x", "/dev/shm/x")},
+    "writable": {p: can_write(p) for p in ("/cslib-probe", "/etc/cslib-probe", "/usr/cslib-probe", os.environ["VENV"] + "/cslib-probe",
+                                           os.environ["SCRATCH"] + "/cslib-probe", "/tmp/cslib-probe", "/dev/shm/cslib-probe")},
 }))
 """
 
@@ -503,9 +503,11 @@ def test_inside_the_sandbox(tmp_path, monkeypatch):
     assert seen["home"] == sorted({Path(p).relative_to(home).parts[0] for p in found.read_only if Path(p).is_relative_to(home)})
     assert seen["exists"] == {"/etc/shadow": False, str(ROOT / "solutions"): False, str(ROOT / "README.md"): False, sys.prefix: True,
                               "/etc/ld.so.cache": True, "/etc/passwd": True, "/run": False, "/var": False, "/home": False}
-    assert seen["writable"] == {"/x": False, "/etc/x": False, "/usr/x": False, sys.prefix + "/x": False,
-                                str(scratch / "x"): True, "/tmp/x": True, "/dev/shm/x": True}
-    assert not (Path(sys.prefix) / "x").exists() and (scratch / "x").exists()
+    # an unusual name: a real /tmp/x (say, a clone of this repository there) is mounted read-only and is no test
+    assert seen["writable"] == {"/cslib-probe": False, "/etc/cslib-probe": False, "/usr/cslib-probe": False,
+                                sys.prefix + "/cslib-probe": False, str(scratch / "cslib-probe"): True,
+                                "/tmp/cslib-probe": True, "/dev/shm/cslib-probe": True}
+    assert not (Path(sys.prefix) / "cslib-probe").exists() and (scratch / "cslib-probe").exists()
 
 
 HOGS = {  # each takes something the whole machine shares; none may cost the honest student a point
