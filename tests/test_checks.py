@@ -183,7 +183,8 @@ def _weird_results(question, value):
     if question.probe in ("value", "call") or question.probe is lab03.drive_output_shapes:
         return value
     if question.probe is lab01.drive_train_and_evaluate:
-        return {"result": value, "independent_test_acc": 0.9, "weights_changed": True}
+        _, _, _, model = lab01.synthetic_task(0, False)
+        return {"result": value, "weights": {k: v.numpy() + 1 for k, v in model.state_dict().items()}}
     if question.probe is lab02.drive_exercise:
         return {"A": np.arange(36).reshape(6, 6), "C": value, "D": value, "answer": value}
     return None  # drivers that only return their own measurements

@@ -66,6 +66,20 @@ def swaps_train_and_test(model, train, test, n_epochs):
     return {**result, "train_acc": result["test_acc"], "test_acc": result["train_acc"]}
 
 
+def typed_numbers(model, train, test, n_epochs):
+    train_and_evaluate(model, train, test, n_epochs)
+    return {"seconds": 2.0, "train_acc": 0.97, "test_acc": 0.95}  # what the run "should" give, typed in
+
+
+def train_acc_before_training(model, train, test, n_epochs):
+    before = cslib.evaluate(model, *train)[1]
+    return {**train_and_evaluate(model, train, test, n_epochs), "train_acc": before}
+
+
+def trains_on_test(model, train, test, n_epochs):
+    return train_and_evaluate(model, test, test, n_epochs)
+
+
 def loop(model, train, test, n_epochs, *, optimizer=torch.optim.Adam, lr=1e-2, epochs=None, measure_in_eval=True):
     """train_and_evaluate written by hand, with one knob per slip students make."""
     import time
@@ -167,6 +181,9 @@ WRONG = [
     (check.train_and_evaluate, lambda *args: loop(*args, lr=1e-3), "learning rate should be 0.01"),
     (check.train_and_evaluate, lambda *args: loop(*args, epochs=1), "training batches for n_epochs = 2 epochs"),
     (check.train_and_evaluate, lambda *args: loop(*args, measure_in_eval=False), "after model.eval()"),
+    (check.train_and_evaluate, typed_numbers, "but the trained model scores"),
+    (check.train_and_evaluate, train_acc_before_training, "train_acc is"),
+    (check.train_and_evaluate, trains_on_test, "training batches"),
     # results
     (check.results, {n: [{**good_run(), "test_acc": 95.0, "train_acc": 97.0}] * 3 for n in check.RUNS}, "give a fraction in [0, 1]"),
     (check.results, {n: r for n, r in RESULTS.items() if n != "dropout 0.9"}, "missing run(s): 'dropout 0.9'"),
@@ -264,3 +281,27 @@ def test_view_shape_never_shows_its_answer():
     for wrong in [(60000, 28, 28), (1, 784), (784,), (60000, 784, 1), "x", None, [[1, 2]]]:
         text = verdict(check.view_shape, wrong)
         assert text.startswith("✗") and "60000, 784" not in text and "(60000, 784)" not in check.view_shape.hint, text
+
+
+def test_a_forged_training_payload_fails_in_the_trusted_judge():
+    """What the kernel sends back for train_and_evaluate can be rewritten by the notebook; the judge measures
+    the returned weights itself, on data rebuilt from the seed, so typed numbers with the kernel's measurements
+    forged fail, whatever weights come with them."""
+    case = check.train_and_evaluate.cases()[0][0]
+    seed, shuffled = case.args
+    train, test, _, model = check.synthetic_task(seed, shuffled)
+    claimed = {"seconds": 2.0, "train_acc": 0.97, "test_acc": 0.95}
+    forged = {"result": claimed, "training_batches": 20, "optimizers": [["Adam", 0.01]]}
+
+    def judged(weights):
+        return check.train_and_evaluate.judge(case.expected, {**forged, "weights": weights})
+
+    initial = {k: v.numpy().astype(float) for k, v in model.state_dict().items()}
+    assert "weights did not change" in judged(initial).detail
+    assert "weights did not come back" in judged({}).detail
+    assert "not a finite array" in judged({**initial, "0.bias": np.zeros(3)}).detail
+    noise = {k: v + 0.01 for k, v in initial.items()}
+    assert "but the trained model scores" in judged(noise).detail
+    trained = train_and_evaluate(model, train, test, 2)  # real weights, honest numbers: passes
+    weights = {k: v.numpy().astype(float) for k, v in model.state_dict().items()}
+    assert check.train_and_evaluate.judge(case.expected, {**forged, "result": trained, "weights": weights}).passed

@@ -40,12 +40,9 @@ make_model = Question(
 
 
 # --------------------------------------------------------------------------- Q2 train_and_evaluate
-def drive_train_and_evaluate(answer, seed, shuffle_test_labels):
-    """Train a fresh model on easy synthetic data with the student's function, then re-check its claims.
-
-    The model has dropout (so a test accuracy measured in training mode comes out lower than in evaluation
-    mode); its training-mode forward passes are counted (one per mini-batch of every epoch); and the optimizers
-    the function makes are recorded (their class and learning rate)."""
+def synthetic_task(seed: int, shuffle_test_labels: bool):
+    """(train, test, held_out, model): easy synthetic data of 10 classes and a fresh model, the same for a seed
+    wherever it is built (the driver in the student's kernel; the judge, in the grader's process, rebuilds it)."""
     import torch
     from torch import nn
 
@@ -56,13 +53,28 @@ def drive_train_and_evaluate(answer, seed, shuffle_test_labels):
         y = torch.randint(0, 10, (n,), generator=g)
         return centers[y] + torch.randn(n, 784, generator=g), y
 
-    train, (x_test, y_test) = sample(320), sample(160)
+    train, (x_test, y_test), held_out = sample(320), sample(160), sample(400)  # the student never sees held_out
     if shuffle_test_labels:  # nothing to learn about the test set: its accuracy must be near chance
         y_test = y_test[torch.randperm(len(y_test), generator=g)]
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Linear(784, 10), nn.Dropout(0.5))  # dropout on the outputs: training mode guesses worse
-    before = [p.detach().clone() for p in model.parameters()]
+    return train, (x_test, y_test), held_out, model
+
+
+def drive_train_and_evaluate(answer, seed, shuffle_test_labels):
+    """Train a fresh model on easy synthetic data with the student's function; send back what it returned and
+    the trained weights (the grader re-measures them itself, on data of its own).
+
+    The model has dropout (so a test accuracy measured in training mode comes out lower than in evaluation
+    mode); its training-mode forward passes are counted (one per mini-batch of every epoch); and the optimizers
+    the function makes are recorded (their class and learning rate): these two are measured in the kernel."""
+    import torch
+
+    from cslib.checks.lab01 import synthetic_task  # the grader sends this function's source alone into the kernel
+
+    train, test, _, model = synthetic_task(seed, shuffle_test_labels)
     steps, made = [0], []
+
     def count(module, args):  # a training batch: training mode, with gradients (not a measurement under no_grad)
         steps[0] += module.training and torch.is_grad_enabled() and len(args[0]) > 1
 
@@ -75,16 +87,35 @@ def drive_train_and_evaluate(answer, seed, shuffle_test_labels):
 
     torch.optim.Optimizer.__init__ = recording_init
     try:
-        result = answer(model, train, (x_test, y_test), 2)
+        result = answer(model, train, test, 2)
     finally:
         torch.optim.Optimizer.__init__ = original_init
-    device = next(model.parameters()).device
+    weights = {name: value.detach().cpu() for name, value in model.state_dict().items()}
+    return {"result": result, "weights": weights, "training_batches": steps[0], "optimizers": made}
+
+
+def remeasure(seed: int, shuffle_test_labels: bool, weights) -> dict | str:
+    """Trusted: load the weights that came back into the same network, built here, and measure it (evaluation
+    mode) on the train, test and held-out data rebuilt from the seed. A dict of accuracies, or what is wrong."""
+    import numpy as np
+    import torch
+
+    train, test, held_out, model = synthetic_task(seed, shuffle_test_labels)
+    initial = {name: value.clone() for name, value in model.state_dict().items()}
+    if not isinstance(weights, dict) or set(weights) != set(initial):
+        return "the trained model's weights did not come back (the network was replaced or changed)"
+    loaded = {}
+    for name, value in weights.items():
+        if not isinstance(value, np.ndarray) or value.shape != tuple(initial[name].shape) or not np.isfinite(value).all():
+            return f"the trained model's {name} is not a finite array of shape {tuple(initial[name].shape)}"
+        loaded[name] = torch.as_tensor(value, dtype=torch.float32)
+    model.load_state_dict(loaded)
     model.eval()
     with torch.no_grad():
-        independent = (model(x_test.to(device)).argmax(1).cpu() == y_test).float().mean().item()
-    changed = any(not torch.equal(b, p.detach().cpu()) for b, p in zip(before, model.parameters()))
-    return {"result": result, "independent_test_acc": independent, "weights_changed": changed,
-            "training_batches": steps[0], "optimizers": made}
+        acc = {key: (model(x).argmax(1) == y).float().mean().item()
+               for key, (x, y) in {"train": train, "test": test, "held_out": held_out}.items()}
+    acc["changed"] = any(not torch.equal(initial[name], loaded[name]) for name in initial)
+    return acc
 
 
 def _run_problem(what: str, run, accuracy_keys=("train_acc", "test_acc")) -> str:
@@ -113,7 +144,10 @@ def _judge_training(expected: dict, got: dict) -> Outcome:
     problem = _run_problem("the returned dict", result)
     if problem:
         return Outcome(False, problem)
-    if not got["weights_changed"]:
+    measured = remeasure(expected["seed"], expected["shuffled"], got.get("weights"))
+    if isinstance(measured, str):
+        return Outcome(False, f"{measured}: train the model that is passed in and return the dict")
+    if not measured["changed"]:
         return Outcome(False, "the model's weights did not change: train the model that is passed in (not a copy or a new one)")
     optimizers = got.get("optimizers") or []
     if optimizers and not any(name == "Adam" for name, _ in optimizers):
@@ -126,19 +160,28 @@ def _judge_training(expected: dict, got: dict) -> Outcome:
         return Outcome(False, f"the model ran {got['training_batches']} training batches for n_epochs = 2 epochs of 320 "
                               f"examples in mini-batches of 32; expected {expected_batches}: train for n_epochs epochs, "
                               "each over all of `train`, in mini-batches of 32")
-    train_acc, test_acc = as_number(result["train_acc"]), as_number(result["test_acc"])
-    if abs(test_acc - got["independent_test_acc"]) > 0.02:
-        return Outcome(False, f"test_acc is {test_acc:.3f}, but the trained model scores "
-                              f"{got['independent_test_acc']:.3f} on the test data in evaluation mode: measure test_acc on "
-                              "`test`, after training, after model.eval() (a network with dropout predicts differently in "
-                              "training mode)")
-    if train_acc < expected["min_train_acc"]:
-        return Outcome(False, f"on easy data train_acc should reach {expected['min_train_acc']}, got {train_acc:.3f}: "
-                              "train for n_epochs epochs on all of `train` and measure train_acc after training")
+    for key, data in (("test_acc", "test"), ("train_acc", "train")):
+        claimed = as_number(result[key])
+        if abs(claimed - measured[data]) > 0.02:
+            return Outcome(False, f"{key} is {claimed:.3f}, but the trained model scores {measured[data]:.3f} on "
+                                  f"`{data}` in evaluation mode: measure {key} on `{data}`, after training, after "
+                                  "model.eval() (a network with dropout predicts differently in training mode)")
+    if measured["train"] < expected["min_train_acc"]:
+        return Outcome(False, f"on easy data train_acc should reach {expected['min_train_acc']}, got {measured['train']:.3f}: "
+                              "train for n_epochs epochs on all of `train`")
     low, high = expected["test_acc_range"]
-    if not low <= test_acc <= high:
-        return Outcome(False, f"test_acc {test_acc:.3f} is outside the expected range [{low}, {high}]")
+    if not low <= measured["test"] <= high:
+        return Outcome(False, f"test_acc {measured['test']:.3f} is outside the expected range [{low}, {high}]")
+    if measured["held_out"] < expected["min_train_acc"]:
+        return Outcome(False, f"the trained model scores {measured['held_out']:.3f} on new data of the same task: "
+                              "train it on `train` (not on `test`)")
     return Outcome(True)
+
+
+def _training_case(seed: int, shuffled: bool, shown: str) -> Case:
+    low, high = (0.0, 0.4) if shuffled else (0.8, 1.0)
+    return Case((seed, shuffled), {"seed": seed, "shuffled": shuffled, "min_train_acc": 0.8,
+                                   "test_acc_range": [low, high], "batches": 20}, shown)
 
 
 train_and_evaluate = Question(
@@ -148,12 +191,9 @@ train_and_evaluate = Question(
     probe=drive_train_and_evaluate,
     hint="time the training with time.perf_counter(); train the model you are given for n_epochs; "
          "measure train_acc and test_acc in eval mode (accuracy() does that) and return the three numbers in a dict.",
-    fixed=lambda: [
-        Case((0, False), {"min_train_acc": 0.8, "test_acc_range": [0.8, 1.0], "batches": 20}, "easy synthetic data, 10 classes"),
-        Case((1, True), {"min_train_acc": 0.8, "test_acc_range": [0.0, 0.4], "batches": 20}, "test labels shuffled (nothing to learn)"),
-    ],
-    random=lambda rng: [Case((int(rng.integers(2, 10**6)), False), {"min_train_acc": 0.8, "test_acc_range": [0.8, 1.0], "batches": 20},
-                             "other synthetic data")],
+    fixed=lambda: [_training_case(0, False, "easy synthetic data, 10 classes"),
+                   _training_case(1, True, "test labels shuffled (nothing to learn)")],
+    random=lambda rng: [_training_case(int(rng.integers(2, 10**6)), False, "other synthetic data")],
     compare=_judge_training,
 )
 
