@@ -55,7 +55,7 @@ def kernel_start_seconds(sandbox: dict, folder: Path) -> float:
                    "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1"},
            "python": sys.executable, "launcher": grade_sandbox.kernel_launcher(), "kernel_pids": str(job_dir / "pids"),
            "kernel_sources": [inspect.getsource(probe), inspect.getsource(kernelside)], "limits": {"output_chars": 10**6}}
-    kernel = worker.GuardedKernel(job)
+    kernel = worker.GradingKernel(job)
     start = time.perf_counter()
     kernel.start()
     seconds = time.perf_counter() - start

@@ -160,7 +160,8 @@ def add(a, b):
         # IPython's exit(): an error in its cell (the kernel keeps running), even when the notebook undoes that
         "quit.ipynb": notebook(IMPORTS, SOLUTION["add"], "exit()", *ANSWERS[1:]),
         "quit_forced.ipynb": notebook(IMPORTS, SOLUTION["add"], "del get_ipython().ask_exit\nquit()", *ANSWERS[1:]),
-        "snoop.ipynb": notebook(IMPORTS, *ANSWERS,
+        # (only in the sandbox: without it these cells would do what they say)
+        **({} if sandboxing.problem() else {"snoop.ipynb": notebook(IMPORTS, *ANSWERS,
                                 f"open({str(ROOT / 'solutions' / 'lab01_dropout_batchnorm.ipynb')!r}).read()",
                                 f"open({str(subs / 'good.ipynb')!r}).read()",
                                 f"import os\nos.listdir({str(subs)!r})",
@@ -170,7 +171,7 @@ def add(a, b):
                                 "open('../job.json').read()",
                                 "import subprocess\nsubprocess.run(['echo', 'hello'])",
                                 "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)",
-                                "open('notes.txt', 'w').write('inside the scratch copy is fine')"),
+                                "open('notes.txt', 'w').write('inside the scratch copy is fine')")}),
     }
 
 
@@ -432,23 +433,25 @@ def test_exit_in_a_cell_is_that_cells_error(graded, student):
     assert "killed the kernel" not in row["notes"]
 
 
-def test_reading_or_writing_outside_the_scratch_copy_is_blocked_and_noted(graded):
+def test_reading_or_writing_outside_the_scratch_copy_fails_in_the_sandbox(graded):
+    """The OS sandbox is the boundary (there is no in-kernel guard to switch off): the grader's files, the other
+    submissions and solutions/ are not there, the rest is read-only, other processes are not visible."""
+    sandboxing.require()
     row = graded["rows"]["snoop"]
     assert_points(row, status="ran", **FULL)  # the attempts failed; the answers still count
     notes = row["notes"]
-    for expected in ("blocked (possible tampering): tried to read " + str(ROOT / "solutions"),
-                     "blocked (possible tampering): tried to read " + str(graded["subs"] / "good.ipynb"),
-                     "blocked (possible tampering): tried to read " + str(graded["subs"]),
-                     "blocked: tried to write " + str(graded["outside"] / "pwned.txt"),
-                     "blocked: tried to write " + str(graded["subs"] / "snoop.ipynb"),
-                     "blocked: tried to start a program: echo hello",
-                     "blocked (possible tampering): tried to signal process"):
-        assert expected in notes, expected
-    assert "tried to write" in notes and "stolen.ipynb" in notes and "job.json" in notes
+    def error_of(cell: int) -> str:
+        return notes.split(f"cell {cell} (`")[1].split(";")[0]
+
+    assert "solutions" in error_of(6) and "FileNotFoundError" in error_of(6)  # not there
+    assert "good.ipynb" in error_of(7) and "FileNotFoundError" in error_of(7)
+    assert "FileNotFoundError" in error_of(8)  # listing the submissions' folder
+    assert "pwned.txt" in error_of(9) and "raised" in error_of(9)  # read-only or not there
+    assert "and 2 more cells raised errors" in notes  # overwriting snoop.ipynb, renaming out, reading job.json
     assert not (graded["outside"] / "pwned.txt").exists()
     for name, data in graded["originals"].items():  # no submission was changed
         assert (graded["subs"] / name).read_bytes() == data
-    assert "review (possible tampering): snoop.ipynb" in graded["printed"]
+    assert "snoop" in graded["rows"] and not (graded["subs"].parent / "stolen.ipynb").exists()
 
 
 # --------------------------------------------------------------------------- outputs

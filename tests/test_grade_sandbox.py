@@ -4,9 +4,8 @@ One grading run (the command line, in a subprocess, ``-j 2``) grades a class who
 to write outside their scratch folder, read ``solutions/``, a secret file and another student's
 notebook, leave a process running after grading, reach the network, signal other processes (the
 grader, its workers, this test, a bystander), plant startup files for the next kernel, and put
-pipes and links where the grader writes its outputs. They first switch off the kernel-side audit
-hook (which only takes notes), so that plain Python reaches the operating system, and they also
-go through ``ctypes``, which no audit hook sees. Every test checks the effect did not happen: the
+pipes and links where the grader writes its outputs. Nothing in the kernel stands in their way
+(plain Python reaches the operating system), and some also go through ``ctypes``. Every test checks the effect did not happen: the
 files outside are unchanged, the secrets earned no points, no process survived, nothing connected,
 nobody was signalled.
 
@@ -43,16 +42,6 @@ QUESTIONS = str(ROOT / "tests" / "grading_lab.py")
 SOLUTION_FILE = sorted((ROOT / "solutions").glob("lab*.ipynb"))[0]
 MARK = "3141592"  # in the command line of the processes the survivor starts
 
-# Switches off the kernel side's audit hook (a note-taker, not a boundary): its re-entry guard is a set
-# of thread ids, reachable through the garbage collector; with ours in it the hook lets everything pass.
-UNHOOK = """
-import gc, threading
-for obj in gc.get_objects():
-    if getattr(obj, "__name__", "") == "guarded_hook" and getattr(obj, "__closure__", None):
-        for cell in obj.__closure__:
-            if isinstance(cell.cell_contents, set):
-                cell.cell_contents.add(threading.get_ident())
-"""
 LIBC = "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
 
 
@@ -301,17 +290,17 @@ def escape(tmp_path_factory):
     previous = signal.signal(signal.SIGUSR1, lambda signum, frame: received.append(signum))
     files = {
         "good.ipynb": notebook("import numpy as np", *SOLUTION.values()),
-        "writer.ipynb": notebook("import numpy as np", *BLANK.values(), UNHOOK, writer(base)),
-        "reader.ipynb": notebook("import numpy as np", *BLANK.values(), UNHOOK, reader(base)),
-        "survivor.ipynb": notebook("import numpy as np", *BLANK.values(), UNHOOK, survivor(base)),
-        "network.ipynb": notebook("import numpy as np", *BLANK.values(), UNHOOK,
+        "writer.ipynb": notebook("import numpy as np", *BLANK.values(), writer(base)),
+        "reader.ipynb": notebook("import numpy as np", *BLANK.values(), reader(base)),
+        "survivor.ipynb": notebook("import numpy as np", *BLANK.values(), survivor(base)),
+        "network.ipynb": notebook("import numpy as np", *BLANK.values(),
                                   network(tcp.getsockname()[1], udp.getsockname()[1], host_address(), abstract_name,
                                           str(base / "outside" / "sock"))),
-        "signaller.ipynb": notebook("import numpy as np", *SOLUTION.values(), UNHOOK, signaller(base, bystander.pid)),
-        "planter.ipynb": notebook("import numpy as np", *BLANK.values(), UNHOOK, planter(), "import os\nos._exit(1)",
+        "signaller.ipynb": notebook("import numpy as np", *SOLUTION.values(), signaller(base, bystander.pid)),
+        "planter.ipynb": notebook("import numpy as np", *BLANK.values(), planter(), "import os\nos._exit(1)",
                                   "import control_module"),
-        "fifo_maker.ipynb": notebook("import numpy as np", *BLANK.values(), UNHOOK, fifo_maker(base)),
-        "noisy.ipynb": notebook("import numpy as np", *BLANK.values(), UNHOOK,
+        "fifo_maker.ipynb": notebook("import numpy as np", *BLANK.values(), fifo_maker(base)),
+        "noisy.ipynb": notebook("import numpy as np", *BLANK.values(),
                                 "import os\nfor fd in (1, 2):\n    for _ in range(40):\n        os.write(fd, b'x' * 2**18)"),
     }
     for name, nb in files.items():
@@ -373,7 +362,8 @@ def test_writes_outside_the_scratch_folder_change_nothing(escape):
         assert (base / "submissions" / name).read_bytes() == data
     assert sorted(p.name for p in (base / "submissions").iterdir()) == sorted(escape["originals"])
     assert sorted(p.name for p in (base / "outside").iterdir()) == ["keep.txt", "sock"]
-    assert sorted(p.name for p in (base / "out").iterdir()) == sorted(["gradescope", "grades-feedback", "grades.csv"])
+    assert sorted(p.name for p in (base / "out").iterdir()) == sorted(["gradescope", "grades-feedback", "grades.csv",
+                                                                       "grades-progress.jsonl"])  # kept: outputs failed
     # inside its own folder the notebook could write (the attempts there did run)
     assert (scratch_of(escape, "writer.ipynb") / "mine.txt").read_text() == "pwned"
 
@@ -528,7 +518,7 @@ def test_a_submission_that_takes_memory_disk_tasks_or_cpu_costs_no_one_else_a_po
     (tmp_path / "submissions").mkdir()
     nbformat.write(notebook("import numpy as np", *SOLUTION.values()), tmp_path / "submissions" / "good.ipynb")
     for name, code in HOGS.items():
-        nbformat.write(notebook("import numpy as np", *BLANK.values(), UNHOOK, code), tmp_path / "submissions" / f"{name}.ipynb")
+        nbformat.write(notebook("import numpy as np", *BLANK.values(), code), tmp_path / "submissions" / f"{name}.ipynb")
     command = [sys.executable, "-m", "cslib.grade", "lab99", str(tmp_path / "submissions"), "--questions", QUESTIONS,
                "--seed", "7", "--out", str(tmp_path / "grades.csv"), "-j", "3", "--timeout", "240", "--cell-timeout", "60",
                "--memory", "1", "--tasks", "64", "--scratch", "0.25", "-q", "--workdir", str(tmp_path / "work")]

@@ -17,7 +17,7 @@ This module is the command line and the orchestration; the other modules of this
 - ``submissions``: student ids, pre-checks (is it a notebook of this lab?), duplicates;
 - ``sandbox``: the OS sandbox (bubblewrap) each kernel runs in;
 - ``worker``: runs one notebook in a sandboxed kernel (one process per submission);
-- ``kernelside``: the code sent into the kernel (output cap, notes on blocked actions, question runner);
+- ``kernelside``: the code sent into the kernel (output cap, ``exit()``, question runner);
 - ``scoring``: judging the kernel's answers, notes for the instructor;
 - ``report``: the CSV, the feedback files, Gradescope results, the summary.
 """
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import hashlib
 import inspect
 import json
 import os
@@ -46,6 +47,7 @@ from cslib.grade import kernelside, limits as grade_limits, sandbox as grade_san
 from cslib.checks import probe
 from cslib.grade.cleanup import remove_tree
 from cslib.grade.lab import GradingSetupError, Lab, draw_cases, load_lab, question_requests
+from cslib.grade.progress import Progress, progress_path
 from cslib.grade.scoring import Graded, score
 from cslib.grade.submissions import (Submission, check_lab, collect_files, read_notebook, read_submission,
                                      resolve_duplicates, student_id)
@@ -133,6 +135,7 @@ class Grader:
                 submissions.append(sub)
                 continue
             (job / "scratch" / "submission.ipynb").write_bytes(data)
+            sub.sha256 = hashlib.sha256(data).hexdigest()
             cells, metadata, failure = read_notebook(data)
             sub.cells = cells
             sub.failure = failure or check_lab(cells, metadata, self.lab)
@@ -383,25 +386,41 @@ def limits_note(options: Options, cgroups: str) -> str:
 
 def grade_files(lab: Lab, paths: list[Path], options: Options, outputs: list[Path] = (),
                 on_done: Callable[[Graded], None] | None = None,
-                on_start: Callable[[grade_sandbox.Sandbox], None] | None = None) -> Run:
+                on_start: Callable[[grade_sandbox.Sandbox], None] | None = None,
+                progress: Progress | None = None) -> Run:
     """Grade ``paths``, ``options.jobs`` at a time. Ctrl-C stops the workers; what was graded is kept.
 
     Raises :class:`GradingSetupError` before any submission runs if no sandbox can be used (unless
     ``options.sandbox`` is False); ``on_start`` gets the sandbox used (its ``kind``: "bubblewrap" or "none") first.
+    With ``progress``, each outcome is appended to the progress file as soon as it is known, and the files
+    an earlier run graded (unchanged since) are not graded again (``progress.seed`` must then be ``options.seed``).
     """
     grader = Grader(lab, options, list(outputs))
     results: dict[int, Graded] = {}
     interrupted = False
     try:
         submissions = grader.prepare(paths)
+        if progress:
+            progress.start(grader.seed, grader.sandbox.kind)
         if on_start:
             on_start(grader.sandbox)
+        todo = []
+        for sub in submissions:
+            restored = progress.restore(sub) if progress else None
+            if restored is None:
+                todo.append(sub)
+                continue
+            results[sub.number] = restored
+            if on_done:
+                on_done(restored)
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, options.jobs))
-        futures = [pool.submit(grader.grade_one, sub) for sub in submissions]
+        futures = [pool.submit(grader.grade_one, sub) for sub in todo]
         try:
             for future in concurrent.futures.as_completed(futures):
                 graded = future.result()
                 results[graded.submission.number] = graded
+                if progress:
+                    progress.add(graded)
                 if on_done:
                     on_done(graded)
         except KeyboardInterrupt:
@@ -418,9 +437,20 @@ def grade_files(lab: Lab, paths: list[Path], options: Options, outputs: list[Pat
 
 
 # --------------------------------------------------------------------------- command line
+GUARANTEES = """\
+Guaranteed (the operating system or this process enforces it): the OS sandbox; memory, tasks, CPU
+share and scratch size per kernel (cgroups); every time limit, from outside the kernel; points
+computed here from size-capped plain data; no hidden input or hidden error text in any feedback;
+a row per file, each on disk (<out>-progress.jsonl) as soon as it is known (--resume after a crash).
+Advisory (it runs in the student's kernel, which can change anything): the "write your own" rule
+(flagged "possible tampering: review by hand"), what a driver measures in the kernel, the output
+cap per cell, and that an answer was computed by the student's code at all.
+See README.md, 'What the grader guarantees, and what is only advisory'."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m cslib.grade", description=__doc__.splitlines()[0],
-                                epilog="See README.md, 'Grading (instructors)'.")
+                                epilog=GUARANTEES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("lab", help="the lab notebook (labs/labNN_topic.ipynb) or a lab id such as lab01")
     p.add_argument("submissions", nargs="+", help="submitted notebooks, or folders of them")
     p.add_argument("--out", default="grades.csv", help="the CSV file to write (default: %(default)s)")
@@ -458,6 +488,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", help="where the scratch folders go (default: the system's temporary folder)")
     p.add_argument("--keep-scratch", action="store_true",
                    help="keep the scratch folders, on disk instead of in memory (for debugging: --scratch does not apply)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue a run that did not finish: keep the rows in its progress file (next to --out) for "
+                        "files unchanged since, grade the rest with the same seed")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -490,10 +523,15 @@ def main(argv: list[str] | None = None) -> int:
             raise GradingSetupError(f"no such file: {', '.join(missing)}")
         if args.gradescope and args.gradescope.endswith(".json") and len(paths) != 1:
             raise GradingSetupError("--gradescope FILE.json takes exactly one submission; give a folder for several")
+        progress = Progress(progress_path(out), lab, args.resume)
+        if progress.seed is not None:
+            if args.seed is not None and args.seed != progress.seed:
+                raise GradingSetupError(f"--resume: the earlier run used --seed {progress.seed}, not {args.seed}")
+            options.seed = progress.seed
     except (GradingSetupError, re.error) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    outputs = [out, feedback] + ([Path(args.gradescope)] if args.gradescope else [])
+    outputs = [out, feedback, progress.path] + ([Path(args.gradescope)] if args.gradescope else [])
     from tqdm.auto import tqdm
 
     bars = []
@@ -512,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
         bars[0].set_postfix_str(f"{graded.submission.path.name}: {graded.status}", refresh=True)
 
     try:
-        run = grade_files(lab, paths, options, outputs, on_done=done, on_start=start)
+        run = grade_files(lab, paths, options, outputs, on_done=done, on_start=start, progress=progress)
     except GradingSetupError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -522,8 +560,17 @@ def main(argv: list[str] | None = None) -> int:
     gradescope = Path(args.gradescope) if args.gradescope else None
     problems = report.write_all(run.graded, lab, run.seed, out, feedback, gradescope, run.isolation)
     print(report.summary(run.graded, lab, run.seed, out, feedback, gradescope, run.isolation, problems))
+    if progress.restored:
+        print(f"  resumed: {progress.restored} row{'s' * (progress.restored != 1)} kept from {progress.path}")
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
+    if progress.error:
+        print(f"warning: {progress.error} (a crash now would have lost these rows)", file=sys.stderr)
+    if problems or run.interrupted:
+        print(f"The rows graded so far are kept in {progress.path}: run the same command with --resume to grade "
+              f"the rest", file=sys.stderr)
+    else:
+        progress.finish()
     if run.interrupted:
         return 130
     return 1 if problems else 0

@@ -1,4 +1,4 @@
-"""Code the grader sends, as source, into a student's kernel: the file guard and the question runner.
+"""Code the grader sends, as source, into a student's kernel: the output cap and the question runner.
 
 Nothing here is imported by the student's kernel. The grader's worker (``cslib.grade.worker``)
 reads the source of these functions with :mod:`inspect` and executes it inside the kernel in a
@@ -9,268 +9,30 @@ monkeypatches ``cslib`` changes nothing here. The rules for that to work:
 - functions call each other only by the names they have in this file (they share the private
   namespace they are executed in).
 
-``install_guard`` runs once per kernel, before any student cell: it caps the output of each
-cell, keeps IPython's ``exit()`` from ending the kernel (it raises ``SystemExit`` in the cell
-instead), and installs an audit hook that refuses, and writes down for the instructor's notes,
-file writes outside the scratch copy, reads of the grader's private folders, programs and
-signals to other processes. ``run_question`` runs one question's cases on the student's answer
-and prints a single JSON payload framed by a nonce the grader drew after the student's cells had
-run; it also says whether the answer called one of the question's rejected reference functions
-(directly, or through a wrapper function, a lambda or ``functools.partial``).
+``prepare_kernel`` runs once per kernel, before any student cell: it caps the output of each
+cell and keeps IPython's ``exit()`` from ending the kernel (it raises ``SystemExit`` in the cell
+instead). ``run_question`` runs one question's cases on the student's answer and prints a single
+JSON payload framed by a nonce the grader drew after the student's cells had run; it also says
+whether the answer called one of the question's rejected reference functions (directly, or
+through a wrapper function, a lambda or ``functools.partial``).
 
-The audit hook is a note-taker, **not the boundary**: ctypes, native code or a startup file get
-around it. What keeps a kernel away from the grader's files is the OS sandbox it runs in
-(``cslib.grade.sandbox``); see README, "Isolation".
+Nothing here is a boundary: whatever runs in the kernel, a notebook can undo. What keeps a kernel
+away from the grader's files, the network and other processes is the OS sandbox and the cgroup
+it runs in (``cslib.grade.sandbox``, ``cslib.grade.limits``); what decides the points is the
+grader's own process (``cslib.grade.scoring``). See README, "What the grader guarantees".
 """
 
 
-def install_guard(config):
-    """Install the audit hook and the output cap. ``config``: scratch, writable, deny, log, output_limit, tag.
+def prepare_kernel(config):
+    """Prepare a fresh kernel for grading, before any student cell. ``config``: output_limit, tag.
 
-    - ``scratch``: the only directory (with /dev/shm and ``writable``) where files may be written or removed;
-    - ``writable``: the folders of this kernel start (IPython, Jupyter and matplotlib settings);
-    - ``deny``: paths (directories or files) that may not even be read or listed, except inside ``scratch``;
-    - ``log``: a file to which every blocked action is appended (opened before the hook exists);
     - ``output_limit``: characters of output (stdout, stderr, display data) kept per cell;
-    - ``tag``: the text that starts every message of the guard.
+    - ``tag``: the text that starts every message of the grader's.
+
+    Neither is a security boundary (a notebook can undo both): the output cap keeps an honest mistake
+    (a print in a loop) from filling the grader's memory, and the worker counts what arrives anyway.
     """
-    import posix
-    import sys
-    from _thread import get_ident
-
-    # Bind everything the hook uses now, before any student code can replace it.
-    lstat, readlink, getcwd, getpid = posix.lstat, posix.readlink, posix.getcwd, posix.getpid
-    _str, _bytes, _int, _isinstance, _tuple, _type = str, bytes, int, isinstance, tuple, type
-    _PermissionError, _OSError = PermissionError, OSError
-    scratch = config["scratch"].rstrip("/")
-    deny = _tuple(p.rstrip("/") for p in config["deny"])
-    tag = config["tag"]
-    max_logged = 200
-    logged = [0]
-    log = open(config["log"], "a", buffering=1, encoding="utf-8", errors="replace")
-    write_log = log.write
-    write_ok_exact = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/zero",
-                                "/dev/full", "/dev/random", "/dev/urandom"})
-    kernel_dirs = _tuple(p.rstrip("/") for p in config.get("writable", ()))  # this kernel's settings and sockets
-    write_ok_under = (scratch, "/dev/shm", *kernel_dirs)
-    O_WRITE = posix.O_WRONLY | posix.O_RDWR | posix.O_CREAT | posix.O_TRUNC | posix.O_APPEND
-
-    def resolve(path, base=None, depth=0):
-        """The real absolute path (symlinks resolved) using only functions bound above."""
-        if not path.startswith("/"):
-            path = (base if base is not None else getcwd()) + "/" + path
-        parts = [p for p in path.split("/") if p and p != "."]
-        out = ""
-        for i, part in enumerate(parts):
-            if part == "..":
-                out = out.rsplit("/", 1)[0]
-                continue
-            candidate = out + "/" + part
-            try:
-                st = lstat(candidate)
-            except _OSError:
-                out = candidate
-                continue
-            if (st.st_mode & 0o170000) == 0o120000 and depth < 40:
-                try:
-                    target = readlink(candidate)
-                except _OSError:
-                    out = candidate
-                    continue
-                rest = "/".join(parts[i + 1:])
-                joined = target + ("/" + rest if rest else "")
-                return resolve(joined, out or "/", depth + 1)
-            out = candidate
-        return out or "/"
-
-    # A str or bytes subclass could lie in startswith() or split(): check a plain copy. (Python hands
-    # path objects to the low-level events already converted, once, so they cannot change their mind.)
-    str_copy = _str.__str__
-    bytes_copy = b"".join
-    fspath = posix.fspath
-
-    def plain(value):
-        if _isinstance(value, _str):
-            return str_copy(value)
-        if _isinstance(value, _bytes):
-            return bytes_copy((value,)).decode("utf-8", "surrogateescape")
-        return None
-
-    def to_path(value, dir_fd=None):
-        """The real absolute path an audit argument names, or None for file descriptors."""
-        if value is None or _isinstance(value, _int):
-            return None
-        text = plain(value)
-        if text is None:
-            try:
-                text = plain(fspath(value))
-            except Exception:
-                text = None
-            if text is None:
-                block("read", f"<a path given as a {_type(value).__name__} object>")
-        base = None
-        if _isinstance(dir_fd, _int) and dir_fd >= 0 and not text.startswith("/"):
-            try:
-                base = readlink("/proc/self/fd/%d" % dir_fd)
-            except _OSError:
-                base = None
-        return resolve(text, base)
-
-    def is_dir(path):
-        try:
-            return (lstat(path).st_mode & 0o170000) == 0o040000
-        except _OSError:
-            return False
-
-    def under(path, roots):
-        for root in roots:
-            if path == root or path.startswith(root + "/"):
-                return True
-        return False
-
-    def other_process(path):
-        if not path.startswith("/proc/"):
-            return False
-        first = path[6:].split("/", 1)[0]
-        return first.isdigit() and _int(first) != getpid()
-
-    reasons = {
-        "read": "this path is private to the grader",
-        "write": "while grading, files may be written only inside the notebook's own folder",
-        "run": "while grading, other programs may not be started",
-        "signal": "while grading, other processes may not be signalled",
-    }
-
-    def block(action, what):
-        if logged[0] < max_logged:
-            logged[0] += 1
-            try:
-                write_log(action + "\t" + what.replace("\n", " ")[:300] + "\n")
-            except Exception:
-                pass
-        raise _PermissionError(f"{tag} blocked: {action} {what} ({reasons[action]})")
-
-    own = (scratch, *kernel_dirs)
-
-    def check_read(path):
-        if path is None or under(path, own):  # the scratch folder sits inside the grader's (denied) work folder
-            return
-        if under(path, deny) or other_process(path):
-            block("read", path)
-
-    def check_write(path):
-        if path is None or path in write_ok_exact:
-            return
-        if not under(path, write_ok_under):
-            block("write", path)
-        check_read(path)
-
-    def hook(event, args):
-        if event == "open":
-            path = to_path(args[0])
-            if path is None or path in write_ok_exact:
-                return
-            mode, flags = args[1], args[2]
-            writing = (_isinstance(flags, _int) and flags & O_WRITE) or (
-                _isinstance(mode, _str) and ("w" in mode or "a" in mode or "x" in mode or "+" in mode))
-            if writing:
-                check_write(path)
-            else:
-                check_read(path)
-                # os.open(folder) gives a descriptor that later opens (dir_fd=...) are relative to, which the
-                # "open" event does not show: no such descriptors for folders outside the scratch folder
-                if mode is None and not under(path, write_ok_under) and is_dir(path):
-                    block("read", path + " (a folder descriptor outside the scratch folder)")
-        elif event in ("os.remove", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.utime", "os.chflags",
-                       "os.lchflags", "os.truncate", "os.setxattr", "os.removexattr", "shutil.chown",
-                       "shutil.rmtree"):
-            dir_fd = args[-1] if event in ("os.remove", "os.rmdir", "os.mkdir", "os.chmod", "os.chown",
-                                           "os.utime", "shutil.rmtree") else None
-            check_write(to_path(args[0], dir_fd))
-        elif event in ("os.rename", "os.link"):
-            check_write(to_path(args[0], args[2]))
-            check_write(to_path(args[1], args[3]))
-        elif event == "os.symlink":
-            check_write(to_path(args[1], args[2]))
-        elif event in ("shutil.copyfile", "shutil.copytree", "shutil.copymode", "shutil.copystat"):
-            check_read(to_path(args[0]))
-            check_write(to_path(args[1]))
-        elif event == "shutil.move":
-            check_write(to_path(args[0]))
-            check_write(to_path(args[1]))
-        elif event == "shutil.make_archive":
-            check_write(to_path(args[0]))
-        elif event == "shutil.unpack_archive":
-            check_read(to_path(args[0]))
-            check_write(to_path(args[1]))
-        elif event in ("os.listdir", "os.scandir", "os.listxattr", "os.getxattr", "glob.glob", "glob.glob/2"):
-            check_read(to_path(args[0] if args and args[0] is not None else "."))
-        elif event == "sqlite3.connect":
-            database = args[0]
-            if _isinstance(database, (_str, _bytes)) and database not in (":memory:", "", b":memory:", b""):
-                check_write(to_path(database))
-        elif event in ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.startfile",
-                       "pty.spawn"):
-            what = args[1] if event == "subprocess.Popen" else args[0]
-            if not _isinstance(what, (list, _tuple)):
-                what = [what]
-            block("run", " ".join(a.decode("utf-8", "replace") if _isinstance(a, _bytes) else _str(a)
-                                  for a in what[:4])[:200])
-        elif event in ("os.kill", "os.killpg"):
-            target = args[0]
-            if _isinstance(target, _int) and target not in (0, getpid()) and not (event == "os.killpg" and target == getpid()):
-                try:
-                    with_parent = open_stat(target)
-                except Exception:
-                    with_parent = None
-                if with_parent != getpid():
-                    block("signal", "process %s" % target)
-
-    def open_stat(pid):
-        """The parent pid of ``pid`` (children, e.g. DataLoader workers, may be signalled)."""
-        fd = posix.open("/proc/%d/stat" % pid, posix.O_RDONLY)  # raises the audit event; /proc/<pid> of a
-        try:                                                  # child is fine only because we are the caller
-            data = posix.read(fd, 1024)
-        finally:
-            posix.close(fd)
-        return _int(data.rsplit(b")", 1)[1].split()[1])
-
-    # torch.save writes its zip file from C++, where no audit event is raised: check the path it is
-    # given, as soon as torch.serialization has been imported.
-    modules = sys.modules
-    torch_patched = [False]
-
-    def patch_torch_save(serialization):
-        writer = getattr(serialization, "_open_zipfile_writer_file", None)
-        if writer is None:  # torch.serialization is still being imported: try again at the next event
-            return
-        torch_patched[0] = True
-        original_init = writer.__init__
-
-        def __init__(self, name, *args, **kwargs):
-            check_write(to_path(name))
-            original_init(self, name, *args, **kwargs)
-
-        writer.__init__ = __init__
-
-    # Reading /proc/<child>/stat from inside the hook would trigger the hook again and be blocked as
-    # "another process": let the nested call through, in this thread only.
-    inside = set()
-
-    def guarded_hook(event, args):
-        thread = get_ident()
-        if thread in inside:
-            return
-        inside.add(thread)
-        try:
-            if not torch_patched[0] and "torch.serialization" in modules:
-                patch_torch_save(modules["torch.serialization"])
-            hook(event, args)
-        finally:
-            inside.discard(thread)
-
-    sys.addaudithook(guarded_hook)
-    _cap_output(config["output_limit"], tag)
+    _cap_output(config["output_limit"], config["tag"])
     _keep_kernel_on_exit()
 
 
@@ -505,5 +267,5 @@ def run_question(user_ns, request, nonce):
     except ImportError:  # pragma: no cover - grading always runs in an IPython kernel
         pass
     frame = "\n<<cslib-grade:" + nonce + ">>" + json.dumps(payload) + "<</cslib-grade:" + nonce + ">>\n"
-    type(out).write(out, frame)  # the class's write: past the output cap of install_guard
+    type(out).write(out, frame)  # the class's write: past the output cap of prepare_kernel
     type(out).flush(out)

@@ -320,11 +320,9 @@ def summary(graded: list[Graded], lab: Lab, seed: int, out: Path, feedback: Path
     lines.append(f"  failed: {len(failed):3d}" + ("   (no points in the CSV; see their reasons)" if failed else ""))
     for g in failed:
         lines.append(f"    {g.submission.path.name}: {g.reason}")
-    for label, prefix in (("review (possible tampering)", "blocked (possible tampering)"),
-                          ("blocked writes or programs", "blocked: ")):
-        names = [g.submission.path.name for g in graded if any(n.startswith(prefix) for n in g.notes)]
-        if names:
-            lines.append(f"  {label}: {', '.join(names)}")
+    review = [g.submission.path.name for g in graded if any("possible tampering" in n for n in g.notes)]
+    if review:  # what the grader saw and could not rule out (see README, "What the grader guarantees")
+        lines.append(f"  review (possible tampering): {', '.join(review)}")
     duplicates = sorted({g.submission.student_id for g in graded if not g.submission.counted})
     if duplicates:
         lines.append(f"  submitted more than once (newest counted): {', '.join(duplicates)}")

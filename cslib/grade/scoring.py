@@ -10,13 +10,11 @@ from __future__ import annotations
 import builtins
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cslib.checks import Question, from_data
 from cslib.grade.lab import GradingCase, Lab
 from cslib.grade.submissions import Submission
-from cslib.grade.worker import GUARD_TAG
 
 if TYPE_CHECKING:  # pragma: no cover
     from cslib.grade import Options
@@ -91,9 +89,11 @@ def judge_question(question: Question, cases: list[GradingCase], record: dict) -
                           f"or its cell failed before defining it?)"), notes
     reference = f"{payload.get('module')}.{payload.get('qualname')}"
     if reference in question.reject:
+        notes.append(f"{question.answer}: is cslib's own {reference} (possible tampering: review by hand)")
         return all_failed(f"`{question.answer}` is cslib's own {reference}; write your own version"), notes
     used = [str(r) for r in payload.get("references") or [] if r in question.reject]
     if used:
+        notes.append(f"{question.answer}: calls or wraps cslib's own {', '.join(used)} (possible tampering: review by hand)")
         return all_failed(f"`{question.answer}` calls or wraps cslib's own {', '.join(used)}; write your own "
                           f"version"), notes
     kinds = {raw.get("kind") if isinstance(raw, dict) else None for raw in raw_cases}
@@ -134,15 +134,6 @@ def describe_cell(cells_by_index: dict[int, str], index: int) -> str:
     return f"cell {index + 1}" + (f" (`{first}`)" if first else "")
 
 
-BLOCKED_NOTES = {
-    "read": "blocked (possible tampering): tried to read {what}",
-    "signal": "blocked (possible tampering): tried to signal {what}",
-    "write": "blocked: tried to write {what} (outside its scratch folder)",
-    "run": "blocked: tried to start a program: {what}",
-}
-# Programs that libraries start on their own (ctypes.util.find_library, platform.processor, matplotlib):
-# still blocked (the libraries fall back), but not worth a note.
-QUIET_PROGRAMS = {"ldconfig", "gcc", "cc", "ld", "uname", "fc-list", "lscpu", "nvidia-smi", "objdump", "x86_64-linux-gnu-gcc"}
 MEMORY_ERRORS = ("MemoryError", "can't allocate memory", "DefaultCPUAllocator", "out of memory", "Cannot allocate memory")
 
 
@@ -158,7 +149,7 @@ def run_notes(sub: Submission, result: dict, options: Options) -> list[str]:
             unwritten.append(str(cell["index"] + 1))
         elif status == "error" and any(m in error for m in MEMORY_ERRORS):
             notes.append(f"{where} ran out of memory (limit {options.memory_gb:g} GiB): {error[:120]}")
-        elif status == "error" and GUARD_TAG not in error:  # blocked actions are listed below
+        elif status == "error":
             errors.append(f"{where} raised {error[:160]}")
         elif status == "timeout" and cell.get("exit") == "notebook time limit":
             notes.append(f"{where} was interrupted when the notebook's time limit was reached")
@@ -187,12 +178,6 @@ def run_notes(sub: Submission, result: dict, options: Options) -> list[str]:
         skipped = result.get("not_run", [])
         tail = f": cells {skipped[0] + 1}-{skipped[-1] + 1} did not run" if skipped else ""
         notes.append(f"notebook time limit ({options.timeout:g} s) reached{tail}")
-    blocked = [(action, what) for action, what in result.get("blocked", [])
-               if not (action == "run" and Path(what.split(" ")[0]).name in QUIET_PROGRAMS)]
-    for action, what in blocked[:12]:
-        notes.append(BLOCKED_NOTES.get(action, "blocked: {action} {what}").format(action=action, what=what))
-    if len(blocked) > 12:
-        notes.append(f"... and {len(blocked) - 12} more blocked actions")
     return notes
 
 

@@ -33,6 +33,7 @@ class Submission:
     notes: list[str] = field(default_factory=list)
     counted: bool = True  # False for an older file of a student who submitted twice
     feedback_name: str = ""
+    sha256: str = ""  # of the bytes graded ('' if the file could not be read)
 
 
 def student_id(path: Path, pattern: str | None = None) -> tuple[str, str]:
@@ -90,8 +91,15 @@ def read_submission(path: Path, folders: list[Path], limit: int = 100 * 2**20) -
         os.close(fd)
 
 
+# The pre-check runs in the grader's own process: its time is bounded by the file size (read_submission's
+# limit), one JSON parse, and these caps (no lab comes near them), not by a timeout.
+MAX_CELLS = 5_000
+MAX_CODE_CHARS = 10 * 2**20
+
+
 def read_notebook(data: bytes) -> tuple[list[dict], dict, str]:
-    """(code cells, metadata, failure) of a submitted file's bytes; failure says why it is no notebook."""
+    """(code cells, metadata, failure) of a submitted file's bytes; failure says why it is no notebook or
+    cannot be graded (more than ``MAX_CELLS`` cells or ``MAX_CODE_CHARS`` characters of code)."""
     if not data.strip():
         return [], {}, "empty file"
     try:
@@ -107,14 +115,18 @@ def read_notebook(data: bytes) -> tuple[list[dict], dict, str]:
         return [], {}, f"not a notebook: invalid JSON ({getattr(e, 'msg', e)}{where})"
     if not isinstance(nb, dict) or not ("cells" in nb or "worksheets" in nb):
         return [], {}, "not a notebook: JSON without notebook cells"
+    count = 0
     if "worksheets" in nb:  # nbformat 3: its cells sit in worksheets, a code cell's source is its "input"
-        nb = _cells_of_nbformat_3(nb)  # read in one pass (nbformat's converter validates, and took a minute on 30 MB)
+        nb, count = _cells_of_nbformat_3(nb)  # one pass (nbformat's converter validates, and took a minute on 30 MB)
         if nb is None:
             return [], {}, "not a notebook: an old notebook format (3) whose worksheets are not lists of cells"
     cells = nb.get("cells")
     if not isinstance(cells, list):
         return [], {}, "not a notebook: its cells are not a list"
-    code = []
+    count = max(count, len(cells))
+    if count > MAX_CELLS:
+        return [], {}, f"too many cells ({count:,}; a lab has about a hundred, the limit is {MAX_CELLS:,})"
+    code, chars = [], 0
     for index, cell in enumerate(cells):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
@@ -123,17 +135,24 @@ def read_notebook(data: bytes) -> tuple[list[dict], dict, str]:
             source = "".join(s for s in source if isinstance(s, str))
         if isinstance(source, str) and source.strip():
             code.append({"index": index, "source": source})
+            chars += len(source)
+    if chars > MAX_CODE_CHARS:
+        return [], {}, f"too much code ({chars / 2**20:.0f} M characters; the limit is {MAX_CODE_CHARS // 2**20} M)"
     metadata = nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}
     if not code:
         return [], metadata, "empty notebook: no code cells"
     return code, metadata, ""
 
 
-def _cells_of_nbformat_3(nb: dict) -> dict | None:
-    """An nbformat-3 notebook as {"cells", "metadata"} with version 4's names, or None if it is malformed."""
+def _cells_of_nbformat_3(nb: dict) -> tuple[dict | None, int]:
+    """(an nbformat-3 notebook as {"cells", "metadata"} with version 4's names, or None if it is malformed;
+    its number of cells). Over ``MAX_CELLS`` cells it is not converted (no cells)."""
     sheets = nb.get("worksheets")
     if not isinstance(sheets, list) or not all(isinstance(s, dict) and isinstance(s.get("cells", []), list) for s in sheets):
-        return None
+        return None, 0
+    total = sum(len(s.get("cells", [])) for s in sheets)
+    if total > MAX_CELLS:
+        return {"cells": []}, total
     cells = []
     for sheet in sheets:
         for cell in sheet.get("cells", []):
@@ -141,7 +160,7 @@ def _cells_of_nbformat_3(nb: dict) -> dict | None:
                 cells.append({"cell_type": "code", "source": cell.get("input", "")})
             else:
                 cells.append({"cell_type": cell.get("cell_type") if isinstance(cell, dict) else None})
-    return {"cells": cells, "metadata": nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}}
+    return {"cells": cells, "metadata": nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}}, total
 
 
 def check_lab(cells: list[dict], metadata: dict, lab: Lab) -> str:
@@ -152,7 +171,7 @@ def check_lab(cells: list[dict], metadata: dict, lab: Lab) -> str:
         return f"wrong lab: this notebook is {theirs} (its metadata), not {lab.lab_id}"
     if not theirs:
         code = "\n".join(c["source"] for c in cells)
-        if not any(re.search(rf"\b{re.escape(q.answer)}\b", code) for q in lab.questions):
+        if not any(q.answer in code and re.search(rf"\b{re.escape(q.answer)}\b", code) for q in lab.questions):
             names = ", ".join(q.answer for q in lab.questions)
             return f"wrong lab: none of this lab's answers ({names}) appear in the notebook's code"
     return ""

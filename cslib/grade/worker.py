@@ -12,8 +12,9 @@ inside it (``sandbox.wrap``: bubblewrap, unless the instructor passed ``--no-san
 1. limits the memory (``RLIMIT_DATA``) and file sizes of itself and so of the kernel it starts;
 2. starts a kernel in the submission's scratch folder (its working directory and HOME), with
    its sockets, IPython and Jupyter settings in a fresh folder of its own for every start (so
-   nothing a notebook wrote there runs in the next kernel), and installs the kernel side
-   (``kernelside.install_guard``: output cap, notes on blocked file access) before any student cell;
+   nothing a notebook wrote there runs in the next kernel), in a cgroup of its own (memory, tasks,
+   CPU share), and prepares it (``kernelside.prepare_kernel``: output cap, ``exit()``) before any
+   student cell;
 3. runs the code cells in order with a time limit per cell (interrupt, then kill if the cell
    ignores the interrupt) and one for the whole notebook; errors do not stop the run. When the
    kernel dies (``os._exit``, a segfault, the OOM killer) it starts a new one, re-runs the cells
@@ -61,17 +62,16 @@ def _load(name: str):
 
 
 remove_tree = _load("cleanup").remove_tree  # never raises, even on a tree thousands of folders deep
-GUARD_TAG = "[cslib grader]"
+GRADER_TAG = "[cslib grader]"
 INTERRUPT_GRACE = 3.0  # seconds a cell gets to stop after an interrupt before its kernel is killed
 STARTUP_TIMEOUT = 60.0
 KEEP_CHARS = 64 * 2**20  # grading output kept while looking for the framed payload (at most; see payload_limit)
 FRAME = re.compile(r"<<cslib-grade:([0-9a-f]+)>>(.*?)<</cslib-grade:\1>>", re.S)
 MAX_SOCKET_PATH = 100  # Unix socket paths are limited to 107 bytes
-GUARD_LOG_CHARS = 200_000
 
 
 class KernelStartError(RuntimeError):
-    """The kernel could not be started, or the file guard could not be installed in it."""
+    """The kernel could not be started, or not prepared for grading."""
 
 
 @dataclass
@@ -115,7 +115,6 @@ class WorkerResult:
     restarts: int = 0
     replay_cut: bool = False  # a new kernel could not re-run every earlier cell in time
     questions: list[QuestionRecord] = field(default_factory=list)
-    blocked: list[list[str]] = field(default_factory=list)  # [action, path] the file guard refused
     fatal: str | None = None  # set when the submission could not be graded at all
     seconds: float = 0.0
 
@@ -177,7 +176,7 @@ def parse_frames(text: str, nonce: str, limit: int | None = None) -> tuple[dict 
 
 
 # --------------------------------------------------------------------------- the kernel
-class GuardedKernel:
+class GradingKernel:
     """A Jupyter kernel in the scratch folder, inside the sandbox, with the kernel side installed first.
 
     Every start gets a fresh folder (random name, made while no kernel runs) for its connection file,
@@ -194,7 +193,6 @@ class GuardedKernel:
         self.starts = 0
         self.sandboxed = job["sandbox"]["kind"] != "none"
         self.start_dir: Path | None = None
-        self.logs: list[int] = []  # the file guard's logs, opened here before each kernel started
         self.group = None  # this start's cgroup (limits.Group), when the job asks for OS limits
         self.oom_kills = 0  # processes the OOM killer ended in this kernel's cgroup, over all its starts
 
@@ -222,9 +220,6 @@ class GuardedKernel:
                 shutil.copy(cache, run / "matplotlib")
             except OSError:
                 pass
-        log = run / "guard.log"
-        os.close(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        self.logs.append(os.open(log, os.O_RDONLY | os.O_NOFOLLOW))  # read at the end through this descriptor
         command = [job["python"], job["launcher"], "-f", "{connection_file}"]
         argv = _load("sandbox").wrap(job["sandbox"], command, [job["scratch"], str(run)], env, job["scratch"],
                                     scratch_bytes=job["limits"].get("scratch_bytes"))
@@ -259,12 +254,11 @@ class GuardedKernel:
         except Exception as e:
             self.kill()
             raise KernelStartError(f"the kernel could not be started: {type(e).__name__}: {e}") from e
-        config = {"scratch": job["scratch"], "writable": [str(run)], "deny": job["deny"], "log": str(log),
-                  "output_limit": job["limits"]["output_chars"], "tag": GUARD_TAG}
-        guard = self.execute(snippet(job["kernel_sources"], f"install_guard({config!r})"), 60, store_history=False)
-        if guard.status != "ok":
+        config = {"output_limit": job["limits"]["output_chars"], "tag": GRADER_TAG}
+        ready = self.execute(snippet(job["kernel_sources"], f"prepare_kernel({config!r})"), 60, store_history=False)
+        if ready.status != "ok":
             self.kill()
-            raise KernelStartError(f"the file guard could not be installed: {guard.status} {guard.error}")
+            raise KernelStartError(f"the kernel could not be prepared for grading: {ready.status} {ready.error}")
 
     def kill(self) -> None:
         """Stop the kernel (with the sandbox, every process it started) and close the channels."""
@@ -309,22 +303,6 @@ class GuardedKernel:
                        "SIGBUS": "bus error", "SIGFPE": "arithmetic error", "SIGILL": "illegal instruction"}.get(name, "")
             return f"{name}{', ' + meaning if meaning else ''}"
         return f"exit code {code}"
-
-    def read_logs(self) -> list[str]:
-        """The lines of the file guard's logs of every start (read through descriptors opened before each start)."""
-        lines: list[str] = []
-        left = GUARD_LOG_CHARS
-        for fd in self.logs:
-            try:
-                data = os.read(fd, max(0, left))
-            except OSError:
-                data = b""
-            finally:
-                os.close(fd)
-            left -= len(data)
-            lines += data.decode("utf-8", "replace").splitlines()
-        self.logs = []
-        return lines
 
     def execute(self, code: str, timeout: float, collect: bool = False, store_history: bool = True) -> Execution:
         """Run ``code``; interrupt it after ``timeout`` s and kill the kernel if it does not stop."""
@@ -377,7 +355,7 @@ class GuardedKernel:
             elif kind == "stream":
                 text = content.get("text", "")
                 result.output_chars += len(text)
-                if GUARD_TAG + " output over" in text:
+                if GRADER_TAG + " output over" in text:
                     result.capped = True
                 # any parent: a notebook that replaced sys.stdout leaves the grader's stream with an old
                 # parent header; the fresh nonce is what identifies the payload
@@ -416,7 +394,7 @@ class Run:
     def __init__(self, job: dict):
         self.job = job
         self.limits = job["limits"]
-        self.kernel = GuardedKernel(job)
+        self.kernel = GradingKernel(job)
         self.result = WorkerResult()
         self.start = time.monotonic()
         self.cells_deadline = self.start + self.limits["notebook_timeout"]
@@ -507,18 +485,10 @@ class Run:
             elif run.status == "timeout":
                 self.result.questions.append(QuestionRecord("timeout", None, "testing this answer took too long"))
             else:
-                detail = {"tampered": "the grading output was forged or garbled",
+                detail = {"tampered": "the grading output was forged or garbled (possible tampering)",
                           "too_large": "the grading output was larger than its results can be (possible tampering)"}.get(
                     problem, "no grading output arrived (did the notebook replace sys.stdout?)")
                 self.result.questions.append(QuestionRecord(problem, None, detail))
-
-    def read_guard_log(self) -> None:
-        seen = set()
-        for line in self.kernel.read_logs():
-            action, _, what = line.partition("\t")
-            if (action, what) not in seen:
-                seen.add((action, what))
-                self.result.blocked.append([action, what])
 
     def run(self) -> WorkerResult:
         try:
@@ -533,7 +503,6 @@ class Run:
             self.result.fatal = str(e)
         finally:
             self.kernel.kill()
-            self.read_guard_log()
             self.result.seconds = round(time.monotonic() - self.start, 2)
         return self.result
 
@@ -547,8 +516,25 @@ def limit_resources(memory_bytes: int | None, file_bytes: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
 
 
+def die_with_grader() -> None:
+    """On Linux, be killed when the grader's process dies (a crash, ``kill -9``): the kernel, started with
+    bubblewrap's ``--die-with-parent``, then dies too, and nothing of a crashed run goes on grading."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    parent = os.getppid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the grader died before the line above
+        os._exit(1)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    die_with_grader()
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     os.umask(0o077)
     try:
