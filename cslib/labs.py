@@ -4,12 +4,11 @@ A solution notebook is an nbgrader source notebook. Answers sit between ``### BE
 ``### END SOLUTION`` lines, in code or markdown cells marked as nbgrader solution cells (cell
 metadata ``nbgrader``: ``solution``, ``grade``, ``grade_id``, ``points``, ``locked``,
 ``schema_version``). Hidden tests sit between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``
-in autograder test cells (``grade`` and ``locked``). The student version replaces each solution region
-with ``# YOUR CODE HERE`` / ``raise NotImplementedError()`` (in markdown cells: ``YOUR ANSWER HERE``),
-removes the hidden tests, clears every output, locks cells and records their checksums as ``nbgrader
-generate_assignment`` does (so that ``labs/`` is what nbgrader releases; ``tests/test_nbgrader.py``
-runs nbgrader and compares), and records in the notebook's metadata which lab it is and a hash of what
-was written. A line that looks like a marker but is not exactly one (``# BEGIN SOLUTION``, ``### Begin
+in autograder test cells (``grade`` and ``locked``). The student version is made by nbgrader's own
+preprocessors, as ``nbgrader generate_assignment`` runs them (so ``labs/`` is what nbgrader releases;
+``tests/test_nbgrader.py`` runs nbgrader and compares); this module adds what nbgrader lacks: a lint
+that names the cell, never overwriting an edited lab, and in the notebook's metadata which lab it is
+and a hash of what was written. A line that looks like a marker but is not exactly one (``# BEGIN SOLUTION``, ``### Begin
 Solution``, a marker in a raw cell, ...) is an error: it would leak the answer into the lab. So is a
 region in a cell without the nbgrader metadata that nbgrader needs to clear it.
 
@@ -41,8 +40,6 @@ except ImportError as error:  # a student install: the lab builder is an instruc
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
-CODE_STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
-MARKDOWN_STUB = ["YOUR ANSWER HERE"]
 NBVAL_TAGS = {"nbval-check-output", "nbval-ignore-output", "nbval-skip", "raises-exception"}
 LAB_NAME = re.compile(r"^(lab\d\d)_[\w-]+\.ipynb$")
 # Anything that reads like "begin solution" or "end solution", in any case or spacing: if it is not
@@ -75,64 +72,45 @@ def lab_id(path: str | Path) -> str:
 
 
 # --------------------------------------------------------------------------- solutions -> lab
-def _near_miss(where: str, number: int, line: str) -> LabFormatError:
+def _near_miss(where: str, number: int, line: str, begin: str = BEGIN, end: str = END) -> LabFormatError:
+    kind, what = ("solution", "the answer") if begin == BEGIN else ("hidden-test", "the hidden test")
     return LabFormatError(
-        f"{where} line {number}: {line.strip()!r} looks like a solution marker but is not one, so the answer "
-        f"would be copied into the lab. Write exactly '{BEGIN}' and '{END}', each on a line of its own."
+        f"{where} line {number}: {line.strip()!r} looks like a {kind} marker but is not one, so {what} "
+        f"would be copied into the lab. Write exactly '{begin}' and '{end}', each on a line of its own."
     )
 
 
-def strip_solutions(source: str, stub: list[str], where: str = "") -> str:
-    """Replace every solution region of one cell's source with ``stub``, keeping indentation.
+def regions(source: str, begin: str, end: str, looks_like: re.Pattern, where: str = "") -> list[tuple[bool, str]]:
+    """Each line of one cell's source with whether it is inside a ``begin``/``end`` region (marker lines left out).
 
-    Lines are split on "\\n" and joined back as nbgrader's ClearSolutions does, so both give the same text.
+    The one reader of solution and hidden-test regions (the lint here, the site's leak check and the tests
+    use it). Unbalanced markers and near misses (a line that ``looks_like`` a marker but is not exactly one,
+    which nbgrader would not see either, so the answer would be copied into the lab) are errors.
     """
-    out: list[str] = []
+    out: list[tuple[bool, str]] = []
     inside = False
     for number, line in enumerate(source.split("\n"), 1):
         marker = line.strip()
-        if marker == BEGIN:
+        if marker == begin:
             if inside:
-                raise LabFormatError(f"{where} line {number}: {BEGIN} inside another solution region")
+                raise LabFormatError(f"{where} line {number}: {begin} inside another region")
             inside = True
-            indent = line[: len(line) - len(line.lstrip())]
-            out.extend(indent + s for s in stub)
-        elif marker == END:
+        elif marker == end:
             if not inside:
-                raise LabFormatError(f"{where} line {number}: {END} without {BEGIN}")
+                raise LabFormatError(f"{where} line {number}: {end} without {begin}")
             inside = False
-        elif LOOKS_LIKE_MARKER.search(line):
-            raise _near_miss(where, number, line)
-        elif not inside:
-            out.append(line)
+        elif looks_like.search(line):
+            raise _near_miss(where, number, line, begin, end)
+        else:
+            out.append((inside, line))
     if inside:
-        raise LabFormatError(f"{where}: {BEGIN} without {END}")
-    return "\n".join(out)
+        raise LabFormatError(f"{where}: {begin} without {end}")
+    return out
 
 
-def strip_hidden_tests(source: str, where: str = "") -> str:
-    """Remove every hidden-test region (the marker lines included) of one cell's source, as nbgrader's ClearHiddenTests does."""
-    out: list[str] = []
-    inside = False
-    for number, line in enumerate(source.split("\n"), 1):
-        marker = line.strip()
-        if marker == HIDDEN_BEGIN:
-            if inside:
-                raise LabFormatError(f"{where} line {number}: {HIDDEN_BEGIN} inside another hidden-test region")
-            inside = True
-        elif marker == HIDDEN_END:
-            if not inside:
-                raise LabFormatError(f"{where} line {number}: {HIDDEN_END} without {HIDDEN_BEGIN}")
-            inside = False
-        elif LOOKS_LIKE_HIDDEN.search(line):
-            raise LabFormatError(f"{where} line {number}: {line.strip()!r} looks like a hidden-test marker but is not one, "
-                                 f"so the hidden test would be copied into the lab. Write exactly '{HIDDEN_BEGIN}' and "
-                                 f"'{HIDDEN_END}', each on a line of its own.")
-        elif not inside:
-            out.append(line)
-    if inside:
-        raise LabFormatError(f"{where}: {HIDDEN_BEGIN} without {HIDDEN_END}")
-    return "\n".join(out)
+def solution_lines(source: str, inside: bool = True, where: str = "") -> list[str]:
+    """The lines of one cell's source inside its solution regions (outside them with ``inside=False``)."""
+    return [line for within, line in regions(source, BEGIN, END, LOOKS_LIKE_MARKER, where) if within == inside]
 
 
 # --------------------------------------------------------------------------- nbgrader's cell metadata
@@ -150,28 +128,10 @@ def is_grade(cell: nbformat.NotebookNode) -> bool:
     return bool(grading(cell).get("grade", False))
 
 
-def is_locked(cell: nbformat.NotebookNode) -> bool:
-    """nbgrader's rule: a solution cell is never locked, an autograder test always is, others when marked."""
-    if is_solution(cell):
-        return False
-    return is_grade(cell) or bool(grading(cell).get("locked", False))
-
-
-def nbgrader_checksum(cell: nbformat.NotebookNode) -> str:
-    """The checksum nbgrader records for a graded, solution or locked cell (nbgrader.utils.compute_checksum)."""
-    digest = hashlib.md5()
-    for part in (cell.source, cell.cell_type, str(is_grade(cell)), str(is_solution(cell)), str(is_locked(cell)),
-                 grading(cell)["grade_id"]):
-        digest.update(part.encode("utf-8"))
-    if is_grade(cell):
-        digest.update(str(float(grading(cell)["points"])).encode("utf-8"))
-    return digest.hexdigest()
-
-
 def check_grading(cell: nbformat.NotebookNode, where: str, seen: dict[str, str]) -> None:
     """The checks of nbgrader's metadata validator that would stop ``generate_assignment``, with a remedy."""
     info = grading(cell)
-    if not (is_grade(cell) or is_solution(cell) or is_locked(cell)):
+    if not (is_grade(cell) or is_solution(cell) or info.get("locked", False)):
         return
     grade_id = info.get("grade_id")
     if not isinstance(grade_id, str) or not grade_id:
@@ -187,64 +147,63 @@ def check_grading(cell: nbformat.NotebookNode, where: str, seen: dict[str, str])
         raise LabFormatError(f"{where}: a graded markdown cell ({grade_id!r}) must also be a solution cell (a written answer)")
 
 
-def lock(cell: nbformat.NotebookNode) -> None:
-    """Cell metadata ``deletable``/``editable`` as nbgrader's LockCells sets them (its default settings)."""
-    if is_solution(cell):
-        cell.metadata["deletable"] = False
-    elif is_grade(cell) or is_locked(cell):
-        cell.metadata["deletable"] = False
-        cell.metadata["editable"] = False
-
-
-def build_lab(solution: nbformat.NotebookNode, name: str = "") -> nbformat.NotebookNode:
-    """The student version of a solution notebook (a new notebook; the input is not changed).
-
-    Its cells are what ``nbgrader generate_assignment`` releases (the README states the remaining
-    differences); its metadata records the lab and the hash of the notebook itself (see :func:`content_hash`).
-    """
-    lab = copy.deepcopy(solution)
+# --------------------------------------------------------------------------- the student version
+def lint(solution: nbformat.NotebookNode, name: str = "") -> None:
+    """What nbgrader does not check, or checks without naming the cell: near-miss markers, markers in raw cells,
+    regions in cells without the metadata nbgrader needs to clear them, and its metadata rules, cell by cell."""
     seen: dict[str, str] = {}
-    for i, cell in enumerate(lab.cells, 1):
+    for i, cell in enumerate(solution.cells, 1):
         where = f"{name} cell {i} ({cell.cell_type})"
         check_grading(cell, where, seen)
-        if cell.cell_type in ("code", "markdown"):
-            stub = CODE_STUB if cell.cell_type == "code" else MARKDOWN_STUB
-            stripped = strip_solutions(cell.source, stub, where)
-            had_region = stripped != cell.source or any(line.strip() == BEGIN for line in cell.source.split("\n"))
-            if had_region and not is_solution(cell):
-                raise LabFormatError(
-                    f"{where}: a solution region in a cell that is not an nbgrader solution cell; nbgrader would refuse "
-                    "it (\"Solution region detected in a non-solution cell\"). Give the cell the metadata "
-                    '{"nbgrader": {"solution": true, "grade": false, "locked": false, "grade_id": "<a unique name>", '
-                    f'"schema_version": {NBGRADER_SCHEMA}}}}} (with "grade": true and "points" for a written answer).')
-            if is_solution(cell) and not had_region:
-                stripped = "\n".join(stub)  # a solution cell without a region is replaced whole, as nbgrader does
-            hidden = strip_hidden_tests(stripped, where)
-            if hidden != stripped and not is_grade(cell):
-                raise LabFormatError(f"{where}: hidden tests in a cell that is not an nbgrader autograder test cell "
-                                     '(metadata nbgrader "grade": true, "locked": true, with its points)')
-            cell.source = hidden
-        else:  # raw cells go into the lab exactly as they are: a marker there would not be stripped
+        if cell.cell_type not in ("code", "markdown"):  # raw cells are copied unchanged: a marker would leak
             for number, line in enumerate(cell.source.splitlines(), 1):
                 if LOOKS_LIKE_MARKER.search(line) or LOOKS_LIKE_HIDDEN.search(line):
                     raise LabFormatError(f"{where} line {number}: {line.strip()!r}: solution and hidden-test markers work "
                                          "only in code and markdown cells, and a raw cell is copied into the lab unchanged. "
                                          "Make it a markdown cell, or move the answer out of it.")
-        if cell.cell_type == "code":
-            cell.outputs = []
-            cell.execution_count = None
-            for key in ("collapsed", "scrolled"):  # as nbconvert's ClearOutput
-                cell.metadata.pop(key, None)
+            continue
+        lines = regions(cell.source, BEGIN, END, LOOKS_LIKE_MARKER, where)
+        if any(inside for inside, _ in lines) or BEGIN in (line.strip() for line in cell.source.split("\n")):
+            if not is_solution(cell):
+                raise LabFormatError(
+                    f"{where}: a solution region in a cell that is not an nbgrader solution cell; nbgrader would refuse "
+                    "it (\"Solution region detected in a non-solution cell\"). Give the cell the metadata "
+                    '{"nbgrader": {"solution": true, "grade": false, "locked": false, "grade_id": "<a unique name>", '
+                    f'"schema_version": {NBGRADER_SCHEMA}}}}} (with "grade": true and "points" for a written answer).')
+        hidden = regions(cell.source, HIDDEN_BEGIN, HIDDEN_END, LOOKS_LIKE_HIDDEN, where)
+        if len(hidden) != len(cell.source.split("\n")) and not is_grade(cell):
+            raise LabFormatError(f"{where}: hidden tests in a cell that is not an nbgrader autograder test cell "
+                                 '(metadata nbgrader "grade": true, "locked": true, with its points)')
+
+
+def build_lab(solution: nbformat.NotebookNode, name: str = "") -> nbformat.NotebookNode:
+    """The student version of a solution notebook (a new notebook; the input is not changed).
+
+    :func:`lint` first; then nbgrader's own preprocessors, in ``nbgrader generate_assignment``'s order and with
+    its default settings (solutions cleared, outputs cleared, cells locked, hidden tests removed, checksums);
+    then what ``labs/`` adds (docs/instructors.md lists it): no run metadata, nbval tags or widget state, and
+    the lab and a hash of the notebook itself in its metadata (see :func:`content_hash`).
+    """
+    lint(solution, name)
+    try:
+        from nbgrader.preprocessors import (CheckCellMetadata, ClearHiddenTests, ClearMarkScheme, ClearOutput,
+                                            ClearSolutions, ComputeChecksums, LockCells)
+    except ImportError as error:
+        raise LabError('building labs needs nbgrader: pip install -e ".[instructor]" -c constraints.txt') from error
+    lab, resources = copy.deepcopy(solution), {}
+    for step in (LockCells, ClearSolutions, ClearOutput, CheckCellMetadata, ComputeChecksums, ClearHiddenTests,
+                 ClearMarkScheme, ComputeChecksums, CheckCellMetadata):
+        try:
+            lab, resources = step().preprocess(lab, resources)
+        except Exception as e:  # noqa: BLE001 - nbgrader's own refusal (lint catches the common ones first)
+            raise LabFormatError(f"{name}: nbgrader's {step.__name__} refused the notebook: {e}") from None
+    for cell in lab.cells:
         cell.metadata.pop("execution", None)
         tags = [t for t in cell.metadata.get("tags", []) if t not in NBVAL_TAGS]
         if tags:
             cell.metadata["tags"] = tags
         else:
             cell.metadata.pop("tags", None)
-        lock(cell)
-        if is_grade(cell) or is_solution(cell) or is_locked(cell):
-            cell.metadata["nbgrader"]["checksum"] = nbgrader_checksum(cell)
-            cell.metadata["nbgrader"]["cell_type"] = cell.cell_type
     lab.metadata.pop("widgets", None)
     lab.metadata.pop("celltoolbar", None)
     lab.metadata["cslib"] = {"lab": lab_id(name) if name else "", "student_version": True}

@@ -44,8 +44,16 @@ def make_solution(tmp_path: Path, name="lab07_demo.ipynb") -> Path:
     return path
 
 
+def built_cell(source: str, cell_type: str = "code") -> str:
+    """The lab's version of one solution cell (nbgrader's ClearSolutions, through build_lab)."""
+    cell = new_code_cell(source) if cell_type == "code" else new_markdown_cell(source)
+    cell.metadata["nbgrader"] = nbgrader("answer", solution=True, grade=cell_type == "markdown",
+                                         points=1 if cell_type == "markdown" else None)
+    return labs.build_lab(new_notebook(cells=[cell]), "lab07_demo.ipynb").cells[0].source
+
+
 def test_solution_regions_become_stubs_with_their_indentation():
-    out = labs.strip_solutions(SOLUTION_CODE, labs.CODE_STUB)
+    out = built_cell(SOLUTION_CODE)
     assert "return sum(A)" not in out and "(60000, 784)" not in out
     assert "    # YOUR CODE HERE\n    raise NotImplementedError()" in out
     assert "\n# YOUR CODE HERE\nraise NotImplementedError()" in out
@@ -60,7 +68,14 @@ def test_solution_regions_become_stubs_with_their_indentation():
 ])
 def test_unbalanced_markers_are_errors(source, message):
     with pytest.raises(labs.LabFormatError, match=message):
-        labs.strip_solutions(source, labs.CODE_STUB, "cell 1")
+        labs.solution_lines(source, where="cell 1")
+    with pytest.raises(labs.LabFormatError, match=message):
+        built_cell(source)
+
+
+def test_the_one_region_reader_splits_answer_lines_from_the_rest():
+    assert labs.solution_lines(SOLUTION_CODE) == ["    return sum(A)", "view_shape = (60000, 784)"]
+    assert "view_shape = None" in labs.solution_lines(SOLUTION_CODE, inside=False)
 
 
 def test_build_clears_outputs_and_marks_the_lab(tmp_path):
@@ -245,7 +260,7 @@ def test_markers_in_markdown_and_raw_cells(tmp_path, cell_type, source, expected
 
 
 def test_exact_markers_still_work_in_markdown_with_trailing_spaces(tmp_path):
-    out = labs.strip_solutions("Q:\n### BEGIN SOLUTION  \nsecret\n  ### END SOLUTION", labs.MARKDOWN_STUB)
+    out = built_cell("Q:\n### BEGIN SOLUTION  \nsecret\n  ### END SOLUTION", "markdown")
     assert out == "Q:\nYOUR ANSWER HERE"
 
 
@@ -276,6 +291,8 @@ def test_a_solution_with_broken_json_names_the_file(tmp_path, capsys):
 
 # --------------------------------------------------------------------------- what nbgrader needs (tests/test_nbgrader.py runs nbgrader itself)
 def test_build_removes_hidden_tests_locks_cells_and_records_nbgrader_checksums(tmp_path):
+    from nbgrader.utils import compute_checksum
+
     path = make_solution(tmp_path)
     lab = labs.build_lab(nbformat.read(path, as_version=4), path.name)
     written, code, test = lab.cells
@@ -285,7 +302,7 @@ def test_build_removes_hidden_tests_locks_cells_and_records_nbgrader_checksums(t
     assert (test.metadata["deletable"], test.metadata["editable"]) == (False, False)  # a test: neither
     for cell in lab.cells:
         info = cell.metadata["nbgrader"]
-        assert info["cell_type"] == cell.cell_type and info["checksum"] == labs.nbgrader_checksum(cell)
+        assert info["cell_type"] == cell.cell_type and info["checksum"] == compute_checksum(cell)
     # nbgrader's own rule, written out: md5 of source, type, grade/solution/locked flags, grade_id (and points)
     import hashlib
     expected = hashlib.md5("check.conv2d()codeTrueFalseTruetest_conv2d2.0".encode()).hexdigest()

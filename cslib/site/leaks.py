@@ -14,9 +14,10 @@ import json
 import re
 from pathlib import Path
 
-from cslib.labs import BEGIN, END
+from cslib.labs import solution_lines
 
 MIN_CHARS = 12  # shorter answer lines ("return grad", "view_shape = (60000, 784)" is kept) are too common to tell
+MIN_WORDS = 5  # shorter pieces of prose answers are ordinary English
 TEXT_FILES = {".html", ".txt", ".ipynb", ".json", ".md", ".py"}
 
 
@@ -31,16 +32,10 @@ def answer_lines(solution: Path, inside: bool = True) -> list[str]:
     """The lines inside the solution regions of one solution notebook (whitespace collapsed); outside them with ``inside=False``."""
     nb = json.loads(solution.read_text(encoding="utf-8"))
     lines = []
-    for cell in nb.get("cells", []):
+    for number, cell in enumerate(nb.get("cells", []), 1):
         source = "".join(cell.get("source", ""))
-        within = False
-        for line in source.splitlines():
-            if line.strip() == BEGIN:
-                within = True
-            elif line.strip() == END:
-                within = False
-            elif within == inside and line.strip():
-                lines.append(" ".join(line.split()))
+        lines += [" ".join(line.split()) for line in solution_lines(source, inside, f"{solution.name} cell {number}")
+                  if line.strip()]
     return lines
 
 
@@ -57,6 +52,13 @@ def published_text(paths: list[Path]) -> str:
     return "\n".join(chunks)  # one normalized line per line
 
 
+def distinctive(line: str) -> bool:
+    """Worth looking for: at least ``MIN_CHARS`` characters, and code, or prose of ``MIN_WORDS`` words or more (a
+    written answer is wrapped anywhere, so a short piece of it, "frozen random base.", is any page's English)."""
+    text = normalize(line)
+    return len(text.replace(" ", "")) >= MIN_CHARS and (bool(re.search(r"[=()\[\]{}]", text)) or len(text.split()) >= MIN_WORDS)
+
+
 def secret_lines(root: Path, lectures: list[Path]) -> list[str]:
     """The answer lines of ``root/solutions`` worth looking for (see the module's docstring)."""
     solutions = sorted((root / "solutions").glob("*.ipynb"))
@@ -65,7 +67,7 @@ def secret_lines(root: Path, lectures: list[Path]) -> list[str]:
     found = []
     for solution in solutions:
         for line in answer_lines(solution):
-            if len(normalize(line).replace(" ", "")) >= MIN_CHARS and normalize(line) not in public and line not in found:
+            if distinctive(line) and normalize(line) not in public and line not in found:
                 found.append(line)
     return found
 
