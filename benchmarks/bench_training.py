@@ -1,6 +1,6 @@
 """Benchmark: what a student waits for, the decks' training loop as written against cslib.fit.
 
-    python benchmarks/bench_training.py --json bench.json --markdown bench.md   # everything (the README's tables)
+    python benchmarks/bench_training.py --json bench.json --markdown bench.md   # everything (benchmarks/results/training-cpu.md)
     python benchmarks/bench_training.py --sections compare                      # one section
     python benchmarks/bench_training.py --device cuda                           # on a GPU
     python benchmarks/bench_training.py --quick                                 # a smoke run on the bundled samples
@@ -669,7 +669,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help=f"bundled samples, --process same, small settings {QUICK}: checks that the script runs; options you give are kept")
     parser.add_argument("--json", type=Path, default=None, help="save all numbers to this file (after every run and section)")
-    parser.add_argument("--markdown", type=Path, default=None, help="save the tables, ready for the README, to this file (after every section)")
+    parser.add_argument("--markdown", type=Path, default=None, help="save the tables, as in benchmarks/results/, to this file (after every section)")
     args = parser.parse_args(argv)
     check_output(parser, args.json)
     check_output(parser, args.markdown, "--markdown", "bench.md")
@@ -747,7 +747,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(f"\nSaved {args.json}")
     if args.markdown:
-        print(f"Saved {args.markdown} (the tables for the README)")
+        print(f"Saved {args.markdown} (the tables: copy it over benchmarks/results/training-cpu.md to publish them)")
     return 0
 
 

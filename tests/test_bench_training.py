@@ -49,7 +49,7 @@ def test_quick_run_reports_every_section(tmp_path):
     assert results["recipe"]["runs"] and all(r["seconds"] > 0 for r in results["recipe"]["runs"])
     assert {(r["model"], r["batch_size"], r["n_train"]) for r in results["scaling"]} == {
         (m, bs, n) for m in ("MLP", "CNN") for bs in (32, 128) for n in (500, 1000)}
-    tables = md.read_text()  # the README's tables, ready to paste
+    tables = md.read_text()  # the tables, as in benchmarks/results/
     assert "| CNN plain" in tables and "Matrix multiply" in tables and "Where lecture 2's CNN training step" in tables
     assert "python benchmarks/bench_training.py --quick" in tables
 

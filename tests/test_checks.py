@@ -1,4 +1,6 @@
 """The checks machinery: plain-data comparison, ✓/✗ reports, and tampering that must not pass."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -190,7 +192,7 @@ def _weird_results(question, value):
     return None  # drivers that only return their own measurements
 
 
-@pytest.mark.parametrize("lab", ["lab01", "lab02", "lab03", "lab04"])
+@pytest.mark.parametrize("lab", sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "cslib" / "checks").glob("lab*.py")))
 def test_judges_name_any_unexpected_result_without_raising(lab):
     """The grader judges whatever plain data a kernel sends back: a judge never raises on it."""
     import importlib

@@ -558,12 +558,12 @@ def test_a_pipe_or_a_link_where_an_output_goes_is_an_error_not_a_hang(tmp_path):
 
 
 def test_the_readmes_run_autograder_runs_as_gradescope_runs_it(tmp_path):
-    """README's run_autograder, verbatim, in a folder laid out like Gradescope's /autograder."""
+    """docs/grading.md's run_autograder, verbatim, in a folder laid out like Gradescope's /autograder."""
     import re
     import shutil
 
     sandboxing.require()
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "docs" / "grading.md").read_text(encoding="utf-8")
     script = re.search(r"```bash\n(#!/usr/bin/env bash\n# run_autograder.*?)```", readme, re.S).group(1)
     lab = re.search(r"python -m cslib\.grade (labs/\S+\.ipynb)", script).group(1)
     autograder = tmp_path / "autograder"

@@ -473,7 +473,7 @@ print(json.dumps({
 
 
 def test_inside_the_sandbox(tmp_path, monkeypatch):
-    """What a kernel's process sees inside: the claims of README's Isolation section."""
+    """What a kernel's process sees inside: the claims of docs/grading.md's Isolation section."""
     sandboxing.require()
     monkeypatch.setenv("GITHUB_TOKEN", "secret")
     scratch = tmp_path / "scratch"

@@ -6,7 +6,7 @@ default preprocessors: solution regions outside solution cells, hidden tests out
 bad metadata all stop it) and its ``Validator`` (what ``nbgrader validate`` runs) check that
 
 1. ``generate_assignment`` succeeds and its release equals ``labs/`` after :func:`comparable`, which
-   leaves out only what differs on purpose (the README's "nbgrader" section lists it);
+   leaves out only what differs on purpose (docs/instructors.md's "nbgrader" section lists it);
 2. ``autograde`` gives a submission holding the solution's answers every automatic point (the points of
    ``cslib.checks.labNN.QUESTIONS``, which ``python -m cslib.grade`` scores) and leaves its written
    answers to manual grading, and gives the blank lab 0;

@@ -23,7 +23,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 import cslib
 from cslib import site
-from cslib.site import leaks, pages
+from cslib.site import leaks, pages, toc
 
 from browser import chromium, missing_requirements
 
@@ -207,6 +207,52 @@ def test_a_small_course_builds_and_a_rebuild_replaces_it(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["course", "out"], "no temporary folders left behind"
 
 
+def write_toc(root: Path, text: str) -> None:
+    (root / "docs").mkdir(exist_ok=True)
+    (root / "docs" / "_toc.yml").write_text(text)
+
+
+def test_the_table_of_contents_orders_the_pages_and_names_each_mistake(tmp_path):
+    root = small_course(tmp_path / "course")
+    assert [(s.caption, [str(p) for p in s.pages]) for s in toc.read_toc(root)] == [
+        ("Lectures", ["notebooks/01_tiny.ipynb"]), ("Labs", ["labs/lab01_tiny.ipynb"])]  # no file: lectures and labs
+    (root / "docs").mkdir()
+    (root / "docs" / "syllabus.md").write_text("# Syllabus\n\nWeek 1: lecture 1.\n")
+    write_toc(root, "- caption: Course\n  pages: [docs/syllabus, notebooks/*]\n- caption: Labs\n  pages: [labs/lab*]\n")
+    assert [[str(p) for p in s.pages] for s in toc.read_toc(root)] == [
+        ["docs/syllabus.md", "notebooks/01_tiny.ipynb"], ["labs/lab01_tiny.ipynb"]]
+    for text, message in [
+        ("- caption: X\n  pages: [solutions/lab*]\n", "solutions/lab01_tiny.ipynb is a solution: solutions are never published"),
+        ("- caption: X\n  pages: [docs/schedule]\n", "'docs/schedule' (in 'X') matches no .ipynb or .md file"),
+        ("- caption: X\n  pages: [docs/syllabus.md]\n", "without .ipynb or .md"),
+        ("- caption: X\n  pages: [../secret]\n", "should be a path inside the repository"),
+        ("- caption: X\n  pages: [labs/*, labs/lab01_tiny]\n", "labs/lab01_tiny.ipynb is listed twice"),
+        ("- title: X\n  pages: [labs/*]\n", "section 1 should have exactly a `caption` (text) and `pages`"),
+        ("caption: X\n", "should be a list of sections"),
+        ("- caption: [\n", "not readable YAML"),
+    ]:
+        write_toc(root, text)
+        with pytest.raises(toc.TocError, match=re.escape(message)):
+            toc.read_toc(root)
+
+
+@needs_sphinx
+def test_a_page_listed_in_the_table_of_contents_is_built_in_its_place(tmp_path):
+    root, out = small_course(tmp_path / "course"), tmp_path / "out"
+    (root / "docs").mkdir()
+    (root / "docs" / "syllabus.md").write_text("# Syllabus\n\nWeek 1: [lecture 1](../notebooks/01_tiny.ipynb).\n")
+    write_toc(root, "- caption: Course\n  pages: [docs/syllabus, notebooks/*]\n- caption: Labs\n  pages: [labs/lab*]\n")
+    result = site.build(out, root, quiet=True)
+    assert result["pages"] == 4 and "Week 1:" in (out / "docs" / "syllabus.html").read_text()
+    home = (out / "index.html").read_text()
+    assert home.index("docs/syllabus.html") < home.index("notebooks/01_tiny.html") < home.index("labs/lab01_tiny.html")
+    assert "Course" in home and not (out / "docs" / "_toc.yml").exists()
+    write_toc(root, "- caption: Course\n  pages: [docs/missing]\n")
+    with pytest.raises(site.SiteError, match="matches no .ipynb or .md file"):
+        site.build(out, root, quiet=True)
+    assert (out / "docs" / "syllabus.html").exists()  # the earlier site stays
+
+
 @needs_sphinx
 def test_solution_code_stops_the_build_and_the_earlier_site_stays(tmp_path):
     root, out = small_course(tmp_path / "course"), tmp_path / "out"
@@ -240,7 +286,7 @@ def test_the_build_never_overwrites_a_folder_it_did_not_make(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """The course's site, built once by the README's command into a temporary folder."""
+    """The course's site, built once by docs/website.md's command into a temporary folder."""
     if SPHINX_MISSING:
         pytest.skip(f"{SPHINX_MISSING} is not installed: the site needs the `site` extra (pip install -e \".[site]\")")
     out = tmp_path_factory.mktemp("site") / "_site"

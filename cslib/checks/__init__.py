@@ -8,7 +8,7 @@ prints ✓, or ✗ with what is wrong and a hint. In a student's session it neve
 The grader (``cslib.grade``) runs the same questions with random cases of its own ("hidden"),
 calling the student's code inside the student's kernel and comparing here, on plain data.
 
-What a check reveals (the README's lab section states the same policy):
+What a check reveals (docs/students.md states the same policy for students):
 
 - a question whose answer is a function (``conv2d``, ``vgg_output_shapes``...) shows, for a visible
   case, what was expected next to what came back: the student wrote the method, and seeing a

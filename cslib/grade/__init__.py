@@ -9,7 +9,7 @@ time and memory limits, then the lab's questions: the visible cases the students
 hidden cases drawn with this run's seed. The kernel only returns plain data; every comparison
 happens in this (trusted) process. A submission that cannot be graded gets status "failed" and
 its reason, never a silent 0. Without a sandbox the grader stops unless told ``--no-sandbox``,
-and records ``isolation: none``. See README.md, "Grading (instructors)".
+and records ``isolation: none``. See docs/grading.md.
 
 This module is the command line and the orchestration; the other modules of this package:
 
@@ -445,7 +445,7 @@ a row per file, each on disk (<out>-progress.jsonl) as soon as it is known (--re
 Advisory (it runs in the student's kernel, which can change anything): the "write your own" rule
 (flagged "possible tampering: review by hand"), what a driver measures in the kernel, the output
 cap per cell, and that an answer was computed by the student's code at all.
-See README.md, 'What the grader guarantees, and what is only advisory'."""
+See docs/grading.md, 'What the grader guarantees, and what is only advisory'."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,7 +19,7 @@ through a wrapper function, a lambda or ``functools.partial``).
 Nothing here is a boundary: whatever runs in the kernel, a notebook can undo. What keeps a kernel
 away from the grader's files, the network and other processes is the OS sandbox and the cgroup
 it runs in (``cslib.grade.sandbox``, ``cslib.grade.limits``); what decides the points is the
-grader's own process (``cslib.grade.scoring``). See README, "What the grader guarantees".
+grader's own process (``cslib.grade.scoring``). See docs/grading.md, "What the grader guarantees".
 """
 
 

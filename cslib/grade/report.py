@@ -321,7 +321,7 @@ def summary(graded: list[Graded], lab: Lab, seed: int, out: Path, feedback: Path
     for g in failed:
         lines.append(f"    {g.submission.path.name}: {g.reason}")
     review = [g.submission.path.name for g in graded if any("possible tampering" in n for n in g.notes)]
-    if review:  # what the grader saw and could not rule out (see README, "What the grader guarantees")
+    if review:  # what the grader saw and could not rule out (docs/grading.md, "What the grader guarantees")
         lines.append(f"  review (possible tampering): {', '.join(review)}")
     duplicates = sorted({g.submission.student_id for g in graded if not g.submission.counted})
     if duplicates:

@@ -2,9 +2,10 @@
 
     python -m cslib.site build --out _site      # then open _site/index.html, or serve the folder
 
-The build stages copies of ``notebooks/*.ipynb`` (executed, full mode) and ``labs/*.ipynb`` (the
-student versions; ``solutions/`` is never read for pages) with their widgets made static and
-"Open in Colab" / "Download notebook" links under their titles, writes the home page, and runs
+The build stages the pages that ``docs/_toc.yml`` lists, in its order (``cslib.site.toc``): copies of
+``notebooks/*.ipynb`` (executed, full mode) and ``labs/*.ipynb`` (the student versions; ``solutions/``
+is never read for pages) with their widgets made static and "Open in Colab" / "Download notebook"
+links under their titles, and the guides of ``docs/`` as they are; it writes the home page, and runs
 Sphinx with MyST-NB and sphinx-book-theme (settings in ``cslib/site/sphinx/conf.py``). The original
 notebooks are copied next to their pages for download. Last, it checks that no answer line of
 ``solutions/`` is in the output (``cslib.site.leaks``) and fails if one is.
@@ -25,7 +26,7 @@ from pathlib import Path
 import nbformat
 
 from cslib import REPO
-from cslib.site import leaks, pages
+from cslib.site import leaks, pages, toc
 
 REPOSITORY = f"https://github.com/{REPO}"  # one setting: the Colab links and the repository button use it
 BRANCH = "main"
@@ -64,35 +65,44 @@ def _require_sphinx() -> None:
                         "(pip install -e \".[site]\")")
 
 
-def stage(root: Path, src: Path, repository: str, branch: str) -> tuple[list[Path], list[Path]]:
-    """Write the Sphinx sources into ``src``: conf.py, static files, the home page and the notebooks."""
-    lectures = sorted((root / "notebooks").glob("[0-9]*.ipynb"))
-    labs = sorted((root / "labs").glob("lab*.ipynb"))
-    if not lectures:
+def stage(root: Path, src: Path, repository: str, branch: str) -> tuple[list[Path], list[Path], list[Path]]:
+    """Write the Sphinx sources into ``src``: conf.py, static files, the home page and every page of the table
+    of contents (``docs/_toc.yml``). Returns (lecture notebooks, labs, all pages), as paths under ``root``."""
+    if not sorted((root / "notebooks").glob("[0-9]*.ipynb")):
         raise SiteError(f"no lecture notebooks in {root / 'notebooks'}: run this from the course repository, or pass --root")
+    try:
+        sections = toc.read_toc(root)
+    except toc.TocError as e:
+        raise SiteError(str(e)) from None
+    every = [page for section in sections for page in section.pages]
+    lectures = [root / p for p in every if p.parts[0] == "notebooks" and p.suffix == ".ipynb"]
+    labs = [root / p for p in every if p.parts[0] == "labs" and p.suffix == ".ipynb"]
     shutil.copy2(HERE / "sphinx" / "conf.py", src / "conf.py")
     shutil.copytree(HERE / "sphinx" / "_static", src / "_static")
     (src / "course.json").write_text(json.dumps({"title": TITLE, "repository": repository, "branch": branch}), encoding="utf-8")
 
     read = {}
-    for folder, paths in (("notebooks", lectures), ("labs", labs)):
-        (src / folder).mkdir()
-        for path in paths:
-            try:
-                nb = nbformat.read(path, as_version=4)
-            except Exception as e:  # noqa: BLE001 - any unreadable notebook: name it
-                raise SiteError(f"{path}: not a readable notebook ({e})") from None
-            read[path] = nb
-            links = pages.links_html(pages.colab_url(repository, branch, f"{folder}/{path.name}"), path.name, pages.run_note(nb))
-            nbformat.write(pages.with_links(pages.static_notebook(nb), links), src / folder / path.name)
+    for page in every:
+        (src / page).parent.mkdir(parents=True, exist_ok=True)
+        if page.suffix == ".md":  # a guide: as it is (its links to other pages work on GitHub and here)
+            shutil.copy2(root / page, src / page)
+            continue
+        try:
+            nb = nbformat.read(root / page, as_version=4)
+        except Exception as e:  # noqa: BLE001 - any unreadable notebook: name it
+            raise SiteError(f"{root / page}: not a readable notebook ({e})") from None
+        read[root / page] = nb
+        links = pages.links_html(pages.colab_url(repository, branch, page.as_posix()), page.name, pages.run_note(nb))
+        nbformat.write(pages.with_links(pages.static_notebook(nb), links), src / page)
 
+    toctrees = "\n".join(f"```{{toctree}}\n:caption: {section.caption}\n:hidden:\n\n"
+                         + "\n".join(p.with_suffix("").as_posix() for p in section.pages) + "\n```\n"
+                         for section in sections)
     home = (HERE / "home.md").read_text(encoding="utf-8").format(
         course_table=pages.course_table([(p, read[p]) for p in lectures], [(p, read[p]) for p in labs]),
-        repository=repository, repository_name=pages.github_owner_name(repository).split("/")[1],
-        lecture_pages="\n".join(f"notebooks/{p.stem}" for p in lectures),
-        lab_pages="\n".join(f"labs/{p.stem}" for p in labs))
+        repository=repository, repository_name=pages.github_owner_name(repository).split("/")[1], toctrees=toctrees)
     (src / "index.md").write_text(home, encoding="utf-8")
-    return lectures, labs
+    return lectures, labs, [root / p for p in every]
 
 
 def _check_target(out: Path) -> None:
@@ -125,8 +135,9 @@ def build(out: str | Path = "_site", root: str | Path = ".", repository: str = R
         src, site = work / "src", work / "site"  # MyST-NB also writes into work/jupyter_execute
         src.mkdir()
         say(f"staging the notebooks of {root} (widgets made static, page links added)")
-        lectures, labs = stage(root, src, repository, branch)
-        say(f"running Sphinx on {len(lectures)} lectures, {len(labs)} labs and the home page")
+        lectures, labs, every = stage(root, src, repository, branch)
+        say(f"running Sphinx on {len(lectures)} lectures, {len(labs)} labs, {len(every) - len(lectures) - len(labs)} "
+            f"other pages and the home page")
         nocolor()
         warnings = io.StringIO()
         app = Sphinx(str(src), str(src), str(site), str(work / "doctrees"), "html",
@@ -136,9 +147,9 @@ def build(out: str | Path = "_site", root: str | Path = ".", repository: str = R
             raise SiteError(f"Sphinx failed (status {app.statuscode}):\n{warnings.getvalue()[-3000:]}")
         say("copying MathJax and the notebooks for download; looking for solution code")
         copy_mathjax(site / "_static" / "mathjax")
-        for folder, paths in (("notebooks", lectures), ("labs", labs)):
-            for path in paths:  # the notebooks as stored, for "Download notebook"
-                shutil.copy2(path, site / folder / path.name)
+        for path in every:  # the notebooks as stored, for "Download notebook"
+            if path.suffix == ".ipynb":
+                shutil.copy2(path, site / path.relative_to(root))
         if (site / "_sources").is_dir() and not any((site / "_sources").iterdir()):
             (site / "_sources").rmdir()  # html_copy_source is off: Sphinx leaves it empty
         (site / ".nojekyll").write_text("")  # GitHub Pages: serve _static/ and _images/ as they are
@@ -148,7 +159,7 @@ def build(out: str | Path = "_site", root: str | Path = ".", repository: str = R
         if found:
             raise SiteError("solution code in the site (nothing was published):\n  " + "\n  ".join(found[:20]))
         _replace(out, site)
-    return {"out": out, "pages": 1 + len(lectures) + len(labs), "seconds": time.perf_counter() - start,
+    return {"out": out, "pages": 1 + len(every), "seconds": time.perf_counter() - start,
             "warnings": [w for w in warnings.getvalue().splitlines() if "WARNING" in w or "ERROR" in w],
             "secret_lines": len(secrets)}
 

@@ -26,6 +26,7 @@ nb_output_stderr = "show"
 nb_ipywidgets_js = {}  # widgets are made static before the build: no widget JavaScript from a CDN
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_dmath_double_inline = True
+myst_heading_anchors = 3  # links such as grading.md#gradescope, as on GitHub
 
 # MathJax from the site itself (_static/mathjax, copied by the build), never from a CDN.
 mathjax_path = "mathjax/tex-chtml.js"
