@@ -168,6 +168,7 @@ WRONG = [
     (check.pad, lambda A, p: np.pad(A, p + 1), "wrong shape"),  # off by one
     (check.pad, lambda A, p: str(np.pad(A, p)), "expected an array, got the string"),
     (check.pad, conv.pad, "cslib's own cslib.conv.pad"),
+    (check.pad, lambda A, p: np.pad(A, p).astype(float), "the entries became floats"),  # the question keeps the type
     (check.conv2d, lambda A, B, stride=1: conv2d(A, B[::-1, ::-1], stride), "B is not flipped"),  # true convolution
     (check.conv2d, lambda A, B, stride=1: conv2d(A, B), "the same, stride 2"),  # ignores the stride
     (check.conv2d, lambda A, B, stride=1: conv2d(A, B.T, stride), "wrong values"),
@@ -204,10 +205,10 @@ def test_a_wrapped_course_function_is_not_an_answer(question, answer):
 @pytest.mark.parametrize("question, answer", [
     (check.maxpool2d, lambda A, size=2, stride=2: maxpool2d(A, size, stride).tolist()),  # a nested list
     (check.maxpool2d, lambda A, size=2, stride=2: torch.tensor(maxpool2d(A, size, stride))),
-    (check.pad, lambda A, p: np.pad(A, p).astype(float)),  # floats that are whole numbers
     (check.conv2d, lambda A, B, stride=1: conv2d(A.astype(float), B, stride)),
     (check.maxpool_backward, lambda A, g: torch.tensor(maxpool_backward(A, g), dtype=torch.float32)),
-], ids=["maxpool2d-list", "maxpool2d-tensor", "pad-float", "conv2d-float", "backward-tensor"])
+    (check.pad, lambda A, p: torch.from_numpy(np.pad(A, p))),  # a tensor of the same integers
+], ids=["maxpool2d-list", "maxpool2d-tensor", "conv2d-float", "backward-tensor", "pad-tensor"])
 def test_right_values_in_another_type_pass(question, answer):
     text = verdict(question, answer)
     assert text.startswith(f"✓ {question.title}"), text

@@ -181,6 +181,19 @@ def always_four(transforms, image, n=5):
     return good_grid(transforms, image, 4)
 
 
+def transposed(transforms, image, n=5):
+    fig, axes = plt.subplots(n, len(transforms), squeeze=False)  # a column per transform
+    for column, (name, t) in enumerate(transforms.items()):
+        axes[0, column].set_title(name)
+        for row in range(n):
+            axes[row, column].imshow(t(image)[0].numpy() / 255)
+    return fig
+
+
+def ignores_n(transforms, image, n=5):
+    return good_grid(transforms, image)
+
+
 def returns_axes(transforms, image, n=5):
     return good_grid(transforms, image, n).axes[0]
 
@@ -193,7 +206,9 @@ def returns_axes(transforms, image, n=5):
     (always_four, "should show 15 images"),  # ignores n
     (lambda transforms, image, n=5: None, "should return a matplotlib Figure, got NoneType (plt.show() returns None)"),
     (returns_axes, "not the Figure: return fig"),
-], ids=["one-row", "once-per-row", "original-plus-n-1", "unnamed", "ignores-n", "none", "axes"])
+    (transposed, "the samples of one transform are spread over several rows"),
+    (ignores_n, "samples of its transform where n="),
+], ids=["one-row", "once-per-row", "original-plus-n-1", "unnamed", "always-four", "none", "axes", "transposed", "ignores-n"])
 def test_plot_samples_names_the_mistake(answer, reason):
     ok, text = passes(lab03.plot_samples, answer)
     assert not ok and reason in text, text
@@ -339,3 +354,12 @@ def test_drivers_are_self_contained(driver):
         assert fresh(good_grid, 0, 2, 3)["n_image_axes"] == 6
     else:
         assert fresh(shapes_by_formula, lab03.CNN_SPEC, [1, 28, 28])[-1] == (10,)
+
+
+@pytest.mark.parametrize("answer", [transposed, ignores_n], ids=lambda f: f.__name__)
+def test_every_draw_of_the_random_cases_catches_a_grid_that_ignores_n_or_is_transposed(answer):
+    """The grader's hidden cases are the random ones: each seed's draw must expose these mistakes by itself."""
+    for seed in range(30):
+        _, random_cases = lab03.plot_samples.cases(np.random.default_rng(seed))
+        case = random_cases[0]
+        assert not lab03.plot_samples.judge(case.expected, lab03.drive_plot_samples(answer, *case.args)).passed, seed

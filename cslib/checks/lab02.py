@@ -60,6 +60,16 @@ def _pad_case(A, p, shown="") -> Case:
     return Case((A, p), reference(A, p), shown or f"A {_shape_text(A)}, p = {p}")
 
 
+def _compare_pad(expected, got) -> Outcome:
+    """The values, and the type the question asks to keep: integers stay integers."""
+    outcome = compare_data(expected, got)
+    if (outcome.passed and isinstance(expected, np.ndarray) and expected.dtype.kind in "iu"
+            and isinstance(got, np.ndarray) and got.dtype.kind == "f"):
+        return Outcome(False, "the right values, but the entries became floats while A holds integers: keep the "
+                              "type of A's entries (the array you start from decides it)")
+    return outcome
+
+
 pad = Question(
     answer="pad",
     title="pad",
@@ -71,6 +81,7 @@ pad = Question(
                    _pad_case(np.eye(3, dtype=int), 0, "p = 0 changes nothing")],
     random=lambda rng: [_pad_case(_ints(rng, tuple(int(s) for s in rng.integers(1, 7, size=2))), int(rng.integers(0, 4)))
                         for _ in range(3)],
+    compare=_compare_pad,
     reject=("cslib.conv.pad",),
 )
 

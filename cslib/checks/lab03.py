@@ -150,10 +150,17 @@ def drive_plot_samples(answer, seed, n_transforms, n):
     the luck of the draw.
     """
     import matplotlib.pyplot as plt
+    import numpy as np
     import torch
     from matplotlib.figure import Figure
 
     g = torch.Generator().manual_seed(seed)
+    made = {}  # each sample's pixels -> the row of the transform that made it
+
+    def key(array):  # an image as shown, whatever its type: uint8, or floats in [0, 1] or [0, 255]
+        array = np.asarray(array, dtype=float).squeeze()
+        return np.rint(array * (255 if array.max() <= 1 else 1)).astype(np.uint8).tobytes()
+
     image = torch.zeros(1, 28, 28, dtype=torch.uint8)
     top, left = int(torch.randint(4, 12, (1,), generator=g)), int(torch.randint(4, 16, (1,), generator=g))
     image[0, top:top + 12, left:left + 6] = 220
@@ -164,7 +171,9 @@ def drive_plot_samples(answer, seed, n_transforms, n):
 
         def transform(x):
             calls.append(1)
-            return torch.roll(x, shifts=(row, steps[(len(calls) - 1) % 27]), dims=(-2, -1))
+            out = torch.roll(x, shifts=(row, steps[(len(calls) - 1) % 27]), dims=(-2, -1))
+            made[key(out.numpy())] = row
+            return out
         return transform
 
     names = [f"shift {chr(65 + row)}{int(torch.randint(10, 99, (1,), generator=g))}" for row in range(n_transforms)]
@@ -175,6 +184,12 @@ def drive_plot_samples(answer, seed, n_transforms, n):
         return {"is_figure": False, "type": type(fig).__name__, "has_figure": isinstance(getattr(fig, "figure", None), Figure)}
     image_axes = [ax for ax in fig.axes if ax.images]
     arrays = {ax.images[0].get_array().tobytes() for ax in image_axes}
+    placement = []  # [grid row, grid column, the transform's row] of each sample that can be told apart
+    for ax in image_axes:
+        spec = ax.get_subplotspec()
+        source = made.get(key(ax.images[0].get_array()))
+        if spec is not None and source is not None:
+            placement.append([spec.rowspan.start, spec.colspan.start, source])
     texts = [t.get_text() for t in fig.texts]
     if getattr(fig, "_suptitle", None) is not None:
         texts.append(fig._suptitle.get_text())
@@ -184,7 +199,7 @@ def drive_plot_samples(answer, seed, n_transforms, n):
     plt.close(fig)
     text = " ".join(texts)
     return {"is_figure": True, "n_image_axes": len(image_axes), "distinct_images": len(arrays),
-            "unnamed": [name for name in names if name not in text]}
+            "unnamed": [name for name in names if name not in text], "placement": placement}
 
 
 def drive_output_shapes(answer, spec, input_shape, runnable=False):
@@ -399,6 +414,18 @@ def _judge_grid(expected: dict, got: dict) -> Outcome:
                                   "the columns), not once per row")
         return Outcome(False, f"the grid shows {distinct} different images where {rows * n} samples were expected: call the "
                               "transform once for every sample you draw")
+    grid_rows: dict[int, set] = {}
+    samples: dict[int, int] = {}
+    for grid_row, _, source in got.get("placement") or []:
+        grid_rows.setdefault(source, set()).add(grid_row)
+        samples[source] = samples.get(source, 0) + 1
+    wrong = sorted({count for count in samples.values() if count != n})
+    if wrong:
+        return Outcome(False, f"a row shows {wrong[0]} samples of its transform where n={n}: draw n samples per "
+                              "transform (n is an argument: use it, not a number of your own)")
+    if any(len(used) > 1 for used in grid_rows.values()):
+        return Outcome(False, "the samples of one transform are spread over several rows: the grid has one row per "
+                              "transform and one column per sample (is it transposed?)")
     if got.get("unnamed"):
         return Outcome(False, f"the figure does not name the row(s) {got['unnamed']}: give each row its transform's name "
                               "(a title over its first sample, or a y-label)")
@@ -412,10 +439,13 @@ plot_samples = Question(
     probe=drive_plot_samples,
     hint="fig, axes = plt.subplots(len(transforms), n, squeeze=False); in row i call the i-th transform n times "
          "and imshow each result (x[0]); name the row (axes[i, 0].set_title(name)); return fig.",
-    fixed=lambda: [Case((0, 3, 5), {"rows": 3, "n": 5}, "3 transforms, n=5")],
-    random=lambda rng: [Case((int(rng.integers(1, 10**6)), int(rows), int(n)), {"rows": int(rows), "n": int(n)},
-                             f"{int(rows)} transform{'s' if rows > 1 else ''}, n={int(n)}")
-                        for rows, n in [(rng.integers(1, 4), rng.integers(2, 5))]],
+    fixed=lambda: [Case((0, 3, 5), {"rows": 3, "n": 5}, "3 transforms, n=5"),
+                   Case((1, 2, 3), {"rows": 2, "n": 3}, "2 transforms, n=3")],
+    # n never the default (5) and never the number of rows: an answer that ignores n, or a transposed grid, fails
+    random=lambda rng: [Case((int(rng.integers(1, 10**6)), rows, n), {"rows": rows, "n": n},
+                             f"{rows} transform{'s' if rows > 1 else ''}, n={n}")
+                        for rows in [int(rng.integers(1, 4))]
+                        for n in [int(rng.choice([v for v in (2, 3, 4) if v != rows]))]],
     compare=_judge_grid,
 )
 
