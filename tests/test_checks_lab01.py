@@ -40,6 +40,17 @@ def bn_after_relu(batch_norm=True, dropout=0.25):
     return nn.Sequential(*layers, *([nn.Dropout(dropout)] if dropout > 0 else []), nn.Linear(1000, 10))
 
 
+class MakeModelNet(nn.Module):
+    """make_model's layers in a class of one's own (the question asks for one nn.Sequential)."""
+
+    def __init__(self, batch_norm=True, dropout=0.25):
+        super().__init__()
+        self.body = make_model(batch_norm, dropout)
+
+    def forward(self, x):
+        return self.body(x)
+
+
 def off_by_one_inputs(batch_norm=True, dropout=0.25):
     model = make_model(batch_norm, dropout)
     model[0] = nn.Linear(28 * 28 + 1, 1000)
@@ -170,6 +181,8 @@ WRONG = [
      "expected layers"),
     (check.make_model, lambda batch_norm=True, dropout=0.25: list(make_model(batch_norm, dropout)), "expected a torch nn.Module, got list"),
     (check.make_model, cslib.models.mlp, "cslib's own cslib.models.mlp"),
+    (check.make_model, MakeModelNet, "the network is a MakeModelNet class with its own forward()"),
+    (check.make_model, make_model(True, 0.25), "expected a function that returns a model, got a network (Sequential)"),
     # train_and_evaluate
     (check.train_and_evaluate, in_percent, "give a fraction in [0, 1]"),
     (check.train_and_evaluate, lambda *args: tuple(train_and_evaluate(*args).values()), "should return a dict"),

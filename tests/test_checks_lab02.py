@@ -312,8 +312,12 @@ def test_wrong_networks_fail(net, message):
     assert text.startswith("✗ bn_dropout_net") and message in text, text
 
 
-def test_a_class_with_the_same_layers_passes():
-    assert report(check.bn_dropout_net, MNISTNeuralNet()).startswith("✓")
+def test_a_class_with_the_same_layers_fails_the_question_asks_for_nn_sequential():
+    text = report(check.bn_dropout_net, MNISTNeuralNet())
+    assert text.startswith("✗") and "the network is a MNISTNeuralNet class with its own forward()" in text, text
+    nested = nn.Sequential(nn.Sequential(nn.Linear(784, 1000), nn.BatchNorm1d(1000), nn.ReLU()),
+                           nn.Sequential(nn.Dropout(0.25), nn.Linear(1000, 10)))
+    assert report(check.bn_dropout_net, nested).startswith("✓")  # Sequentials inside a Sequential are one
 
 
 def table_with(**rows):

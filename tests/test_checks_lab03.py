@@ -76,7 +76,10 @@ def test_rotate_invert_accepts_reasonable_choices(answer):
     (T.Compose([T.RandomAffine(180), T.RandomInvert(), T.Resize(32)]), "shape (1, 32, 32)"),
     (lambda x: 255 - x, "only 1 different"),
     (lambda x: x.numpy(), "not a tensor"),
-], ids=["rotation-only", "invert-only", "always-inverted", "lambda-invert", "float", "resized", "fixed", "numpy"])
+    (T.RandomRotation, "RandomRotation is a transform class, not a transform"),  # the class, not an instance
+    (T.Compose([lambda x: torch.rot90(x, 1, (1, 2)), T.RandomInvert()]), "turned by the same angle"),  # one fixed angle, not a random one
+], ids=["rotation-only", "invert-only", "always-inverted", "lambda-invert", "float", "resized", "fixed", "numpy", "class",
+        "fixed-90"])
 def test_rotate_invert_rejects_wrong_transforms(answer, reason):
     ok, text = passes(lab03.rotate_invert, answer)
     assert not ok and reason in text, text
@@ -101,6 +104,8 @@ def test_shift_scale_accepts_reasonable_choices(answer):
     (T.Compose([T.RandomAffine(0, (0.1, 0.1), (0.8, 1.2)), T.RandomInvert()]), "inverted"),
     (T.Compose([T.RandomAffine(0, (0.1, 0.1), (0.8, 1.2)), T.Resize(32)]), "shape (1, 32, 32)"),
     (T.RandomAffine(0, translate=(0.9, 0.9), scale=(0.8, 1.2)), "the content left the image"),
+    (T.RandomAffine(0, translate=(0.1, 0.1), scale=(1.2, 1.2)), "scaled by the same factor"),  # a fixed zoom
+    (T.Compose([T.RandomAffine(0, (0.1, 0.1), (0.8, 1.2)), T.RandomHorizontalFlip()]), "also flips the image"),
 ])
 def test_shift_scale_rejects_wrong_transforms(answer, reason):
     ok, text = passes(lab03.shift_scale, answer)
@@ -194,6 +199,10 @@ def ignores_n(transforms, image, n=5):
     return good_grid(transforms, image)
 
 
+def returns_axes_array(transforms, image, n=5):
+    return np.array(good_grid(transforms, image, n).axes).reshape(len(transforms), n)
+
+
 def returns_axes(transforms, image, n=5):
     return good_grid(transforms, image, n).axes[0]
 
@@ -208,7 +217,9 @@ def returns_axes(transforms, image, n=5):
     (returns_axes, "not the Figure: return fig"),
     (transposed, "the samples of one transform are spread over several rows"),
     (ignores_n, "samples of its transform where n="),
-], ids=["one-row", "once-per-row", "original-plus-n-1", "unnamed", "always-four", "none", "axes", "transposed", "ignores-n"])
+    (returns_axes_array, "returned an array of axes, not the Figure: return fig"),
+], ids=["one-row", "once-per-row", "original-plus-n-1", "unnamed", "always-four", "none", "axes", "transposed", "ignores-n",
+        "axes-array"])
 def test_plot_samples_names_the_mistake(answer, reason):
     ok, text = passes(lab03.plot_samples, answer)
     assert not ok and reason in text, text

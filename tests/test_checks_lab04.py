@@ -45,6 +45,19 @@ def test_pool_before_relu_is_fine_too():
     assert verdict(check.class_test_net, pool_first).startswith("✓")
 
 
+class AsAClass(nn.Module):
+    """The right layers, written as a class where the question asks for one nn.Sequential."""
+
+    def __init__(self, layers):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
 def changed(change):
     def wrong():
         layers = list(class_test_net())
@@ -65,6 +78,7 @@ CLASS_TEST_WRONG = [
     (changed(lambda layers: layers.__setitem__(6, nn.Linear(9, 10))), "does not go through the network"),  # off by one
     (changed(lambda layers: layers.__setitem__(8, nn.Linear(10, 10, bias=False))), "2nd dense layer has 100 parameters"),
     (lambda: list(class_test_net()), "should return a torch model (nn.Sequential), got list"),
+    (lambda: AsAClass(class_test_net()), "the network is a AsAClass class with its own forward()"),
     (class_test_cnn, "cslib's own cslib.models.class_test_cnn"),
 ]
 
@@ -142,9 +156,20 @@ def test_transfer_answers_written_other_ways_pass():
             if isinstance(m, nn.BatchNorm2d):
                 m.requires_grad_(False)
                 transfer.freeze_batchnorm(m)
-        return None  # changes the model in place and returns nothing: fine
+        return model
 
     assert verdict(check.fine_tune_setup, module_by_module).startswith("✓")
+
+    def then_train_mode(model):  # model.train() at the end: freeze_batchnorm's layers stay frozen in training
+        return module_by_module(model).train()
+
+    assert verdict(check.fine_tune_setup, then_train_mode).startswith("✓")
+
+    def returns_nothing(model):  # the question says: return the model
+        module_by_module(model)
+
+    text = verdict(check.fine_tune_setup, returns_nothing)
+    assert text.startswith("✗") and "the function returned None: end it with `return model`" in text, text
 
 
 def freeze_all(module):  # plain PyTorch (and the allowed freeze_batchnorm): no course function that a check rejects
@@ -224,7 +249,7 @@ TRANSFER_WRONG = [
     (check.feature_extractor, head_added, "replace the old last layer of the classifier"),
     (check.feature_extractor, head_on_another_device, "on different devices"),
     (check.feature_extractor, lambda base, n: copy.deepcopy(feature_extractor(base, n)), "does not contain the base's"),
-    (check.feature_extractor, lambda base, n: None, "should return the model (an nn.Module), got NoneType"),
+    (check.feature_extractor, lambda base, n: None, "the function returned None: end it with `return model`"),
     (check.fine_tune_setup, bn_unfrozen, "features.block3.1.weight (a batch-norm layer) should stay frozen"),
     (check.fine_tune_setup, too_much, "features.block1.0.weight (a convolution) should stay frozen"),
     (check.fine_tune_setup, wrong_block, "features.block2.0.weight (a convolution) should stay frozen"),

@@ -382,12 +382,20 @@ def significant_layers(description: dict) -> list[dict]:
             if layer["type"] not in IGNORED_LAYERS and not (layer["type"] == "Dropout" and layer.get("p") == 0)]
 
 
+def not_sequential(container: str | None) -> str:
+    """The message for a network written as a class where the question asks for one ``nn.Sequential``."""
+    return (f"the network is a {container or 'model'} class with its own forward(): the question asks for one "
+            "nn.Sequential, the layers in the order the data goes through them (no class to write)")
+
+
 def compare_models(expected: dict, got: dict) -> Outcome:
     """Same layers in the same order (types and settings), same parameter count and output shape."""
     def summary(layers):
         return ", ".join(layer["type"] + (f"(p={layer['p']})" if "p" in layer else "") for layer in layers)
 
     want, have = significant_layers(expected), significant_layers(got)
+    if expected.get("require_sequential") and got.get("sequential") is False:
+        return Outcome(False, not_sequential(got.get("container")))
     if [layer["type"] for layer in want] != [layer["type"] for layer in have]:
         return Outcome(False, f"expected layers {summary(want)}\ngot layers      {summary(have)}")
     for i, (w, h) in enumerate(zip(want, have)):

@@ -20,7 +20,7 @@ def _reference_model(batch_norm: bool, dropout: float) -> dict:
 
 
 def _model_case(batch_norm: bool, dropout: float) -> Case:
-    expected = _reference_model(batch_norm, dropout)  # a cached dict: Question.cases copies it
+    expected = {**_reference_model(batch_norm, dropout), "require_sequential": True}  # the question asks for one
     return Case((batch_norm, dropout, MODEL_INPUT), expected, f"make_model(batch_norm={batch_norm}, dropout={dropout})")
 
 
@@ -255,7 +255,9 @@ def drive_plot_results(answer, names, train_accs, test_accs):
             for i, (n, a, b) in enumerate(zip(names, train_accs, test_accs))}
     fig = answer(runs)
     if not isinstance(fig, Figure):
-        return {"is_figure": False, "type": type(fig).__name__, "has_figure": isinstance(getattr(fig, "figure", None), Figure)}
+        inside = list(getattr(fig, "flat", [fig]))  # an array of axes (fig, axes = plt.subplots(2, 2)) holds its figure too
+        return {"is_figure": False, "type": "an array of axes" if hasattr(fig, "flat") else type(fig).__name__,
+                "has_figure": any(isinstance(getattr(item, "figure", None), Figure) for item in inside)}
     bars, texts, error_bars = [], [], 0
     for ax in fig.axes:
         for patch in ax.patches:

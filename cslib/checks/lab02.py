@@ -252,7 +252,7 @@ NET_INPUT = (4, 784)
 def _net_case() -> Case:
     from cslib.models import mlp
 
-    return Case((NET_INPUT,), describe_model(mlp(batch_norm=True, dropout=0.25), NET_INPUT),
+    return Case((NET_INPUT,), {**describe_model(mlp(batch_norm=True, dropout=0.25), NET_INPUT), "require_sequential": True},
                 "lecture 1's network with batch norm and dropout 0.25")
 
 

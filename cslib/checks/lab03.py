@@ -116,6 +116,9 @@ def drive_transform(answer, seed, n_calls, watch=""):
             return False
         return False
 
+    if isinstance(answer, type):  # v2.RandomRotation rather than v2.RandomRotation(...): named before it runs
+        return {"error": f"{answer.__name__} is a transform class, not a transform: make one with its settings, "
+                         f"e.g. {answer.__name__}(...)"}
     torch.manual_seed(seed)
     result = run(answer)
     if "error" in result:
@@ -181,7 +184,9 @@ def drive_plot_samples(answer, seed, n_transforms, n):
     torch.manual_seed(seed)
     fig = answer(transforms, image, n)
     if not isinstance(fig, Figure):
-        return {"is_figure": False, "type": type(fig).__name__, "has_figure": isinstance(getattr(fig, "figure", None), Figure)}
+        inside = list(getattr(fig, "flat", [fig]))  # an array of axes (fig, axes = plt.subplots(2, 2)) holds its figure too
+        return {"is_figure": False, "type": "an array of axes" if hasattr(fig, "flat") else type(fig).__name__,
+                "has_figure": any(isinstance(getattr(item, "figure", None), Figure) for item in inside)}
     image_axes = [ax for ax in fig.axes if ax.images]
     arrays = {ax.images[0].get_array().tobytes() for ax in image_axes}
     placement = []  # [grid row, grid column, the transform's row] of each sample that can be told apart
@@ -280,6 +285,10 @@ def _judge_rotate_invert(expected: dict, got: dict) -> Outcome:
     if turned < 3:
         return Outcome(False, f"the bar in the test image kept its direction in {len(outs) - turned} of {len(outs)} outputs: "
                               "rotate it by a random angle (RandomRotation, or RandomAffine(degrees))")
+    angles = [o["angle"] for o in outs if o["mass"] > 0]
+    if angles and max(_angle_change(a, angles[0]) for a in angles) < 2:
+        return Outcome(False, f"all {len(outs)} outputs are turned by the same angle: the rotation should be random, a new "
+                              "angle at every call (RandomRotation, or RandomAffine(degrees)), not one fixed turn")
     mass_in = got["input"]["mass"]
     kept = sum(0.6 < o["mass"] / mass_in < 1.5 for o in outs)
     if kept < len(outs) // 2:
@@ -294,6 +303,9 @@ def _judge_shift_scale(expected: dict, got: dict) -> Outcome:
     outs, ref = got["outputs"], got["input"]
     if any(o["inverted"] for o in outs):
         return Outcome(False, "some outputs are inverted: shift and scale only")
+    flips = [name for name in got.get("chance_parts", []) if "Flip" in name]
+    if flips:
+        return Outcome(False, f"the transform also flips the image ({', '.join(flips)}): shift and scale only, nothing else")
     present = [o for o in outs if o["mass"] > 0.2 * ref["mass"]]
     if len(present) < len(outs) // 2:
         return Outcome(False, "in most outputs the content left the image: shift less (e.g. translate=(0.1, 0.1))")
@@ -306,6 +318,9 @@ def _judge_shift_scale(expected: dict, got: dict) -> Outcome:
     if scaled < 3:
         return Outcome(False, f"the content kept its size in {len(present) - scaled} of {len(present)} outputs: "
                               "scale it by a random factor (RandomAffine(0, scale=(0.8, 1.2)))")
+    if max(ratios) - min(ratios) < 0.04:
+        return Outcome(False, f"every output is scaled by the same factor (about {sum(ratios) / len(ratios):.2f}): the "
+                              "factor should be random, a new one at every call (a range, scale=(low, high))")
     center = 13.5
     moved = 0
     for o, r in zip(present, ratios):  # where scaling alone (about the center) would have put the bar's center

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import functools
 
-from cslib.checks import Case, Outcome, Question, as_int, as_number, count_problem, describe, fraction_problem
+from cslib.checks import (Case, Outcome, Question, as_int, as_number, count_problem, describe, fraction_problem,
+                          not_sequential)
 
 LAYERS = ("conv1", "conv2", "pool", "dense1", "dense2", "output")
 
@@ -59,7 +60,10 @@ def drive_class_test_net(answer, size, batch):
         elif layer["type"] == "ReLU" and relu_after:
             relu_after[-1] = True
     last = layers[-1]["type"] if layers else ""
-    return {"is_module": True, "main": main, "relu_after": relu_after, "last": last, "error": error,
+    sequential = (all(isinstance(m, nn.Sequential) for m in model.modules() if len(list(m.children())) > 0)
+                  and type(model).forward is nn.Sequential.forward)
+    return {"is_module": True, "sequential": sequential, "container": type(model).__name__,
+            "main": main, "relu_after": relu_after, "last": last, "error": error,
             "out_shape": [int(s) for s in out.shape] if out is not None else None,
             "n_params": int(sum(p.numel() for p in model.parameters()))}
 
@@ -98,6 +102,8 @@ def _layer_problem(name: str, w: dict, h: dict) -> str:
 def _judge_class_test(expected: dict, got: dict) -> Outcome:
     if not got.get("is_module"):
         return Outcome(False, f"class_test_net() should return a torch model (nn.Sequential), got {got.get('type')}")
+    if got.get("sequential") is False:
+        return Outcome(False, not_sequential(got.get("container")))
     want, have = expected["main"], got["main"]
     names = ["1st convolution", "2nd convolution", "max-pooling", "1st dense layer", "2nd dense layer", "output layer"]
     kinds = [layer["type"] for layer in have]
@@ -252,7 +258,9 @@ def drive_transfer(answer, step, n_classes, seed):
 
         model = transfer.replace_head(transfer.freeze(base), n_classes)
         returned = answer(model)
-        model = returned if returned is not None else model
+        if returned is None:  # the question says: return the model
+            return {"is_module": False, "type": "NoneType"}
+        model = returned
     if not isinstance(model, nn.Module):
         return {"is_module": False, "type": type(model).__name__}
     params = [(names.get(id(p), "new." + name), p) for name, p in model.named_parameters()]
@@ -261,7 +269,6 @@ def drive_transfer(answer, step, n_classes, seed):
         "is_module": True,
         "trainable": {name: bool(p.requires_grad) for name, p in params},
         "n_trainable": int(sum(p.numel() for _, p in params if p.requires_grad)),
-        "bn_in_eval_after_setup": [not m.training for m in bns],
     }
     g = torch.Generator().manual_seed(seed)
     x, y = torch.rand(32, 1, 28, 28, generator=g), torch.randint(0, n_classes, (32,), generator=g)
@@ -294,6 +301,9 @@ def drive_transfer(answer, step, n_classes, seed):
 
 def _judge_transfer(expected: dict, got: dict) -> Outcome:
     if not got.get("is_module"):
+        if got.get("type") == "NoneType":
+            return Outcome(False, "the function returned None: end it with `return model` (a function without a "
+                                  "return statement gives None)")
         return Outcome(False, f"the function should return the model (an nn.Module), got {got.get('type')}")
     if got.get("devices"):
         return Outcome(False, f"the model's parameters are on different devices ({', '.join(got['devices'])}): create the new "
@@ -323,9 +333,6 @@ def _judge_transfer(expected: dict, got: dict) -> Outcome:
         return Outcome(False, f"{got['n_trainable']:,} trainable parameters, expected {expected['n_trainable']:,}: the trainable new "
                               f"parameters are {', '.join(extra) or 'none'}; replace the old last layer of the classifier by one "
                               "nn.Linear(in_features of the old layer, n_classes), rather than adding layers")
-    if not all(got["bn_in_eval_after_setup"]):
-        return Outcome(False, "the batch-norm layers should be in evaluation mode after the setup (frozen statistics): "
-                              "use cslib.transfer.freeze_batchnorm(layer)")
     if "changed" not in got:
         return Outcome(False, "nothing of the model is trainable: the new head must be")
     if not got["bn_stats_unchanged"]:

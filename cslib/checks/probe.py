@@ -75,6 +75,10 @@ def describe_model(model, input_shape=None):
         layers.append(info)
     out = {
         "layers": layers,
+        # one nn.Sequential (nested ones allowed), not a class of one's own with a forward() to write
+        "container": type(model).__name__,
+        "sequential": all(isinstance(m, nn.Sequential) for m in model.modules() if len(list(m.children())) > 0)
+                      and type(model).forward is nn.Sequential.forward,
         "n_params": int(sum(p.numel() for p in model.parameters())),
         "n_trainable": int(sum(p.numel() for p in model.parameters() if p.requires_grad)),
     }
@@ -99,6 +103,8 @@ def run_probe(obj, probe, args):
     ``probe`` may also be a self-contained function ``driver(answer, *args)`` (its imports inside
     it), which the grader sends into the student's kernel as source, like this file.
     """
+    if probe in ("call", "call_model"):  # (a driver's answer may be a transform object: the driver knows)
+        _not_a_function(obj, "a function that returns a model" if probe == "call_model" else "a function")
     if callable(probe):
         return to_data(probe(obj, *args))
     if probe == "value":
@@ -115,6 +121,16 @@ def run_probe(obj, probe, args):
         *call_args, input_shape = args
         return describe_model(obj(*call_args), input_shape)
     raise ValueError(f"unknown probe {probe!r}")
+
+
+def _not_a_function(obj, wanted):
+    """A common slip, named before the answer runs deep into PyTorch: a network where a function is asked."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(obj, torch.nn.Module):
+        raise TypeError(f"expected {wanted}, got a network ({type(obj).__name__}): write a function (def ...) that "
+                        "builds or uses it, as the question says, rather than the network itself")
 
 
 # --------------------------------------------------------------------------- rejected reference functions
