@@ -10,7 +10,7 @@ read off the paired differences, with a 95 % confidence interval for their mean 
 
 A verdict is given only when the interval leaves out zero. In fast mode (``CSLIB_FAST=1``), where
 nothing trains long enough, the line says so instead, and with fewer than 3 seeds it says there are too
-few. The standard every comparison follows is written down once, in CONTRIBUTING.md ("Experiments").
+few. The standard every comparison follows is written down once, in docs/contributing.md ("Experiments").
 """
 from __future__ import annotations
 

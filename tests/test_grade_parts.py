@@ -557,14 +557,14 @@ def test_a_pipe_or_a_link_where_an_output_goes_is_an_error_not_a_hang(tmp_path):
     assert "run the same command with --resume" in done.stderr
 
 
-def test_the_readmes_run_autograder_runs_as_gradescope_runs_it(tmp_path):
+def test_the_grading_pages_run_autograder_runs_as_gradescope_runs_it(tmp_path):
     """docs/grading.md's run_autograder, verbatim, in a folder laid out like Gradescope's /autograder."""
     import re
     import shutil
 
     sandboxing.require()
-    readme = (ROOT / "docs" / "grading.md").read_text(encoding="utf-8")
-    script = re.search(r"```bash\n(#!/usr/bin/env bash\n# run_autograder.*?)```", readme, re.S).group(1)
+    page = (ROOT / "docs" / "grading.md").read_text(encoding="utf-8")
+    script = re.search(r"```bash\n(#!/usr/bin/env bash\n# run_autograder.*?)```", page, re.S).group(1)
     lab = re.search(r"python -m cslib\.grade (labs/\S+\.ipynb)", script).group(1)
     autograder = tmp_path / "autograder"
     source = autograder / "source"
