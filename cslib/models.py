@@ -27,17 +27,20 @@ def mlp(hidden: int = 1000, batch_norm: bool = False, dropout: float = 0.0) -> n
     return nn.Sequential(*layers)
 
 
-def cnn() -> nn.Sequential:
-    """Lecture 2's CNN for (1, 28, 28) inputs: two conv/pool/ReLU blocks and a 200-unit dense layer (716,706 parameters)."""
+def cnn(in_channels: int = 1, size: int = 28) -> nn.Sequential:
+    """Lecture 2's CNN for (1, 28, 28) inputs: two conv/pool/ReLU blocks and a 200-unit dense layer (716,706 parameters).
+
+    ``in_channels`` and ``size`` give the same network for other square images (lab 2: colour images of 32×32)."""
+    side = ((size - 2) // 2 - 2) // 2  # after each 3x3 convolution (no padding) and 2x2 pooling
     return nn.Sequential(
-        nn.Conv2d(1, 64, kernel_size=3),
+        nn.Conv2d(in_channels, 64, kernel_size=3),
         nn.MaxPool2d(2),
         nn.ReLU(),
         nn.Conv2d(64, 128, kernel_size=3),
         nn.MaxPool2d(2),
         nn.ReLU(),
         nn.Flatten(),
-        nn.Linear(128 * 5 * 5, 200),
+        nn.Linear(128 * side * side, 200),
         nn.ReLU(),
         nn.Linear(200, 10),
     )

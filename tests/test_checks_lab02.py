@@ -70,7 +70,12 @@ def my_results(A):
     return {"C": C, "D": D, "E": conv2d(D, B, stride=3)}
 
 
-TABLE = {
+TABLE = {  # the lecture's CNN for colour images, (3, 32, 32): the lecture prints the table of (1, 28, 28) inputs
+    "Conv2d-1": ((64, 30, 30), 1_792), "MaxPool2d-2": ((64, 15, 15), 0), "ReLU-3": ((64, 15, 15), 0),
+    "Conv2d-4": ((128, 13, 13), 73_856), "MaxPool2d-5": ((128, 6, 6), 0), "ReLU-6": ((128, 6, 6), 0),
+    "Flatten-7": ((4608,), 0), "Linear-8": ((200,), 921_800), "ReLU-9": ((200,), 0), "Linear-10": ((10,), 2_010),
+}
+LECTURE_TABLE = {  # what lecture 2 prints: a copy of it is not this question's answer
     "Conv2d-1": ((64, 26, 26), 640), "MaxPool2d-2": ((64, 13, 13), 0), "ReLU-3": ((64, 13, 13), 0),
     "Conv2d-4": ((128, 11, 11), 73_856), "MaxPool2d-5": ((128, 5, 5), 0), "ReLU-6": ((128, 5, 5), 0),
     "Flatten-7": ((3200,), 0), "Linear-8": ((200,), 640_200), "ReLU-9": ((200,), 0), "Linear-10": ((10,), 2_010),
@@ -108,7 +113,7 @@ def test_points_and_reference_table():
     assert sum(q.points for q in check.QUESTIONS) == 13
     table = check.cnn_reference_table()
     assert {name: (tuple(shape), params) for name, (shape, params) in table.items()} == TABLE
-    assert sum(params for _, params in table.values()) == 716_706
+    assert sum(params for _, params in table.values()) == 999_458
 
 
 def test_the_exercise_on_a_known_matrix():
@@ -327,26 +332,27 @@ def table_with(**rows):
 
 
 @pytest.mark.parametrize("table, messages", [
-    (table_with(Conv2d_4=((128, 11, 11), 73_728)),
+    (table_with(Conv2d_4=((128, 13, 13), 73_728)),
      ["1 wrong entry", "Conv2d-4: 73,728 parameters is wrong: each of its 128 filters has one 3×3 kernel per input channel (64), plus one bias"]),
-    (table_with(Conv2d_1=((64, 28, 28), 640)), ["Conv2d-1: the output shape (64, 28, 28) is wrong: its input is the image, (1, 28, 28)",
+    (table_with(Conv2d_1=((64, 32, 32), 1_792)), ["Conv2d-1: the output shape (64, 32, 32) is wrong: its input is the image, (3, 32, 32)",
                                                 "⌊(n + 2·padding − kernel)/stride⌋ + 1"]),
-    (table_with(Conv2d_1=((64, 27, 27), 640)), ["Conv2d-1: the output shape (64, 27, 27) is wrong"]),  # off by one
-    (table_with(MaxPool2d_5=((128, 6, 6), 0)), ["MaxPool2d-5", "its input is the output of Conv2d-4, (128, 11, 11)",
+    (table_with(Conv2d_1=((64, 31, 31), 1_792)), ["Conv2d-1: the output shape (64, 31, 31) is wrong"]),  # off by one
+    (table_with(MaxPool2d_5=((128, 7, 7), 0)), ["MaxPool2d-5", "its input is the output of Conv2d-4, (128, 13, 13)",
                                                 "a last odd row or column is dropped"]),
-    (table_with(Conv2d_4=((128, 12, 12), 73_856), MaxPool2d_5=((128, 6, 6), 0)),
+    (table_with(Conv2d_4=((128, 12, 12), 73_856), MaxPool2d_5=((128, 7, 7), 0)),
      ["its input is the output of Conv2d-4, which is not right yet: fix that row first"]),
-    (table_with(Flatten_7=((-1, 3200), 0)), ["Flatten-7: leave out the batch dimension"]),
-    (table_with(Linear_8=((200,), 640_000), ReLU_3=((64, 13, 13), 64)),
-     ["2 wrong entries", "Linear-8: 640,000 parameters is wrong: one weight per input per output, plus one bias per output",
+    (table_with(Flatten_7=((-1, 4608), 0)), ["Flatten-7: leave out the batch dimension"]),
+    (table_with(Linear_8=((200,), 921_600), ReLU_3=((64, 15, 15), 64)),
+     ["2 wrong entries", "Linear-8: 921,600 parameters is wrong: one weight per input per output, plus one bias per output",
       "ReLU-3: 64 parameters is wrong"]),
     ({k: v for k, v in TABLE.items() if k != "ReLU-9"}, ["missing rows: ReLU-9"]),
     ({**TABLE, "Dropout-11": ((10,), 0)}, ["unknown rows: Dropout-11"]),
-    (table_with(MaxPool2d_5=((128, 5.5, 5.5), 0)), ["MaxPool2d-5: the output shape", "use integer division //"]),
+    (table_with(MaxPool2d_5=((128, 6.5, 6.5), 0)), ["MaxPool2d-5: the output shape", "use integer division //"]),
     (table_with(Linear_10=(10, 2010.5)), ["Linear-10: the parameter count is 2010.5, not a whole number"]),
     (table_with(Linear_10=(10, "2010")), ["Linear-10: the parameter count should be a whole number, got the string"]),
     (list(TABLE.items()), ["should be a dict", "got a list"]),
-    (torch.tensor(716_706), ["should be a dict", "got a single number in a 0-d tensor"]),
+    (torch.tensor(999_458), ["should be a dict", "got a single number in a 0-d tensor"]),
+    (LECTURE_TABLE, ["Conv2d-1: the output shape (64, 26, 26) is wrong: its input is the image, (3, 32, 32)"]),  # copied
 ])
 def test_wrong_cnn_tables_say_which_row_and_why_but_not_the_answer(table, messages):
     text = report(check.cnn_table, table)
@@ -365,9 +371,9 @@ def test_wrong_cnn_tables_say_which_row_and_why_but_not_the_answer(table, messag
 
 
 @pytest.mark.parametrize("table", [
-    table_with(Flatten_7=(3200, 0), Linear_10=([10], 2010)),  # plain ints for flat shapes
-    table_with(Conv2d_1=((64, 26.0, 26.0), 640), Linear_8=((200,), 640200.0)),  # whole numbers computed with /
-    table_with(Conv2d_1=(torch.Size([64, 26, 26]), torch.tensor(640))),  # what PyTorch gives
+    table_with(Flatten_7=(4608, 0), Linear_10=([10], 2010)),  # plain ints for flat shapes
+    table_with(Conv2d_1=((64, 30.0, 30.0), 1792), Linear_8=((200,), 921800.0)),  # whole numbers computed with /
+    table_with(Conv2d_1=(torch.Size([64, 30, 30]), torch.tensor(1792))),  # what PyTorch gives
     {name: [list(shape), params] for name, (shape, params) in TABLE.items()},  # lists instead of tuples
 ], ids=["flat-ints", "whole-floats", "torch", "lists"])
 def test_right_tables_in_another_type_pass(table):
@@ -409,3 +415,21 @@ def test_driver_is_self_contained_for_the_grader(student_A):
     exec(inspect.getsource(check.drive_exercise), namespace)
     result = namespace["drive_exercise"](np.eye(2))
     assert result["A"] is MY_A and result["answer"].shape == (2, 2)
+
+
+def test_no_lecture_output_holds_the_cnn_table_answer():
+    """cnn_table is worked out by hand (reveals=False): no stored lecture prints its rows (lecture 2 prints the
+    table of the (1, 28, 28) network, which is not this question's)."""
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    outputs = ""
+    for path in sorted((root / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            for out in cell.get("outputs", []):
+                outputs += "".join(out.get("text") or out.get("data", {}).get("text/plain", ""))
+    assert "640,200" in outputs  # the lecture's own table is there; this question's distinctive rows are not
+    # (single numbers such as 1,792, the parameters of VGG16's first convolution too, are no table)
+    for row in ("[-1, 64, 30, 30]", "[-1, 64, 15, 15]", "[-1, 128, 13, 13]", "[-1, 128, 6, 6]", "921,800", "999,458"):
+        assert row not in outputs, row

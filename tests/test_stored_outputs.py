@@ -137,7 +137,7 @@ EXPECTED = {
     },
     "solutions/lab02_*.ipynb": {
         "texts": ["✓ maxpool2d", "✓ pad", "✓ conv2d", "✓ A", "✓ C", "✓ D", "✓ E", "✓ bn_dropout_net", "✓ maxpool_backward",
-                  "✓ cnn_table", "equal: True", "Total params: 716,706", "total                           716,706", "mode: full"],
+                  "✓ cnn_table", "equal: True", "Total params: 999,458", "total                           999,458", "mode: full"],
         "figures": 2,
     },
 }

@@ -306,15 +306,19 @@ maxpool_backward = Question(
 
 
 # --------------------------------------------------------------------------- Q10 cnn_table
+TABLE_INPUT = (3, 32, 32)  # colour images: the lecture prints the table of (1, 28, 28) inputs, so that one is not asked
+
+
 def cnn_reference_table() -> dict:
-    """{"Conv2d-1": [[64, 26, 26], 640], ...}: torchsummary's names, output shapes without the batch dimension, parameters."""
+    """{"Conv2d-1": [[64, 30, 30], 1792], ...}: torchsummary's names, output shapes without the batch dimension,
+    parameters, of the lecture's CNN for ``TABLE_INPUT``."""
     import torch
 
     from cslib.models import cnn
 
-    table, x = {}, torch.zeros(1, 1, 28, 28)
+    table, x = {}, torch.zeros(1, *TABLE_INPUT)
     with torch.no_grad():
-        for i, layer in enumerate(cnn(), 1):
+        for i, layer in enumerate(cnn(TABLE_INPUT[0], TABLE_INPUT[1]), 1):
             x = layer(x)
             table[f"{type(layer).__name__}-{i}"] = [list(x.shape[1:]), sum(p.numel() for p in layer.parameters())]
     return table
@@ -323,7 +327,7 @@ def cnn_reference_table() -> dict:
 def _layer_settings() -> dict:
     from cslib.models import cnn
 
-    return {f"{type(layer).__name__}-{i}": layer for i, layer in enumerate(cnn(), 1)}
+    return {f"{type(layer).__name__}-{i}": layer for i, layer in enumerate(cnn(TABLE_INPUT[0], TABLE_INPUT[1]), 1)}
 
 
 def _why(name: str, table: dict, got: dict) -> tuple[str, str]:
@@ -333,7 +337,7 @@ def _why(name: str, table: dict, got: dict) -> tuple[str, str]:
     names = list(table)
     index = names.index(name)
     if index == 0:
-        source = "its input is the image, (1, 28, 28)"
+        source = f"its input is the image, {TABLE_INPUT}"
     else:
         previous = names[index - 1]
         mine = _row(got.get(previous))
@@ -423,9 +427,9 @@ cnn_table = Question(
     title="cnn_table",
     points=2,
     probe="value",
-    hint="work layer by layer from the input (1, 28, 28), each row from the one before; a convolution's parameters "
+    hint="work layer by layer from the input (3, 32, 32), each row from the one before; a convolution's parameters "
          "are filters × (input channels × k × k) + filters, a Linear layer's in × out + out.",
-    fixed=lambda: [Case((), cnn_reference_table(), "the lecture's CNN, input (1, 28, 28)")],
+    fixed=lambda: [Case((), cnn_reference_table(), "the lecture's CNN for colour images, input (3, 32, 32)")],
     compare=_judge_table,
     reveals=False,
 )
