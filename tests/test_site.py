@@ -329,6 +329,31 @@ def test_the_site_shows_no_raw_widget_and_names_the_explorers(built):
             assert pages.EXPLORER_LINE in html_of(built, f"notebooks/{lecture.stem}.html"), lecture.name
 
 
+def test_every_picture_has_a_text_that_is_not_a_file_name(built):
+    """Screen readers read a picture's alt text: it says what the figure is (its section, its titles and axes as the
+    code states them, or the author's cell metadata ``cslib.alt``), never the file's path (MyST-NB's default)."""
+    pictures = 0
+    for page in built.rglob("*.html"):
+        for tag in re.findall(r"<img\b[^>]*>", page.read_text(encoding="utf-8")):
+            alt = re.search(r'\balt="([^"]*)"', tag)
+            if "_images/" not in tag:
+                continue  # the theme's own images (a logo) are not figures
+            pictures += 1
+            assert alt and alt.group(1).strip(), (page.name, tag[:200])
+            assert not re.search(r"\.(png|svg|jpe?g)\b|_images/", alt.group(1)), (page.name, alt.group(1))
+    assert pictures > 50
+
+
+def test_a_figures_alt_text_comes_from_its_section_and_titles():
+    cell = new_code_cell('fig, ax = plt.subplots()\nax.set_title("Loss per epoch")\nax.set_xlabel("epoch")',
+                         outputs=[new_output("display_data", data={"image/png": "iVBOR", "text/plain": "<Figure size 640x480 with 1 Axes>"})])
+    nb = pages.static_notebook(new_notebook(cells=[new_markdown_cell("## 3. Training curves"), cell]))
+    assert nb.cells[1].metadata["mystnb"]["image"]["alt"] == 'Figure of the section "3. Training curves"; titled Loss per epoch; axes: epoch'
+    cell.metadata["cslib"] = {"alt": "The loss falls from 2.3 to 0.4 in five epochs"}
+    nb = pages.static_notebook(new_notebook(cells=[cell]))
+    assert nb.cells[0].metadata["mystnb"]["image"]["alt"] == "The loss falls from 2.3 to 0.4 in five epochs"
+
+
 def test_the_pages_load_nothing_from_the_network(built):
     """Scripts, styles, images and fonts are all in the site; links to other sites are only links."""
     for page in built.rglob("*.html"):

@@ -161,14 +161,47 @@ def static_outputs(outputs: list, state: dict) -> list:
 
 
 def static_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy of ``nb`` without widget outputs or widget state (see the module's docstring)."""
+    """A copy of ``nb`` without widget outputs or widget state (see the module's docstring), and with an ``alt``
+    text for the pictures of every cell that draws some (:func:`figure_alt`)."""
     nb = copy.deepcopy(nb)
     state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    section = ""
     for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            headings = re.findall(r"^#{1,4}\s+(.+?)\s*$", cell.source, re.M)
+            section = headings[-1] if headings else section
         if cell.cell_type == "code":
             cell.outputs = static_outputs(cell.get("outputs", []), state)
+            if any("image/png" in out.get("data", {}) for out in cell.outputs):
+                image = cell.metadata.setdefault("mystnb", {}).setdefault("image", {})
+                image.setdefault("alt", figure_alt(cell, section))
     nb.metadata.pop("widgets", None)
     return nb
+
+
+def figure_alt(cell: nbformat.NotebookNode, section: str) -> str:
+    """A text for the pictures of a code cell, for readers who cannot see them: the author's (cell metadata
+    ``cslib.alt``), else what the stored run says of them (the section, the cell's own comment, the figure's
+    panels), never a file name."""
+    own = cell.metadata.get("cslib", {}).get("alt") if isinstance(cell.metadata.get("cslib"), dict) else None
+    if own:
+        return str(own)
+    comments = [line.strip("# ").strip() for line in cell.source.splitlines() if line.strip().startswith("#")]
+    plain = " ".join("".join(out.get("data", {}).get("text/plain", "")) for out in cell.outputs
+                     if "image/png" in out.get("data", {}))
+    axes = re.search(r"with (\d+) Axes", plain)
+    text = f"Figure of the section \"{re.sub(r'[`*]', '', section)}\"" if section else "Figure"
+    if comments:
+        text += f": {comments[0]}"
+    titles = re.findall(r"\b(?:suptitle|set_title|title)\s*[(=]\s*f?[\"']([^\"'{}]{3,80})[\"']", cell.source)
+    labels = re.findall(r"\b(?:set_)?[xy]label\s*[(=]\s*f?[\"']([^\"'{}]{2,60})[\"']", cell.source)
+    if titles:
+        text += f"; titled {', '.join(dict.fromkeys(titles))}"
+    if labels:
+        text += f"; axes: {', '.join(dict.fromkeys(labels))}"
+    if axes and int(axes.group(1)) > 1:
+        text += f" ({axes.group(1)} panels)"
+    return text
 
 
 # --- page links ----------------------------------------------------------------------------------
