@@ -206,3 +206,19 @@ def test_judges_name_any_unexpected_result_without_raising(lab):
                 continue
             outcome = question.judge(fixed[0].expected, got)
             assert outcome.passed is False and outcome.detail, (question.answer, value)
+
+
+def test_hints_say_what_to_do_without_the_line_to_type():
+    """A failed check's hint says what is wrong and where to look, never the code to type (an assignment or a call
+    with the answer's arguments). Lab 2's C, D and E restate the exercise's own definitions."""
+    import importlib
+    import re
+
+    for lab in sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "cslib" / "checks").glob("lab*.py")):
+        for question in importlib.import_module(f"cslib.checks.{lab}").QUESTIONS:
+            if (lab, question.answer) in {("lab02", "C"), ("lab02", "D"), ("lab02", "E"), ("lab02", "A")}:
+                continue
+            hint = question.hint
+            assert not re.search(r"\b[\w.\[\]-]+\s*=\s*[\w.]+\(", hint), (lab, question.answer, hint)  # x = f(...)
+            assert not re.search(r"\b(?:ax|axes|fig|plt)\.\w+\(|return fig\b", hint), (lab, question.answer, hint)
+            assert not re.search(r"\(degrees=|translate=\(|nn\.Linear\(\d", hint), (lab, question.answer, hint)

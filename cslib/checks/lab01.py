@@ -313,8 +313,9 @@ plot_results = Question(
     title="plot_results",
     points=1,
     probe=drive_plot_results,
-    hint="a grouped bar chart of the means over the seeds: ax.bar(positions, mean_train_accs, width, yerr=spreads, "
-         "label='train'), the same for test, ax.set_xticks(positions, names); return the Figure.",
+    hint="a grouped bar chart: for each network two bars side by side, the mean train and the mean test accuracy over "
+         "the seeds, each with the spread over the seeds as an error bar, the networks' names under their bars and a "
+         "legend; return the Figure (matplotlib's bar takes positions, heights, a width and yerr).",
     fixed=lambda: [_plot_case(list(RUNS), [[0.926, 0.904, 0.885], [0.957, 0.942, 0.913], [0.972, 0.902, 0.929], [0.89, 0.919, 0.977]],
                               [[0.92, 0.878, 0.888], [0.937, 0.893, 0.966], [0.867, 0.964, 0.935], [0.959, 0.903, 0.868]],
                               "the exercise's four runs, three seeds each")],

@@ -386,8 +386,9 @@ shift_scale = Question(
     title="shift_scale",
     points=2,
     probe=drive_transform,
-    hint="transforms.RandomAffine(degrees=0, translate=(a, b), scale=(low, high)): random shifts and a random "
-         "zoom, no rotation or shear; keep the content mostly inside the image.",
+    hint="one affine transform can do both: no rotation, a random shift (a fraction of the width and height) and a "
+         "random zoom (a range of factors); see which arguments torchvision's RandomAffine takes for each (lecture 3, "
+         "'Other transformations'), and keep the content mostly inside the image.",
     fixed=_ss_fixed,
     random=_ss_random,
     compare=_judge_shift_scale,
@@ -452,8 +453,9 @@ plot_samples = Question(
     title="plot_samples",
     points=1,
     probe=drive_plot_samples,
-    hint="fig, axes = plt.subplots(len(transforms), n, squeeze=False); in row i call the i-th transform n times "
-         "and imshow each result (x[0]); name the row (axes[i, 0].set_title(name)); return fig.",
+    hint="a grid of one row per transform and n columns (with squeeze=False, plt.subplots keeps a 2-D grid even for "
+         "one row); in each row, call that row's transform once per column and show each result; name each row after "
+         "its transform (a title over its first image, or a y-label); return the figure.",
     fixed=lambda: [Case((0, 3, 5), {"rows": 3, "n": 5}, "3 transforms, n=5"),
                    Case((1, 2, 3), {"rows": 2, "n": 3}, "2 transforms, n=3")],
     # n never the default (5) and never the number of rows: an answer that ignores n, or a transposed grid, fails

@@ -392,9 +392,9 @@ feature_extractor = Question(
     title="feature_extractor",
     points=2,
     probe=drive_transfer,
-    hint="set requires_grad = False on every parameter of the base, call cslib.transfer.freeze_batchnorm(m) on its batch-norm "
-         "layers, then (after freezing, so that it stays trainable) put a new nn.Linear(1152, n_classes) in place of "
-         "base.classifier[-1], and return the model.",
+    hint="freeze every parameter of the base and keep its batch-norm statistics fixed (cslib.transfer.freeze_batchnorm), "
+         "then replace the last layer of its classifier by a new linear layer with one output per class (as many "
+         "inputs as the layer it replaces); freeze first, so that the new layer stays trainable; return the model.",
     fixed=lambda: [_transfer_case("feature_extractor", 10, 0)],
     random=lambda rng: [_transfer_case("feature_extractor", int(rng.integers(2, 9)), int(rng.integers(1, 10**6)))],
     compare=_judge_transfer,
