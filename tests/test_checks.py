@@ -68,7 +68,10 @@ def test_objects_that_claim_to_equal_everything_do_not_pass():
 
 
 def test_handing_in_the_reference_is_rejected():
-    assert "cslib's own" in report(ADD, add_reference)
+    assert "`add` is the ready-made test_checks.add_reference" in report(ADD, add_reference)  # a stand-in reference
+    ready = Question(answer="add", title="add", fixed=ADD.fixed, reject=("operator.add",))
+    import operator
+    assert "the ready-made operator.add (the question asks you to write it yourself)" in report(ready, operator.add)
 
 
 def test_inline_check_finds_the_answer_by_name(capsys):

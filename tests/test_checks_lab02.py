@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from check_properties import model_solution_failures, put_in_notebook, seeds_for, verdict
@@ -39,8 +40,25 @@ def maxpool2d(A, size=2, stride=2):
     return np.array([[A[i * stride:i * stride + size, j * stride:j * stride + size].max() for j in range(cols)] for i in range(rows)])
 
 
+def framed(A, p, value=0, at_end_only=False):
+    """A with a frame of ``p`` entries of ``value`` (np.pad without np.pad, which the question refuses)."""
+    A = np.asarray(A)
+    m, n = A.shape
+    out = np.full((m + 2 * p, n + 2 * p), value, dtype=A.dtype)
+    top = 0 if at_end_only else p
+    out[top:top + m, top:top + n] = A
+    return out
+
+
 def pad(A, p):
-    return np.pad(A, p)
+    return framed(A, p)
+
+
+def autograd_backward(A, grad_out):
+    """maxpool_backward by autograd: the question asks for the rule, written out."""
+    x = torch.tensor(np.asarray(A, dtype=float), requires_grad=True)
+    F.max_pool2d(x[None], 2, 2)[0].backward(torch.tensor(np.asarray(grad_out, dtype=float)))
+    return x.grad.numpy()
 
 
 def conv2d(A, B, stride=1):
@@ -167,13 +185,20 @@ WRONG = [
     (check.maxpool2d, lambda A, size=2, stride=2: conv.avgpool2d(A, size, stride), "wrong values"),
     (check.maxpool2d, lambda A, size=2, stride=2: None, "expected an array, got None"),
     (check.maxpool2d, conv.maxpool2d, "cslib's own cslib.conv.maxpool2d"),
-    (check.pad, lambda A, p: np.pad(A, ((0, 2 * p), (0, 2 * p))), "wrong values"),  # all the zeros on one side
-    (check.pad, lambda A, p: np.pad(A, p).astype(float) + 0.5, "wrong values"),
-    (check.pad, lambda A, p: np.pad(A, p, constant_values=1), "wrong values"),
-    (check.pad, lambda A, p: np.pad(A, p + 1), "wrong shape"),  # off by one
-    (check.pad, lambda A, p: str(np.pad(A, p)), "expected an array, got the string"),
+    (check.pad, lambda A, p: framed(A, p, at_end_only=True), "wrong values"),  # all the zeros on one side
+    (check.pad, lambda A, p: framed(A, p).astype(float) + 0.5, "wrong values"),
+    (check.pad, lambda A, p: framed(A, p, value=1), "wrong values"),
+    (check.pad, lambda A, p: framed(A, p + 1), "wrong shape"),  # off by one
+    (check.pad, lambda A, p: str(framed(A, p)), "expected an array, got the string"),
+    (check.pad, lambda A, p: np.pad(A, p), "the ready-made numpy.pad"),  # the question asks to write it
+    (check.maxpool2d, lambda A, size=2, stride=2: F.max_pool2d(torch.tensor(A, dtype=torch.float64)[None], size, stride)[0].numpy(),
+     "the ready-made torch"),
+    (check.conv2d, lambda A, B, stride=1: F.conv2d(torch.tensor(A, dtype=torch.float64)[None, None],
+                                                   torch.tensor(B, dtype=torch.float64)[None, None], stride=stride)[0, 0].numpy(),
+     "the ready-made torch.conv2d"),
+    (check.maxpool_backward, autograd_backward, "the ready-made torch"),
     (check.pad, conv.pad, "cslib's own cslib.conv.pad"),
-    (check.pad, lambda A, p: np.pad(A, p).astype(float), "the entries became floats"),  # the question keeps the type
+    (check.pad, lambda A, p: framed(A, p).astype(float), "the entries became floats"),  # the question keeps the type
     (check.conv2d, lambda A, B, stride=1: conv2d(A, B[::-1, ::-1], stride), "B is not flipped"),  # true convolution
     (check.conv2d, lambda A, B, stride=1: conv2d(A, B), "the same, stride 2"),  # ignores the stride
     (check.conv2d, lambda A, B, stride=1: conv2d(A, B.T, stride), "wrong values"),
@@ -193,7 +218,7 @@ WRONG = [
 def test_wrong_answers_fail_with_a_message_that_names_the_problem(question, answer, message):
     text = verdict(question, answer)
     assert text.startswith(f"✗ {question.title}") and message in text, text
-    assert "Hint:" in text or "cslib's own" in text
+    assert "Hint:" in text or "cslib's own" in text or "the ready-made" in text
 
 
 @pytest.mark.parametrize("question, answer", [
@@ -212,7 +237,7 @@ def test_a_wrapped_course_function_is_not_an_answer(question, answer):
     (check.maxpool2d, lambda A, size=2, stride=2: torch.tensor(maxpool2d(A, size, stride))),
     (check.conv2d, lambda A, B, stride=1: conv2d(A.astype(float), B, stride)),
     (check.maxpool_backward, lambda A, g: torch.tensor(maxpool_backward(A, g), dtype=torch.float32)),
-    (check.pad, lambda A, p: torch.from_numpy(np.pad(A, p))),  # a tensor of the same integers
+    (check.pad, lambda A, p: torch.from_numpy(framed(A, p))),  # a tensor of the same integers
 ], ids=["maxpool2d-list", "maxpool2d-tensor", "conv2d-float", "backward-tensor", "pad-tensor"])
 def test_right_values_in_another_type_pass(question, answer):
     text = verdict(question, answer)

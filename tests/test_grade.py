@@ -415,14 +415,17 @@ def test_a_forged_grading_payload_is_detected(graded):
 def test_handing_in_a_library_function_is_rejected(graded):
     row = graded["rows"]["reference"]
     assert_points(row, status="ran", add="0", total="3")
-    assert "`add` is cslib's own _operator.add; write your own version" in feedback(graded, "reference.md")
+    text = "`add` is the ready-made _operator.add (the question asks you to write it yourself); write your own version"
+    assert text in feedback(graded, "reference.md")
+    assert "possible tampering" not in row["notes"]  # a plain slip: only cslib's own functions are flagged for review
 
 
 @pytest.mark.parametrize("student", ["wrap_def", "wrap_lambda", "wrap_partial"])
 def test_an_answer_that_wraps_a_rejected_reference_is_rejected(graded, student):
     row = graded["rows"][student]
     assert_points(row, status="ran", add="0", total="3")
-    assert "`add` calls or wraps cslib's own _operator.add; write your own version" in feedback(graded, f"{student}.md")
+    assert ("`add` calls or wraps the ready-made _operator.add (the question asks you to write it yourself); write your own "
+            "version") in feedback(graded, f"{student}.md")
 
 
 @pytest.mark.parametrize("student", ["quit", "quit_forced"])

@@ -207,16 +207,24 @@ def _run_cases(question: Question, answer: Any, cases: list[tuple[str, Case]]) -
         if not outcome.passed:
             failures.append((kind, case, outcome, error))
     if used:  # the same rule, and the same words, as the grader's (cslib.grade.scoring)
-        return (f"✗ {question.title}: `{question.answer}` calls or wraps cslib's own {', '.join(sorted(used))}; "
-                f"write your own version."), []
+        return f"✗ {question.title}: `{question.answer}` calls or wraps {reference_label(sorted(used))}; write your own version.", []
     return "", failures
 
 
+def reference_label(names: list[str]) -> str:
+    """How a message names the functions a question refuses: cslib's own, or ready-made ones (PyTorch's, NumPy's)."""
+    names = list(dict.fromkeys(n.removesuffix("._implementation") for n in names))  # NumPy's dispatchers: numpy.pad
+    own = [n for n in names if n.startswith("cslib.")]
+    ready = [n for n in names if not n.startswith("cslib.")]
+    return " and ".join(([f"cslib's own {', '.join(own)}"] if own else [])
+                        + ([f"the ready-made {', '.join(ready)} (the question asks you to write it yourself)"] if ready else []))
+
+
 def rejected(question: Question, answer: Any) -> str:
-    """Why ``answer`` may not be handed in (it is cslib's own reference), or ''."""
+    """Why ``answer`` may not be handed in (it is one of the functions the question refuses), or ''."""
     name = f"{getattr(answer, '__module__', '')}.{getattr(answer, '__qualname__', '')}"
     if name in question.reject:
-        return f"`{question.answer}` is cslib's own {name}; write your own version."
+        return f"`{question.answer}` is {reference_label([name])}; write your own version."
     return ""
 
 

@@ -49,7 +49,7 @@ maxpool2d = Question(
     fixed=lambda: [_maxpool_case(np.array([[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]]), 2, 2, "the lecture's 4×4 example"),
                    _maxpool_case(np.arange(25).reshape(5, 5), 2, 2, "a 5×5 input: the last row and column are dropped")],
     random=_random_maxpool,
-    reject=("cslib.conv.maxpool2d",),
+    reject=("cslib.conv.maxpool2d", "torch.nn.functional.max_pool2d", "torch.max_pool2d"),
 )
 
 
@@ -82,7 +82,7 @@ pad = Question(
     random=lambda rng: [_pad_case(_ints(rng, tuple(int(s) for s in rng.integers(1, 7, size=2))), int(rng.integers(0, 4)))
                         for _ in range(3)],
     compare=_compare_pad,
-    reject=("cslib.conv.pad",),
+    reject=("cslib.conv.pad", "numpy.pad._implementation", "torch.nn.functional.pad"),
 )
 
 
@@ -113,7 +113,8 @@ conv2d = Question(
                    _conv_case(np.arange(1, 17).reshape(4, 4), np.array([[1, 2], [3, 4]]), 2, "the same, stride 2"),
                    _conv_case(np.arange(30).reshape(5, 6), EXERCISE_B, 3, "a 5×6 A, the exercise's B, stride 3")],
     random=_random_conv,
-    reject=("cslib.conv.conv2d",),
+    reject=("cslib.conv.conv2d", "torch.nn.functional.conv2d", "torch.conv2d", "scipy.signal.correlate2d",
+            "scipy.signal.convolve2d"),
 )
 
 
@@ -301,7 +302,7 @@ maxpool_backward = Question(
                    _backward_case(np.arange(25).reshape(5, 5)[::-1], np.ones((2, 2)),
                                   "a 5×5 A: the last row and column get gradient 0")],
     random=_random_backward,
-    reject=("cslib.conv.maxpool2d_backward",),
+    reject=("cslib.conv.maxpool2d_backward", "torch.autograd.grad", "torch.autograd.backward", "torch.Tensor.backward"),
 )
 
 

@@ -12,7 +12,7 @@ import builtins
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from cslib.checks import Question, from_data
+from cslib.checks import Question, from_data, reference_label
 from cslib.grade.lab import GradingCase, Lab
 from cslib.grade.submissions import Submission
 
@@ -63,6 +63,11 @@ HIDDEN_REASONS = {"timeout": "took too long", "not_written": "not written yet", 
                   "too_large": "the result was too large", "exception": "your code raised {name}"}
 
 
+def _review(*names: str) -> str:
+    """cslib's own functions are in every kernel: handing one in is flagged for a look; a ready-made one is a plain slip."""
+    return " (possible tampering: review by hand)" if any(n.startswith("cslib.") for n in names) else ""
+
+
 def judge_question(question: Question, cases: list[GradingCase], record: dict) -> tuple[QuestionResult, list[str]]:
     """Score one question from the worker's record; (result, notes for the instructor)."""
     notes: list[str] = []
@@ -89,13 +94,12 @@ def judge_question(question: Question, cases: list[GradingCase], record: dict) -
                           f"or its cell failed before defining it?)"), notes
     reference = f"{payload.get('module')}.{payload.get('qualname')}"
     if reference in question.reject:
-        notes.append(f"{question.answer}: is cslib's own {reference} (possible tampering: review by hand)")
-        return all_failed(f"`{question.answer}` is cslib's own {reference}; write your own version"), notes
+        notes.append(f"{question.answer}: is {reference_label([reference])}{_review(reference)}")
+        return all_failed(f"`{question.answer}` is {reference_label([reference])}; write your own version"), notes
     used = [str(r) for r in payload.get("references") or [] if r in question.reject]
     if used:
-        notes.append(f"{question.answer}: calls or wraps cslib's own {', '.join(used)} (possible tampering: review by hand)")
-        return all_failed(f"`{question.answer}` calls or wraps cslib's own {', '.join(used)}; write your own "
-                          f"version"), notes
+        notes.append(f"{question.answer}: calls or wraps {reference_label(used)}{_review(*used)}")
+        return all_failed(f"`{question.answer}` calls or wraps {reference_label(used)}; write your own version"), notes
     kinds = {raw.get("kind") if isinstance(raw, dict) else None for raw in raw_cases}
     if kinds == {"not_written"}:
         return all_failed("not written yet (it still raises NotImplementedError)"), notes
