@@ -85,7 +85,11 @@ for module in {STUDENT_MODULES!r}:
     importlib.import_module(module)
 import numpy as np
 from cslib.checks.lab02 import pad
-pad(lambda A, p: np.pad(A, p))  # a student's check: prints ✓
+def my_pad(A, p):  # a student's own pad (the ready-made np.pad is refused)
+    padded = np.zeros((A.shape[0] + 2 * p, A.shape[1] + 2 * p), dtype=A.dtype)
+    padded[p:p + A.shape[0], p:p + A.shape[1]] = A
+    return padded
+pad(my_pad)  # a student's check: prints ✓
 try:
     import cslib.labs
 except ImportError as error:
