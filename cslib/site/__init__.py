@@ -6,7 +6,8 @@ The build stages the pages that ``docs/_toc.yml`` lists, in its order (``cslib.s
 ``notebooks/*.ipynb`` (executed, full mode) and ``labs/*.ipynb`` (the student versions; ``solutions/``
 is never read for pages) with their widgets made static and "Open in Colab" / "Download notebook"
 links under their titles, and the guides of ``docs/`` as they are; it writes the home page, and runs
-Sphinx with MyST-NB and sphinx-book-theme (settings in ``cslib/site/sphinx/conf.py``). The original
+Sphinx with MyST-NB and sphinx-book-theme (settings in ``cslib/site/sphinx/conf.py``). Each lecture also
+becomes a reveal.js slideshow, ``slides/<lecture>.html`` (``cslib.site.slides``). The original
 notebooks are copied next to their pages for download. Last, it checks that no answer line of
 ``solutions/`` is in the output (``cslib.site.leaks``) and fails if one is.
 
@@ -26,7 +27,7 @@ from pathlib import Path
 import nbformat
 
 from cslib import REPO
-from cslib.site import leaks, pages, toc
+from cslib.site import leaks, pages, slides, toc
 
 REPOSITORY = f"https://github.com/{REPO}"  # one setting: the Colab links and the repository button use it
 BRANCH = "main"
@@ -92,7 +93,9 @@ def stage(root: Path, src: Path, repository: str, branch: str) -> tuple[list[Pat
         except Exception as e:  # noqa: BLE001 - any unreadable notebook: name it
             raise SiteError(f"{root / page}: not a readable notebook ({e})") from None
         read[root / page] = nb
-        links = pages.links_html(pages.colab_url(repository, branch, page.as_posix()), page.name, pages.run_note(nb))
+        lecture = page.parts[0] == "notebooks"
+        links = pages.links_html(pages.colab_url(repository, branch, page.as_posix()), page.name, pages.run_note(nb),
+                                 slides=f"../slides/{page.stem}.html" if lecture else "")
         nbformat.write(pages.with_links(pages.static_notebook(nb), links), src / page)
 
     toctrees = "\n".join(f"```{{toctree}}\n:caption: {section.caption}\n:hidden:\n\n"
@@ -122,6 +125,7 @@ def build(out: str | Path = "_site", root: str | Path = ".", repository: str = R
     """
     _require_sphinx()
     mathjax_dir()  # installed? (before any work)
+    slides.reveal_dir()
     from sphinx.application import Sphinx
     from sphinx.util.console import nocolor
 
@@ -145,6 +149,8 @@ def build(out: str | Path = "_site", root: str | Path = ".", repository: str = R
         app.build()
         if app.statuscode:
             raise SiteError(f"Sphinx failed (status {app.statuscode}):\n{warnings.getvalue()[-3000:]}")
+        say(f"making the slides of {len(lectures)} lectures")
+        made = slides.write_slides(lectures, root, site, repository, branch)
         say("copying MathJax and the notebooks for download; looking for solution code")
         copy_mathjax(site / "_static" / "mathjax")
         for path in every:  # the notebooks as stored, for "Download notebook"
@@ -159,7 +165,7 @@ def build(out: str | Path = "_site", root: str | Path = ".", repository: str = R
         if found:
             raise SiteError("solution code in the site (nothing was published):\n  " + "\n  ".join(found[:20]))
         _replace(out, site)
-    return {"out": out, "pages": 1 + len(every), "seconds": time.perf_counter() - start,
+    return {"out": out, "pages": 1 + len(every), "slides": made, "seconds": time.perf_counter() - start,
             "warnings": [w for w in warnings.getvalue().splitlines() if "WARNING" in w or "ERROR" in w],
             "secret_lines": len(secrets)}
 

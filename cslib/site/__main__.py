@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     for warning in result["warnings"]:
         print(warning, file=sys.stderr)
-    print(f"built {result['pages']} pages into {result['out']} in {result['seconds']:.0f} s "
+    print(f"built {result['pages']} pages and {result['slides']} slides into {result['out']} in {result['seconds']:.0f} s "
           f"({len(result['warnings'])} warnings; checked for {result['secret_lines']} solution lines: none found)")
     print(f"open {result['out'] / 'index.html'}, or serve it: python -m http.server -d {args.out} 8000")
     return 0

@@ -206,11 +206,13 @@ def figure_alt(cell: nbformat.NotebookNode, section: str) -> str:
 
 # --- page links ----------------------------------------------------------------------------------
 
-def links_html(colab: str, download: str, note: str = "") -> str:
-    """The line under each page's title: Open in Colab, Download notebook, and where the outputs come from."""
+def links_html(colab: str, download: str, note: str = "", slides: str = "") -> str:
+    """The line under each page's title: Open in Colab, Download notebook, the lecture's slides (if given), and where
+    the outputs come from."""
     note_html = f' <span class="course-run">{html.escape(note)}</span>' if note else ""
+    slides_html = f'<a class="course-slides" href="{html.escape(slides)}">Slides</a> ' if slides else ""
     return (f'<p class="course-links"><a class="course-colab" href="{html.escape(colab)}">Open in Colab</a> '
-            f'<a class="course-download" href="{html.escape(download)}" download>Download notebook</a>{note_html}</p>')
+            f'<a class="course-download" href="{html.escape(download)}" download>Download notebook</a> {slides_html}{note_html}</p>')
 
 
 def run_note(nb: nbformat.NotebookNode) -> str:

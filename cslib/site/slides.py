@@ -1,0 +1,312 @@
+"""Slides for each lecture, made from its stored notebook: every number on a slide is the stored run's.
+
+    python -m cslib.site build --out _site      # the slides come with the site: _site/slides/<lecture>.html
+
+A slideshow is the notebook exported by nbconvert's reveal.js exporter. Which cell starts a slide is
+the Jupyter convention, cell metadata ``slideshow.slide_type`` (``slide``, ``subslide``, ``fragment``,
+``-``, ``skip``, ``notes``), which RISE also reads, so an instructor can present the notebook live.
+Where a cell has no such metadata, :func:`slide_type` decides (a heading starts a slide, a figure gets
+a slide of its own...). Before the export, what a slide cannot show is cut (:func:`for_slides`): code
+beyond ``CODE_LINES`` lines and text output beyond ``OUTPUT_LINES`` lines (the notebook is one click
+away, linked on every slide), widgets (their stored picture stays), and each "The slide says ..."
+correction moves to the speaker notes (press S), leaving the corrected statement on the slide.
+
+reveal.js comes from the sphinx-revealjs package and MathJax from sphinx-mathjax-offline: the slides,
+like the site, load nothing from another server.
+"""
+from __future__ import annotations
+
+import copy
+import html
+import importlib.util
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+
+HERE = Path(__file__).resolve().parent
+TEMPLATE = HERE / "slides_template"
+SLIDE_TYPES = ("slide", "subslide", "fragment", "-", "skip", "notes")
+CODE_LINES = 12  # more lines of code than this do not fit on a slide with their output
+OUTPUT_LINES = 24  # more lines of printed output than this do not fit on a slide of their own
+PROGRESS_BAR = re.compile(r"^.*\d+%\|.*\|.*$\n?", re.M)  # tqdm's line (the site shows it, a slide need not)
+PICTURE_CODE_LINES = 5  # above a figure
+PICTURE_HEIGHT = 430  # pixels: a figure's largest height on a slide (the template's CSS says the same)
+SLIDE_HEIGHT = 640  # pixels of a 700-pixel slide that a slide's cells may fill (estimated by _height)
+LONG_MARKDOWN = 650  # characters: a longer text is split at its paragraphs, a slide for each part
+CORRECTION = re.compile(r"^> \*\*The slide says\*\*")
+NOTES_HINT = "*Corrected from the deck: the speaker notes (press S) say what it said.*"
+
+
+class SlidesError(RuntimeError):
+    """A slideshow cannot be made (bad metadata, reveal.js missing); the message says why and what to do."""
+
+
+def reveal_dir() -> Path:
+    """reveal.js's files (dist/ and plugin/), as shipped by the sphinx-revealjs package."""
+    spec = importlib.util.find_spec("sphinx_revealjs")
+    if spec is None or not spec.submodule_search_locations:
+        raise SlidesError("reveal.js is missing: the slides need the `site` extra (pip install -e \".[site]\")")
+    return Path(list(spec.submodule_search_locations)[0]) / "_static" / "revealjs"
+
+
+def copy_reveal(target: Path) -> None:
+    """reveal.js, its white theme (with its fonts: the other themes load theirs from Google) and its speaker-notes
+    plugin, with its license."""
+    source = reveal_dir()
+    for name in ("dist/reveal.js", "dist/reveal.css", "dist/reset.css", "dist/theme/white.css", "plugin/notes/notes.js", "LICENSE"):
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source / name, target / name)
+    shutil.copytree(source / "dist" / "theme" / "fonts" / "source-sans-pro", target / "dist" / "theme" / "fonts" / "source-sans-pro",
+                    dirs_exist_ok=True)
+
+
+def _heading_level(source: str) -> int:
+    match = re.match(r"\s*(#{1,6})\s", source)
+    return len(match.group(1)) if match else 0
+
+
+def _has_picture(cell) -> bool:
+    return any("image/png" in out.get("data", {}) or "image/svg+xml" in out.get("data", {}) for out in cell.get("outputs", []))
+
+
+def slide_type(cell, index: int) -> str:
+    """The cell's place in the slideshow: its ``slideshow.slide_type`` metadata, else the default: the first cell and
+    every heading of level 1 or 2 start a slide; a level-3 heading, a figure and a long text a subslide (below the
+    slide, reached with the down arrow); a code cell that shows nothing is skipped; the rest joins the slide above."""
+    own = cell.metadata.get("slideshow", {}).get("slide_type") if isinstance(cell.metadata.get("slideshow"), dict) else None
+    if own is not None:
+        if own not in SLIDE_TYPES:
+            raise SlidesError(f"cell {index + 1}: slideshow.slide_type {own!r} is not one of {', '.join(SLIDE_TYPES)}")
+        return own
+    if index == 0:
+        return "slide"
+    if cell.cell_type == "markdown":
+        level = _heading_level(cell.source)
+        if level in (1, 2):
+            return "slide"
+        if level >= 3 or len(cell.source) > LONG_MARKDOWN:
+            return "subslide"
+        return "-"
+    if cell.cell_type == "code":
+        if _has_picture(cell):
+            return "subslide"
+        if not cell.get("outputs") and not cell.source.strip():
+            return "skip"
+        return "-"
+    return "skip"  # raw cells
+
+
+def _cut_code(source: str, limit: int) -> str:
+    lines = source.rstrip().splitlines()
+    if len(lines) <= limit:
+        return source
+    return "\n".join(lines[:limit - 1] + [f"# ... {len(lines) - limit + 1} more lines in the notebook (linked below)"])
+
+
+def _cut_text(text: str) -> str:
+    lines = text.rstrip("\n").splitlines()
+    if len(lines) <= OUTPUT_LINES:
+        return text
+    return "\n".join(lines[:OUTPUT_LINES - 1] + [f"... ({len(lines) - OUTPUT_LINES + 1} more lines in the notebook)"]) + "\n"
+
+
+def _cut_outputs(outputs: list) -> list:
+    """What a slide shows of a cell's outputs: the pictures, and the last printed lines (the result; progress bars and
+    warnings are left out: stderr)."""
+    kept = []
+    for out in outputs:
+        if out.get("output_type") == "stream":
+            text = PROGRESS_BAR.sub("", "".join(out.get("text", "")))
+            if out.get("name") == "stdout" and text.strip():
+                kept.append({**out, "text": _cut_text(text)})
+        elif out.get("output_type") in ("display_data", "execute_result"):
+            data = out.get("data", {})
+            if "image/png" in data or "image/svg+xml" in data:
+                kept.append({**out, "data": {k: v for k, v in data.items() if k.startswith("image/") or k == "text/plain"}})
+            elif "text/html" in data and "text/plain" not in data:
+                kept.append(out)
+            elif "text/plain" in data and PROGRESS_BAR.sub("", "".join(data["text/plain"])).strip():
+                kept.append({**out, "data": {"text/plain": _cut_text(PROGRESS_BAR.sub("", "".join(data["text/plain"])))},
+                             "metadata": {}})
+    return [nbformat.from_dict(out) for out in kept]
+
+
+def _paragraphs(source: str) -> list[str]:
+    """The source's paragraphs and list items (a fenced code block or a $$ block stays whole)."""
+    parts, current, fenced = [], [], False
+    for line in source.splitlines():
+        if line.strip().startswith("```") or line.strip() == "$$":
+            fenced = not fenced
+        item = not fenced and re.match(r"\s{0,1}([-*+]|\d+\.)\s", line)
+        if (not line.strip() or item) and not fenced and current:
+            parts.append("\n".join(current))
+            current = []
+        if line.strip() or fenced:
+            current.append(line)
+    if current:
+        parts.append("\n".join(current))
+    return parts
+
+
+def _split_markdown(cell, kind: str) -> list[tuple[str, str]]:
+    """A markdown cell as (slide type, text) parts: each "The slide says" correction as notes, and a text longer than
+    ``LONG_MARKDOWN`` characters in several parts, each starting a subslide."""
+    parts, notes, text = [], [], []
+    for paragraph in _paragraphs(cell.source):
+        (notes if CORRECTION.match(paragraph) else text).append(paragraph)
+    first = kind
+    chunk = ""
+    for paragraph in text:
+        if chunk and len(chunk) + len(paragraph) > LONG_MARKDOWN:
+            parts.append((first, chunk))
+            first, chunk = "subslide", ""
+        chunk = f"{chunk}\n\n{paragraph}" if chunk else paragraph
+    if notes:
+        chunk = f"{chunk}\n\n{NOTES_HINT}" if chunk else NOTES_HINT
+    if chunk:
+        parts.append((first, chunk))
+    parts += [("notes", paragraph) for paragraph in notes]
+    return parts
+
+
+def _output_height(out) -> int:
+    data = out.get("data", {})
+    if "image/png" in data or "image/svg+xml" in data:
+        return PICTURE_HEIGHT + 10
+    text = "".join(out.get("text") or data.get("text/plain") or data.get("text/html") or "")
+    return 17 * sum(max(1, -(-len(line) // 105)) for line in text.splitlines()) + 20
+
+
+def _height(cell) -> int:
+    """Roughly how many pixels of a 960 x 700 slide the cell takes (the template's fonts: text 22 px, code 15 px,
+    printed output 13 px)."""
+    if cell.cell_type == "markdown":
+        lines = 0
+        for line in cell.source.splitlines() or [""]:
+            lines += 1.6 if _heading_level(line) else max(0.5, -(-len(line) // 72))
+        return int(35 * lines) + 24
+    shown = not cell.metadata.get("transient", {}).get("remove_source")
+    return (19 * len(cell.source.splitlines()) + 34 if shown else 0) + sum(map(_output_height, cell.get("outputs", [])))
+
+
+def _split_code(cell, kind: str) -> list:
+    """A code cell (already cut) as one or more cells that each fit on a slide: its code with the outputs that fit
+    below it, then the other outputs on subslides of their own (their code not shown again)."""
+    parts = [copy.deepcopy(cell)]
+    parts[0].metadata["slideshow"] = {"slide_type": kind}
+    parts[0].outputs = []
+    filled = _height(parts[0])
+    for out in cell.outputs:
+        if (parts[-1].outputs or len(parts) == 1) and filled + _output_height(out) > SLIDE_HEIGHT:
+            part = copy.deepcopy(cell)
+            part.metadata["slideshow"] = {"slide_type": "subslide"}
+            part.metadata["transient"] = {"remove_source": True}
+            part.outputs, filled = [], 0
+            if "id" in part:
+                part.id = f"{cell.id}-{len(parts)}"  # cell ids stay unique
+            parts.append(part)
+        parts[-1].outputs.append(out)
+        filled += _output_height(out)
+    return parts
+
+
+def _leads_in(entry) -> bool:
+    """Whether the cell is a short text that introduces the next one ("And both together:")."""
+    if entry is None:
+        return False
+    author_set, cell = entry
+    return (not author_set and cell.cell_type == "markdown" and cell.metadata["slideshow"]["slide_type"] in ("-", "subslide")
+            and len(cell.source) < 200 and cell.source.rstrip().endswith(":"))
+
+
+def for_slides(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of ``nb`` (already without widgets: ``cslib.site.pages.static_notebook``) as the slides show it: every
+    cell's slide type set (:func:`slide_type`), long code and printed output cut, corrections in the speaker notes, and
+    a cell that would not fit below the ones above it (by :func:`_height`) moved to a subslide of its own."""
+    cells = []
+    for index, cell in enumerate(nb.cells):
+        kind = slide_type(cell, index)
+        if kind == "skip":
+            continue
+        author_set = "slideshow" in cell.metadata
+        if cell.cell_type == "markdown" and not author_set:
+            for part_kind, text in _split_markdown(cell, kind):
+                cells.append((False, nbformat.v4.new_markdown_cell(text, metadata={"slideshow": {"slide_type": part_kind}})))
+            continue
+        cell = copy.deepcopy(cell)
+        cell.metadata["slideshow"] = {"slide_type": kind}
+        if cell.cell_type == "code":
+            cell.source = _cut_code(cell.source, PICTURE_CODE_LINES if _has_picture(cell) else CODE_LINES)
+            cell.outputs = _cut_outputs(cell.get("outputs", []))
+            cells += [(author_set and i == 0, part) for i, part in enumerate(_split_code(cell, kind))]
+            continue
+        cells.append((author_set, cell))
+    filled, previous = 0, None
+    for author_set, cell in cells:
+        kind = cell.metadata["slideshow"]["slide_type"]
+        if kind == "notes":
+            continue
+        if kind in ("-", "fragment") and not author_set and filled + _height(cell) > SLIDE_HEIGHT:
+            cell.metadata["slideshow"]["slide_type"] = kind = "subslide"
+        if kind == "subslide" and not author_set and _leads_in(previous) and _height(previous[1]) + _height(cell) <= SLIDE_HEIGHT:
+            previous[1].metadata["slideshow"]["slide_type"] = "subslide"  # "And both together:" goes along
+            cell.metadata["slideshow"]["slide_type"] = kind = "-"
+            filled = _height(previous[1])
+        filled = _height(cell) if kind in ("slide", "subslide") else filled + _height(cell)
+        previous = (author_set, cell)
+    out = copy.deepcopy(nb)
+    out.cells = [cell for _, cell in cells]
+    return out
+
+
+def export(nb: nbformat.NotebookNode, title: str, notebook_page: str, static: str) -> str:
+    """The slideshow's HTML: ``nb`` (made by :func:`for_slides`) through nbconvert's SlidesExporter with the course's
+    template (reveal.js and MathJax from ``static``, the site's _static folder as seen from the slides; a link to
+    ``notebook_page`` on every slide)."""
+    from nbconvert import SlidesExporter
+    from traitlets.config import Config
+
+    # code coloured by an accessible Pygments style (its contrast passes WCAG AA), as on the site's pages
+    config = Config({"CSSHTMLHeaderPreprocessor": {"style": "a11y-high-contrast-light"}})
+    exporter = SlidesExporter(config=config, template_file="index.html.j2", extra_template_basedirs=[str(TEMPLATE.parent)],
+                              template_name=TEMPLATE.name, reveal_url_prefix=f"{static}/revealjs",
+                              mathjax_url=f"{static}/mathjax/tex-chtml.js", reveal_transition="none", reveal_theme="white",
+                              reveal_number="c/t", exclude_anchor_links=True)
+    nb = copy.deepcopy(nb)
+    nb.metadata["title"] = title
+    body, _ = exporter.from_notebook_node(nb, resources={"cslib": {"notebook_page": notebook_page, "title": title}})
+    alts = iter([_alt(cell) for cell in nb.cells if cell.cell_type == "code"
+                 for out in cell.outputs if "image/png" in out.get("data", {}) or "image/svg+xml" in out.get("data", {})])
+    body = re.sub(r'alt="No description has been provided for this image"',  # nbconvert's text for a picture without one
+                  lambda _: f'alt="{html.escape(next(alts, ""))}"', body)
+    return body
+
+
+def _alt(cell) -> str:
+    """The text a screen reader reads for the cell's pictures: the site's (``cslib.site.pages.figure_alt``)."""
+    return cell.metadata.get("mystnb", {}).get("image", {}).get("alt") or "A figure of the lecture (described in the notebook)"
+
+
+def write_slides(lectures: list[Path], root: Path, site: Path, repository: str, branch: str) -> int:
+    """Write ``site/slides/<lecture>.html`` for every lecture notebook (paths under ``root``) and reveal.js into
+    ``site/_static/revealjs``; returns the number of slides made."""
+    from cslib.site import pages
+
+    copy_reveal(site / "_static" / "revealjs")
+    (site / "slides").mkdir(exist_ok=True)
+    total = 0
+    for path in lectures:
+        page = path.relative_to(root)
+        notebook_page = f"../{page.with_suffix('.html').as_posix()}"
+        nb = nbformat.read(path, as_version=4)
+        title = next((line.lstrip("# ").strip() for cell in nb.cells if cell.cell_type == "markdown"
+                      for line in cell.source.splitlines() if line.startswith("# ")), path.stem)
+        links = pages.links_html(pages.colab_url(repository, branch, page.as_posix()), f"../{page.as_posix()}",
+                                 pages.run_note(nb))
+        shown = for_slides(pages.with_links(pages.static_notebook(nb), links))
+        total += sum(cell.metadata["slideshow"]["slide_type"] in ("slide", "subslide") for cell in shown.cells)
+        (site / "slides" / f"{path.stem}.html").write_text(export(shown, title, notebook_page, "../_static"),
+                                                          encoding="utf-8")
+    return total

@@ -1,0 +1,242 @@
+"""The lectures' slides (`cslib.site.slides`, made by the site build) and the site's accessibility.
+
+Unit tests look at how a notebook becomes slides: which cell starts a slide, what is cut, where the
+"The slide says" corrections go. One build of the real site (module fixture) is then opened in
+headless Chromium at 1280 x 720: every slide of every lecture is visited and must fit (nothing
+overflows the slide or is cut), load nothing from another server and typeset its formulas; three
+slides per lecture are saved to artifacts/ (look at them). Last, axe-core (the WCAG 2.0/2.1 A and AA
+rules) runs on every page of the site and on every slideshow (all slides at once, reveal.js's print
+view): no serious or critical violation is allowed. The browser part is skipped, with a message
+saying how to enable it, where Chromium or Playwright is missing.
+"""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from cslib.site import slides
+
+from browser import chromium, missing_requirements
+from test_site import ARTIFACTS, SPHINX_MISSING, serve
+
+ROOT = Path(__file__).resolve().parents[1]
+LECTURES = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+pytestmark = pytest.mark.filterwarnings("ignore:.*is deprecated. Check CHANGES for Sphinx API modifications")
+PAGE_MS = 60_000  # loading one page or slideshow, on a busy machine
+MATH_MS = 120_000  # MathJax typesetting a lecture's formulas, on a busy machine
+PICTURE = {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure size 640x480 with 1 Axes>"}
+
+
+def kinds(nb):
+    return [cell.metadata["slideshow"]["slide_type"] for cell in nb.cells]
+
+
+def test_headings_start_slides_figures_get_subslides_and_the_authors_metadata_wins():
+    nb = new_notebook(cells=[
+        new_markdown_cell("# Lecture 9\n\nWhat we do."),
+        new_markdown_cell("Some words under the title."),
+        new_markdown_cell("## 1. A section"),
+        new_code_cell("x = 1"),  # shows nothing: still joins (its code is what the slide teaches)
+        new_code_cell("plt.plot(x)", outputs=[new_output("display_data", data=PICTURE)]),
+        new_markdown_cell("### A subsection"),
+        new_code_cell(""),
+        new_code_cell("print('hidden')", metadata={"slideshow": {"slide_type": "skip"}}),
+        new_markdown_cell("Said aloud only.", metadata={"slideshow": {"slide_type": "notes"}}),
+    ])
+    assert [slides.slide_type(cell, i) for i, cell in enumerate(nb.cells)] == [
+        "slide", "-", "slide", "-", "subslide", "subslide", "skip", "skip", "notes"]
+    shown = slides.for_slides(nb)
+    assert kinds(shown) == ["slide", "-", "slide", "-", "subslide", "subslide", "notes"]
+    assert "print('hidden')" not in [cell.source for cell in shown.cells]
+
+
+def test_an_unknown_slide_type_is_named_with_its_cell():
+    nb = new_notebook(cells=[new_markdown_cell("# T"), new_markdown_cell("x", metadata={"slideshow": {"slide_type": "slides"}})])
+    with pytest.raises(slides.SlidesError, match=r"cell 2: slideshow.slide_type 'slides' is not one of slide, subslide"):
+        slides.for_slides(nb)
+
+
+def test_a_correction_goes_to_the_speaker_notes_and_the_slide_says_where():
+    text = ("The order is red, green, blue.\n\n"
+            "> **The slide says** \"Red, Blue and Green\". The order is red, green,\n> blue, as the name says.\n\n"
+            "The next paragraph stays.")
+    shown = slides.for_slides(new_notebook(cells=[new_markdown_cell("# T"), new_markdown_cell(text)]))
+    assert kinds(shown) == ["slide", "-", "notes"]
+    on_slide, notes = shown.cells[1].source, shown.cells[2].source
+    assert "The order is red, green, blue." in on_slide and "The next paragraph stays." in on_slide
+    assert "The slide says" not in on_slide and slides.NOTES_HINT in on_slide
+    assert notes.startswith("> **The slide says** \"Red, Blue and Green\"")
+
+
+def test_a_long_text_is_split_at_its_paragraphs_and_list_items():
+    items = "\n".join(f"- **Item {i}.** " + "words " * 40 for i in range(6))
+    shown = slides.for_slides(new_notebook(cells=[new_markdown_cell("# T"), new_markdown_cell("## Section\n\n" + items)]))
+    parts = shown.cells[1:]
+    assert len(parts) >= 3 and kinds(shown)[1:] == ["slide"] + ["subslide"] * (len(parts) - 1)
+    assert all(len(cell.source) <= slides.LONG_MARKDOWN + 300 for cell in parts)
+    assert "".join(cell.source for cell in parts).count("**Item") == 6  # nothing lost
+
+
+def test_long_code_and_output_are_cut_and_progress_bars_left_out():
+    code = "\n".join(f"line_{i} = {i}" for i in range(30))
+    printed = "epoch 1: 100%|██████████| 9375/9375 [00:41<00:00]\n" + "".join(f"row {i}\n" for i in range(60))
+    shown = slides.for_slides(new_notebook(cells=[new_markdown_cell("# T"), new_code_cell(code, outputs=[
+        new_output("stream", name="stdout", text=printed), new_output("stream", name="stderr", text="a warning\n")])]))
+    cells = [cell for cell in shown.cells if cell.cell_type == "code"]
+    source = cells[0].source.splitlines()
+    assert len(source) == slides.CODE_LINES and source[-1] == "# ... 19 more lines in the notebook (linked below)"
+    text = "".join(out["text"] for cell in cells for out in cell.outputs)
+    assert "100%|" not in text and "a warning" not in text
+    assert text.splitlines()[0] == "row 0" and text.rstrip().endswith("(37 more lines in the notebook)")
+
+
+def test_a_figure_that_does_not_fit_under_its_code_goes_to_a_subslide_of_its_own():
+    code = "\n".join(f"step_{i}()" for i in range(4))
+    cell = new_code_cell(code, outputs=[new_output("stream", name="stdout", text="".join(f"r{i}\n" for i in range(12))),
+                                        new_output("display_data", data=PICTURE), new_output("display_data", data=PICTURE)])
+    cell.id = "abc"
+    shown = slides.for_slides(new_notebook(cells=[new_markdown_cell("# T"), cell]))
+    parts = shown.cells[1:]
+    assert kinds(shown)[1:] == ["subslide", "subslide", "subslide"]
+    assert [len(part.outputs) for part in parts] == [1, 1, 1]
+    assert [bool(part.metadata.get("transient", {}).get("remove_source")) for part in parts] == [False, True, True]
+    assert len({part.id for part in parts}) == 3
+    assert all(slides._height(part) <= slides.SLIDE_HEIGHT for part in parts)
+
+
+def test_a_lead_in_line_moves_with_what_it_introduces():
+    figure = new_code_cell("draw(5, 3, stride=2)", outputs=[new_output("display_data", data=PICTURE)])
+    shown = slides.for_slides(new_notebook(cells=[
+        new_markdown_cell("# T"), new_code_cell("draw(5, 3)", outputs=[new_output("display_data", data=PICTURE)]),
+        new_markdown_cell("And both together:"), figure]))
+    assert kinds(shown) == ["slide", "subslide", "subslide", "-"]
+
+
+def test_the_export_loads_nothing_from_elsewhere_and_gives_every_picture_its_text():
+    figure = new_code_cell("plt.plot(x)", outputs=[new_output("display_data", data=PICTURE)])
+    figure.metadata["mystnb"] = {"image": {"alt": "A rising line"}}
+    nb = new_notebook(cells=[new_markdown_cell("# T\n\n$x^2$"), figure],
+                      metadata={"widgets": {"application/vnd.jupyter.widget-state+json": {"state": {}}}})
+    page = slides.export(slides.for_slides(nb), "Lecture 9", "../notebooks/09.html", "../_static")
+    loads = re.findall(r'<(?:script|img|link)\b[^>]*\b(?:src|href)="([^"]+)"', page)
+    assert [u for u in loads if re.match(r"^(https?:)?//", u)] == []
+    assert '../_static/revealjs/dist/reveal.js' in loads and '../_static/mathjax/tex-chtml.js' in loads
+    assert 'alt="A rising line"' in page and "No description has been provided" not in page
+    assert 'href="../notebooks/09.html"' in page and "<title>Lecture 9 slides</title>" in page
+
+
+# --- the real slides, in Chromium ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The course's site with its slides, built once by docs/website.md's command into a temporary folder."""
+    if SPHINX_MISSING:
+        pytest.skip(f"{SPHINX_MISSING} is not installed: the site needs the `site` extra (pip install -e \".[site]\")")
+    out = tmp_path_factory.mktemp("site") / "_site"
+    result = subprocess.run([sys.executable, "-m", "cslib.site", "build", "--out", str(out)], capture_output=True,
+                            text=True, cwd=ROOT, timeout=900)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return out
+
+
+def test_every_lecture_has_slides_linked_from_its_page_and_back(built):
+    for lecture in LECTURES:
+        deck = (built / "slides" / f"{lecture.stem}.html").read_text(encoding="utf-8")
+        assert f'href="../notebooks/{lecture.stem}.html"' in deck  # the notebook, one click away
+        corrections = sum(bool(slides.CORRECTION.match(paragraph)) for cell in nbformat.read(lecture, as_version=4).cells
+                          if cell.cell_type == "markdown" for paragraph in slides._paragraphs(cell.source))
+        assert deck.count('<aside class="notes">') == corrections > 0, lecture.stem  # every correction, in the notes
+        page = (built / "notebooks" / f"{lecture.stem}.html").read_text(encoding="utf-8")
+        assert f'class="course-slides" href="../slides/{lecture.stem}.html"' in page
+    assert (built / "_static" / "revealjs" / "dist" / "reveal.js").exists()
+    assert (built / "_static" / "revealjs" / "LICENSE").exists()
+
+
+# Whatever the slide shows must lie inside it: an element below or beside the slide's box is cut off on the screen,
+# and a code block wider than itself hides its ends.
+OVERFLOW = """() => {
+  const box = document.querySelector('.reveal .slides').getBoundingClientRect();
+  const slide = Reveal.getCurrentSlide(); const found = [];
+  for (const el of slide.querySelectorAll('*')) {
+    if (el.closest('aside.notes')) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    if (r.bottom > box.bottom + 2 || r.right > box.right + 2 || r.left < box.left - 2 || r.top < box.top - 2) {
+      found.push(`${el.tagName} ends ${Math.round(r.bottom - box.bottom)} px below, ${Math.round(r.right - box.right)} px `
+                 + `right of the slide: ${(el.textContent || '').trim().slice(0, 60)}`);
+      break;
+    }
+  }
+  for (const pre of slide.querySelectorAll('pre'))
+    if (pre.scrollWidth > pre.clientWidth + 2) { found.push('code wider than its block: ' + pre.textContent.slice(0, 60)); break; }
+  return found;
+}"""
+SLIDES = "() => Reveal.getHorizontalSlides().map(s => s.querySelectorAll(':scope > section').length || 1)"
+
+
+def open_deck(page, url: str) -> None:
+    page.goto(url, wait_until="load", timeout=PAGE_MS)
+    page.wait_for_function("() => window.Reveal && Reveal.isReady()", timeout=PAGE_MS)
+
+
+@pytest.mark.browser
+def test_every_slide_fits_at_1280_by_720_and_loads_nothing_from_elsewhere(built, tmp_path):
+    if missing_requirements():
+        pytest.skip(missing_requirements())
+    ARTIFACTS.mkdir(exist_ok=True)
+    problems, walked = [], 0
+    with serve(built) as base, chromium(tmp_path / "chromium-profile") as page:
+        page.set_viewport_size({"width": 1280, "height": 720})
+        elsewhere = []
+        page.context.route(re.compile(r"^(?!" + re.escape(base) + ").*"), lambda route: (elsewhere.append(route.request.url), route.abort()))
+        for lecture in LECTURES:
+            open_deck(page, f"{base}/slides/{lecture.stem}.html")
+            page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=MATH_MS)
+            page.evaluate("() => MathJax.startup.promise")
+            has_math = any("$" in cell.source for cell in nbformat.read(lecture, as_version=4).cells if cell.cell_type == "markdown")
+            typeset = page.evaluate("document.querySelectorAll('mjx-container').length")
+            assert typeset > 0 if has_math else typeset == 0, f"{lecture.stem}: {typeset} formulas typeset"
+            assert page.evaluate("document.querySelectorAll('mjx-merror').length") == 0
+            counts = page.evaluate(SLIDES)
+            assert sum(counts) == page.evaluate("Reveal.getTotalSlides()") > 30
+            pictures = [(h, v) for h, n in enumerate(counts) for v in range(n)]
+            keep = {pictures[0], pictures[len(pictures) // 3], pictures[2 * len(pictures) // 3]}
+            for h, v in pictures:
+                page.evaluate(f"() => Reveal.slide({h}, {v})")
+                walked += 1
+                problems += [f"{lecture.stem} slide {h}/{v}: {p}" for p in page.evaluate(OVERFLOW)]
+                if (h, v) in keep:
+                    page.screenshot(path=ARTIFACTS / f"slides-{lecture.stem[:2]}-{h}-{v}.png")
+            assert page.evaluate("[...document.images].filter(img => img.complete && img.naturalWidth === 0).length") == 0
+        assert elsewhere == [], f"the slides asked the network for {elsewhere}"
+    assert problems == [], f"{len(problems)} of {walked} slides do not fit:\n" + "\n".join(problems[:20])
+
+
+WCAG = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}, "resultTypes": ["violations"]}
+
+
+@pytest.mark.browser
+def test_axe_finds_no_serious_violation_on_any_page_or_slideshow(built, tmp_path):
+    """WCAG 2.1 AA as axe-core measures it. A slideshow is checked with all its slides on the page (print view)."""
+    if missing_requirements():
+        pytest.skip(missing_requirements())
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe, found = Axe(), []
+    pages_ = sorted(p.relative_to(built).as_posix() for p in built.rglob("*.html") if "_static" not in p.parts)
+    assert len([p for p in pages_ if p.startswith("slides/")]) == len(LECTURES)
+    with serve(built) as base, chromium(tmp_path / "chromium-profile") as page:
+        page.set_viewport_size({"width": 1280, "height": 720})
+        for name in pages_:
+            if name.startswith("slides/"):
+                open_deck(page, f"{base}/{name}?view=print")
+            else:
+                page.goto(f"{base}/{name}", wait_until="load", timeout=PAGE_MS)
+            violations = axe.run(page, options=WCAG).response["violations"]
+            found += [f"{name}: {v['id']} ({v['impact']}, {len(v['nodes'])} elements, e.g. {v['nodes'][0]['target']}): "
+                      f"{v['help']}" for v in violations if v["impact"] in ("serious", "critical")]
+    assert found == [], "\n".join(found)
