@@ -6,6 +6,8 @@
   so seeds 0..N-1 here are the grader's ``--seed 0`` .. ``--seed N-1``. A question whose random cases can
   fail a correct answer is a bug in the question.
 - :func:`verdict`: the inline check's text for an answer (fixed cases and one draw of random cases).
+- :func:`index`: each lab's ``WRONG_ANSWERS``, the list of the wrong answers its tests build, by question
+  (``tests/test_checks.py`` checks that every graded question has at least four).
 
 Seeds: 200 per question; 40 for the questions whose every case trains a network or draws a figure
 (``costly``), so that the whole suite stays within minutes on two cores. ``CSLIB_CHECK_SEEDS=N`` (the slow
@@ -64,3 +66,12 @@ def put_in_notebook(name: str, value) -> None:
 def verdict(question: Question, answer, seed: int = 0) -> str:
     """The inline check's report for ``answer`` (its random cases drawn with ``seed``)."""
     return report(question, answer, np.random.default_rng(seed))
+
+
+def index(*groups: tuple[str, str]) -> dict[str, list[str]]:
+    """``{question: [its wrong answers' names]}`` from (question, name) pairs; a name is what the check must say
+    (or the test's id where the list has ids)."""
+    found: dict[str, list[str]] = {}
+    for question, name in groups:
+        found.setdefault(question, []).append(name)
+    return found

@@ -225,3 +225,17 @@ def test_hints_say_what_to_do_without_the_line_to_type():
             assert not re.search(r"\b[\w.\[\]-]+\s*=\s*[\w.]+\(", hint), (lab, question.answer, hint)  # x = f(...)
             assert not re.search(r"\b(?:ax|axes|fig|plt)\.\w+\(|return fig\b", hint), (lab, question.answer, hint)
             assert not re.search(r"\(degrees=|translate=\(|nn\.Linear\(\d", hint), (lab, question.answer, hint)
+
+
+@pytest.mark.parametrize("lab", sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "cslib" / "checks").glob("lab*.py")))
+def test_every_graded_question_has_at_least_four_wrong_answers_tested(lab):
+    """Each lab's tests (tests/test_checks_labNN.py) list the wrong answers they build, by question (WRONG_ANSWERS): the
+    slips students make, each failed with a message that names it. Every graded question has at least four, all different."""
+    import importlib
+
+    questions = [question.answer for question in importlib.import_module(f"cslib.checks.{lab}").QUESTIONS]
+    wrong = getattr(importlib.import_module(f"test_checks_{lab}"), "WRONG_ANSWERS", None)
+    assert wrong is not None, f"tests/test_checks_{lab}.py has no WRONG_ANSWERS (docs/contributing.md, step 4)"
+    assert sorted(wrong) == sorted(questions), "WRONG_ANSWERS names a question the lab does not have, or lacks one"
+    few = {question: names for question, names in wrong.items() if len(set(names)) < 4}
+    assert few == {}, f"fewer than four different wrong answers: {few}"

@@ -10,7 +10,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import cslib  # noqa: E402
-from check_properties import model_solution_failures, seeds_for, verdict  # noqa: E402
+from check_properties import index, model_solution_failures, seeds_for, verdict  # noqa: E402
 from cslib.checks import lab01 as check  # noqa: E402
 from model_solutions import answers  # noqa: E402
 
@@ -318,3 +318,7 @@ def test_a_forged_training_payload_fails_in_the_trusted_judge():
     trained = train_and_evaluate(model, train, test, 2)  # real weights, honest numbers: passes
     weights = {k: v.numpy().astype(float) for k, v in model.state_dict().items()}
     assert check.train_and_evaluate.judge(case.expected, {**forged, "result": trained, "weights": weights}).passed
+
+
+# The wrong answers these tests build, by question, named by what the check must say about each.
+WRONG_ANSWERS = index(*((question.answer, message) for question, _, message in WRONG))

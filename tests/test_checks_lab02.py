@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from check_properties import model_solution_failures, put_in_notebook, seeds_for, verdict
+from check_properties import index, model_solution_failures, put_in_notebook, seeds_for, verdict
 from cslib import conv
 from cslib.checks import lab02 as check
 from cslib.checks import report
@@ -244,14 +244,17 @@ def test_right_values_in_another_type_pass(question, answer):
     assert text.startswith(f"✓ {question.title}"), text
 
 
-@pytest.mark.parametrize("A, message", [
+A_WRONG = [
     (MY_A[:5, :5], "sides should be even"),
     (MY_A[:2, :2], "between 4×4 and 16×16"),
     (MY_A.astype(float), "should hold integers"),
     (MY_A.tolist(), "should be a NumPy array"),
     (np.ones((4, 4), dtype=int), "every entry of A is the same"),
     (MY_A[None], "should be a matrix"),
-])
+]
+
+
+@pytest.mark.parametrize("A, message", A_WRONG)
 def test_bad_choices_of_A_are_explained(A, message):
     text = report(check.A, A)
     assert text.startswith("✗ A") and message in text, text
@@ -273,7 +276,7 @@ def secrets(name, A):
     return [f"{want.shape[0]}×{want.shape[1]}", f"({want.shape[0]}, {want.shape[1]})", np.array2string(want)]
 
 
-@pytest.mark.parametrize("name, wrong, message", [
+EXERCISE_WRONG = [
     ("C", lambda A: maxpool2d(A, 2, 1), "C has the wrong shape, 5×5, for your 6×6 A: 2×2 max pooling with stride 2"),
     ("D", lambda A: conv2d(pad(maxpool2d(A), 1), check.EXERCISE_B), "D has the wrong shape"),  # padding 1
     ("D", lambda A: conv2d(maxpool2d(A), check.EXERCISE_B), "D has the wrong shape"),  # no padding
@@ -283,7 +286,19 @@ def secrets(name, A):
     ("C", lambda A: maxpool2d(A).astype(float) + 0.5, "entries are wrong"),
     ("C", lambda A: str(maxpool2d(A)), "C should be a matrix (a 2-D NumPy array), got the string"),
     ("C", lambda A: maxpool2d(A)[0], "C should be a matrix"),
-])
+    ("D", lambda A: conv2d(pad(maxpool2d(A), 2), check.EXERCISE_B, stride=3), "D has the wrong shape"),  # E's stride
+    ("D", lambda A: conv2d(pad(A, 2), check.EXERCISE_B), "D has the wrong shape"),  # from A instead of C
+    ("D", lambda A: my_results(A)["D"].T, "entries are wrong"),  # transposed
+    ("E", lambda A: conv2d(my_results(A)["D"], check.EXERCISE_B, stride=2), "E has the wrong shape"),
+    ("E", lambda A: conv2d(pad(my_results(A)["D"], 2), check.EXERCISE_B, stride=3), "E has the wrong shape"),  # padded again
+    ("E", lambda A: float(my_results(A)["E"][0, 0]), "E should be a matrix"),  # the one entry, not the 1×1 matrix
+]
+EXERCISE_WRONG_IDS = ["C-stride-1", "D-padding-1", "D-no-padding", "D-abs-kernel", "E-stride-1", "E-plus-one", "C-floats",
+                      "C-string", "C-row", "D-stride-3", "D-from-A", "D-transposed", "E-stride-2", "E-padded",
+                      "E-number"]
+
+
+@pytest.mark.parametrize("name, wrong, message", EXERCISE_WRONG, ids=EXERCISE_WRONG_IDS)
 def test_wrong_exercise_results_name_the_problem_without_the_answer(name, wrong, message, student_A):
     A = np.arange(36).reshape(6, 6) % 7  # a 6×6 A: C is 3×3, D is 5×5, E is 1×1
     student_A(A)
@@ -328,7 +343,7 @@ class MNISTNeuralNet(nn.Module):
         return self.e(self.d(self.c(self.b(self.a(x)))))
 
 
-@pytest.mark.parametrize("net, message", [
+NETWORK_WRONG = [
     (nn.Sequential(nn.Linear(784, 1000), nn.ReLU(), nn.BatchNorm1d(1000), nn.Dropout(0.25), nn.Linear(1000, 10)), "expected layers"),
     (nn.Sequential(nn.Linear(784, 1000), nn.BatchNorm1d(1000), nn.ReLU(), nn.Linear(1000, 10)), "expected layers"),
     (nn.Sequential(nn.Linear(784, 1000), nn.BatchNorm1d(1000), nn.ReLU(), nn.Dropout(0.5), nn.Linear(1000, 10)), "expected p=0.25"),
@@ -336,7 +351,11 @@ class MNISTNeuralNet(nn.Module):
     (nn.Sequential(nn.Linear(784, 999), nn.BatchNorm1d(1000), nn.ReLU(), nn.Dropout(0.25), nn.Linear(1000, 10)), "out_features=1000"),
     (MNISTNeuralNet, "expected a torch nn.Module, got type"),  # the class, not a network
     ([nn.Linear(784, 1000), nn.BatchNorm1d(1000), nn.ReLU(), nn.Dropout(0.25), nn.Linear(1000, 10)], "got list"),
-], ids=["relu-before-bn", "no-dropout", "p", "hidden-100", "off-by-one", "class", "list"])
+]
+NETWORK_WRONG_IDS = ["relu-before-bn", "no-dropout", "p", "hidden-100", "off-by-one", "class", "list"]
+
+
+@pytest.mark.parametrize("net, message", NETWORK_WRONG, ids=NETWORK_WRONG_IDS)
 def test_wrong_networks_fail(net, message):
     text = report(check.bn_dropout_net, net)
     assert text.startswith("✗ bn_dropout_net") and message in text, text
@@ -356,7 +375,7 @@ def table_with(**rows):
     return table
 
 
-@pytest.mark.parametrize("table, messages", [
+TABLE_WRONG = [
     (table_with(Conv2d_4=((128, 13, 13), 73_728)),
      ["1 wrong entry", "Conv2d-4: 73,728 parameters is wrong: each of its 128 filters has one 3×3 kernel per input channel (64), plus one bias"]),
     (table_with(Conv2d_1=((64, 32, 32), 1_792)), ["Conv2d-1: the output shape (64, 32, 32) is wrong: its input is the image, (3, 32, 32)",
@@ -378,7 +397,10 @@ def table_with(**rows):
     (list(TABLE.items()), ["should be a dict", "got a list"]),
     (torch.tensor(999_458), ["should be a dict", "got a single number in a 0-d tensor"]),
     (LECTURE_TABLE, ["Conv2d-1: the output shape (64, 26, 26) is wrong: its input is the image, (3, 32, 32)"]),  # copied
-])
+]
+
+
+@pytest.mark.parametrize("table, messages", TABLE_WRONG)
 def test_wrong_cnn_tables_say_which_row_and_why_but_not_the_answer(table, messages):
     text = report(check.cnn_table, table)
     assert text.startswith("✗ cnn_table")
@@ -458,3 +480,11 @@ def test_no_lecture_output_holds_the_cnn_table_answer():
     # (single numbers such as 1,792, the parameters of VGG16's first convolution too, are no table)
     for row in ("[-1, 64, 30, 30]", "[-1, 64, 15, 15]", "[-1, 128, 13, 13]", "[-1, 128, 6, 6]", "921,800", "999,458"):
         assert row not in outputs, row
+
+
+# The wrong answers these tests build, by question, named by what the check must say about each.
+WRONG_ANSWERS = index(*((question.answer, message) for question, _, message in WRONG),
+                      *(("A", message) for _, message in A_WRONG),
+                      *((name, wrong_id) for (name, _, _), wrong_id in zip(EXERCISE_WRONG, EXERCISE_WRONG_IDS)),
+                      *(("bn_dropout_net", name) for name in NETWORK_WRONG_IDS),
+                      *(("cnn_table", messages[0]) for _, messages in TABLE_WRONG))

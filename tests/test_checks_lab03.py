@@ -12,7 +12,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torchvision.transforms import v2 as T  # noqa: E402
 
-from check_properties import model_solution_failures, seeds_for, verdict  # noqa: E402
+from check_properties import index, model_solution_failures, seeds_for, verdict  # noqa: E402
 from cslib.checks import lab03  # noqa: E402
 from cslib.models import layer_output_shapes  # noqa: E402
 from model_solutions import answers  # noqa: E402
@@ -67,7 +67,7 @@ def test_rotate_invert_accepts_reasonable_choices(answer):
     assert ok, text
 
 
-@pytest.mark.parametrize("answer, reason", [
+ROTATE_INVERT_WRONG = [
     (T.RandomAffine(180), "none of 40 outputs had inverted gray levels"),  # a single transform where two are asked
     (T.RandomInvert(), "kept its direction"),
     (T.Compose([T.RandomAffine(180), T.RandomInvert(p=1.0)]), "all 40 outputs were inverted"),
@@ -78,8 +78,12 @@ def test_rotate_invert_accepts_reasonable_choices(answer):
     (lambda x: x.numpy(), "not a tensor"),
     (T.RandomRotation, "RandomRotation is a transform class, not a transform"),  # the class, not an instance
     (T.Compose([lambda x: torch.rot90(x, 1, (1, 2)), T.RandomInvert()]), "turned by the same angle"),  # one fixed angle, not a random one
-], ids=["rotation-only", "invert-only", "always-inverted", "lambda-invert", "float", "resized", "fixed", "numpy", "class",
-        "fixed-90"])
+]
+ROTATE_INVERT_WRONG_IDS = ["rotation-only", "invert-only", "always-inverted", "lambda-invert", "float", "resized", "fixed", "numpy", "class",
+        "fixed-90"]
+
+
+@pytest.mark.parametrize("answer, reason", ROTATE_INVERT_WRONG, ids=ROTATE_INVERT_WRONG_IDS)
 def test_rotate_invert_rejects_wrong_transforms(answer, reason):
     ok, text = passes(lab03.rotate_invert, answer)
     assert not ok and reason in text, text
@@ -97,7 +101,7 @@ def test_shift_scale_accepts_reasonable_choices(answer):
     assert ok, text
 
 
-@pytest.mark.parametrize("answer, reason", [
+SHIFT_SCALE_WRONG = [
     (T.RandomAffine(0, translate=(0.1, 0.1)), "kept its size"),  # one of the two asked for
     (T.RandomAffine(0, scale=(0.8, 1.2)), "did not move"),
     (T.RandomAffine(40, translate=(0.1, 0.1), scale=(0.8, 1.2)), "changed direction"),
@@ -106,7 +110,10 @@ def test_shift_scale_accepts_reasonable_choices(answer):
     (T.RandomAffine(0, translate=(0.9, 0.9), scale=(0.8, 1.2)), "the content left the image"),
     (T.RandomAffine(0, translate=(0.1, 0.1), scale=(1.2, 1.2)), "scaled by the same factor"),  # a fixed zoom
     (T.Compose([T.RandomAffine(0, (0.1, 0.1), (0.8, 1.2)), T.RandomHorizontalFlip()]), "also flips the image"),
-])
+]
+
+
+@pytest.mark.parametrize("answer, reason", SHIFT_SCALE_WRONG)
 def test_shift_scale_rejects_wrong_transforms(answer, reason):
     ok, text = passes(lab03.shift_scale, answer)
     assert not ok and reason in text, text
@@ -127,7 +134,7 @@ def test_my_transform_accepts_any_combination(answer):
     assert ok, text
 
 
-@pytest.mark.parametrize("answer, reason", [
+MY_TRANSFORM_WRONG = [
     (T.RandomHorizontalFlip(), "a single transform"),  # passed before issue 18
     (T.Compose([T.RandomHorizontalFlip()]), "a single transform"),
     (T.RandomRotation(30), "a single transform"),
@@ -138,7 +145,11 @@ def test_my_transform_accepts_any_combination(answer):
     (lambda x: x, "only 1 different"),
     (lambda x: x.numpy(), "not a tensor"),
     (T.Compose([T.RandomRotation(30), T.ToDtype(torch.float32, scale=True)]), "dtype float32"),
-], ids=["flip", "compose-of-one", "rotation", "grayscale", "conversions", "function", "identity", "numpy", "float"])
+]
+MY_TRANSFORM_WRONG_IDS = ["flip", "compose-of-one", "rotation", "grayscale", "conversions", "function", "identity", "numpy", "float"]
+
+
+@pytest.mark.parametrize("answer, reason", MY_TRANSFORM_WRONG, ids=MY_TRANSFORM_WRONG_IDS)
 def test_my_transform_rejects_a_single_transform_and_no_change(answer, reason):
     ok, text = passes(lab03.my_transform, answer)
     assert not ok and reason in text, text
@@ -207,7 +218,7 @@ def returns_axes(transforms, image, n=5):
     return good_grid(transforms, image, n).axes[0]
 
 
-@pytest.mark.parametrize("answer, reason", [
+PLOT_SAMPLES_WRONG = [
     (lambda transforms, image, n=5: good_grid(dict(list(transforms.items())[:1]), image, n), "it shows 5"),
     (one_image_per_row, "each row repeats one image: call the transform once per sample"),
     (original_and_n_minus_1, "each row shows the original and 4 samples"),  # off by one
@@ -218,8 +229,12 @@ def returns_axes(transforms, image, n=5):
     (transposed, "the samples of one transform are spread over several rows"),
     (ignores_n, "samples of its transform where n="),
     (returns_axes_array, "returned an array of axes, not the Figure: return fig"),
-], ids=["one-row", "once-per-row", "original-plus-n-1", "unnamed", "always-four", "none", "axes", "transposed", "ignores-n",
-        "axes-array"])
+]
+PLOT_SAMPLES_WRONG_IDS = ["one-row", "once-per-row", "original-plus-n-1", "unnamed", "always-four", "none", "axes", "transposed", "ignores-n",
+        "axes-array"]
+
+
+@pytest.mark.parametrize("answer, reason", PLOT_SAMPLES_WRONG, ids=PLOT_SAMPLES_WRONG_IDS)
 def test_plot_samples_names_the_mistake(answer, reason):
     ok, text = passes(lab03.plot_samples, answer)
     assert not ok and reason in text, text
@@ -301,7 +316,7 @@ def no_plus_one(layers, input_shape):  # off by one: forgets the + 1 of the form
             for shape in shapes_by_formula(layers, input_shape)]
 
 
-@pytest.mark.parametrize("answer, reason", [
+SHAPES_WRONG = [
     (runs_the_layers, "the check's layers cannot be run"),
     (runs_them_on_the_cpu, "the check's layers cannot be run"),  # was: "Tensor on device meta ..."
     (runs_them_as_a_sequential, "calls or wraps cslib's own cslib.models.layer_output_shapes"),  # wrapped
@@ -312,7 +327,11 @@ def no_plus_one(layers, input_shape):  # off by one: forgets the + 1 of the form
     (no_plus_one, "expected output shape (64, 224, 224), got (64, 223, 223)"),
     (lambda layers, s: {i: t for i, t in enumerate(shapes_by_formula(layers, s))}, "should return a list with one shape per layer, got a dict"),
     (lambda layers, s: [str(t) for t in shapes_by_formula(layers, s)], "each shape should be a tuple of ints"),
-], ids=["meta", "cpu", "wrapped", "reference", "padding", "batch", "division", "off-by-one", "dict", "strings"])
+]
+SHAPES_WRONG_IDS = ["meta", "cpu", "wrapped", "reference", "padding", "batch", "division", "off-by-one", "dict", "strings"]
+
+
+@pytest.mark.parametrize("answer, reason", SHAPES_WRONG, ids=SHAPES_WRONG_IDS)
 def test_vgg_output_shapes_names_the_mistake(answer, reason):
     ok, text = passes(lab03.vgg_output_shapes, answer)
     assert not ok and reason in text, text
@@ -374,3 +393,11 @@ def test_every_draw_of_the_random_cases_catches_a_grid_that_ignores_n_or_is_tran
         _, random_cases = lab03.plot_samples.cases(np.random.default_rng(seed))
         case = random_cases[0]
         assert not lab03.plot_samples.judge(case.expected, lab03.drive_plot_samples(answer, *case.args)).passed, seed
+
+
+# The wrong answers these tests build, by question, named by their ids or by what the check must say about each.
+WRONG_ANSWERS = index(*(("rotate_invert", name) for name in ROTATE_INVERT_WRONG_IDS),
+                      *(("shift_scale", reason) for _, reason in SHIFT_SCALE_WRONG),
+                      *(("my_transform", name) for name in MY_TRANSFORM_WRONG_IDS),
+                      *(("plot_samples", name) for name in PLOT_SAMPLES_WRONG_IDS),
+                      *(("vgg_output_shapes", name) for name in SHAPES_WRONG_IDS))

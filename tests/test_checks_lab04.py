@@ -1,13 +1,14 @@
 """Lab 4's checks: the model solution passes every case for many seeds; known-wrong answers fail with a
 message that names the mistake; params_by_hand never shows PyTorch's counts."""
 import copy
+import sys
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from check_properties import model_solution_failures, seeds_for, verdict
+from check_properties import index, model_solution_failures, seeds_for, verdict
 from cslib import transfer
 from cslib.checks import lab04 as check
 from cslib.checks import report
@@ -275,9 +276,48 @@ def test_a_wrapped_course_function_is_not_an_answer_for_transfer(question, answe
 
 
 # --------------------------------------------------------------------------- transfer_results
-ONE = {"feature extraction": {"test_acc": 0.8, "trainable": 11_530, "seconds": 3.0},
-       "fine-tuning": {"test_acc": 0.85, "trainable": 85_386, "seconds": 4.0}}
-GOOD = {name: [{**run, "test_acc": run["test_acc"] + 0.01 * seed} for seed in range(3)] for name, run in ONE.items()}
+def _trained_runs():
+    """Models like the exercise's (a base with a new head; the same, set up for fine-tuning) and a test set they are
+    measured on: the labels are what the first model predicts, and each seed's head leans towards class 0 a little
+    more, so that the three seeds score differently."""
+    from cslib.models import small_convnet
+
+    torch.manual_seed(0)
+    first = check._reference_feature_extractor(small_convnet(), 10).eval()
+    x = torch.rand(300, 1, 28, 28)
+    with torch.no_grad():
+        logits = first(x)
+    y = logits.argmax(1)
+    margins = (logits.max(1).values - logits[:, 0])[y != 0]  # how far class 0 is from winning, where it does not
+    models = {"feature extraction": [], "fine-tuning": []}
+    for seed in range(3):
+        extractor = copy.deepcopy(first)
+        head = [m for m in extractor.modules() if isinstance(m, nn.Linear)][-1]
+        with torch.no_grad():  # seed 1 loses about 5 % of the digits to class 0, seed 2 about 10 %
+            head.bias[0] += torch.quantile(margins, 0.05 * seed) + 1e-6 if seed else 0.0
+        models["feature extraction"].append(extractor)
+        models["fine-tuning"].append(check._reference_fine_tune_setup(copy.deepcopy(extractor)))
+    return models, x, y
+
+
+MODELS, X_TEST, Y_TEST = _trained_runs()
+
+
+def accuracy(model) -> float:
+    with torch.no_grad():
+        return (model.eval()(X_TEST).argmax(1) == Y_TEST).float().mean().item()
+
+
+GOOD = {name: [{"model": model, "test_acc": accuracy(model), "trainable": transfer.count_trainable(model), "seconds": 3.0 + seed}
+               for seed, model in enumerate(runs)] for name, runs in MODELS.items()}
+ONE = {name: runs[0] for name, runs in GOOD.items()}
+
+
+@pytest.fixture(autouse=True)
+def test_set(monkeypatch):
+    """The notebook's namespace is the kernel's __main__: in pytest the test set is put there by hand."""
+    monkeypatch.setattr(sys.modules["__main__"], "x_test", X_TEST, raising=False)
+    monkeypatch.setattr(sys.modules["__main__"], "y_test", Y_TEST, raising=False)
 
 
 def with_run(name, **values):
@@ -289,14 +329,34 @@ def with_run(name, **values):
 
 def test_transfer_results_passes_in_other_number_types():
     assert check.expected_trainable(10) == {"feature extraction": 11_530, "fine-tuning": 11_530 + 73_856}
+    assert len({run["test_acc"] for run in GOOD["feature extraction"]}) == 3, "the seeds must score differently"
     assert report(check.transfer_results, GOOD).startswith("✓")
-    tensors = {name: [{k: torch.tensor(v) for k, v in run.items()} for run in runs] for name, runs in GOOD.items()}
+    tensors = {name: [{k: v if k == "model" else torch.tensor(v) for k, v in run.items()} for run in runs]
+               for name, runs in GOOD.items()}
     assert report(check.transfer_results, tensors).startswith("✓")
     assert report(check.transfer_results, with_run("fine-tuning", trainable=85_386.0)).startswith("✓")
     assert report(check.transfer_results, {name: tuple(runs) for name, runs in GOOD.items()}).startswith("✓")
+    off = GOOD["fine-tuning"][1]["test_acc"] + check.TOLERANCE / 2  # measured with other batches: a last-digit difference
+    assert report(check.transfer_results, with_run("fine-tuning", test_acc=off)).startswith("✓")
 
 
-@pytest.mark.parametrize("value, message", [
+def test_the_models_are_measured_where_they_are_and_left_as_they_were():
+    model = GOOD["fine-tuning"][2]["model"].train()
+    assert report(check.transfer_results, GOOD).startswith("✓")
+    assert model.training  # the check measured in eval mode, then put the model back in training mode
+
+
+def test_without_the_test_set_the_check_says_what_to_run(monkeypatch):
+    monkeypatch.delattr(sys.modules["__main__"], "x_test")
+    text = report(check.transfer_results, GOOD)
+    assert text.startswith("✗") and "x_test and y_test (the test set the lab loads) are not in the notebook" in text, text
+
+
+TYPED = {name: [{**run, "test_acc": round(run["test_acc"] - 0.05, 2)} for run in runs] for name, runs in GOOD.items()}
+OTHER_MODEL = with_run("fine-tuning", model=GOOD["feature extraction"][1]["model"])  # the extractor, not the tuned one
+
+
+TRANSFER_RESULTS_WRONG = [
     (with_run("fine-tuning", trainable=85_642), "is 85,642, which is not the number of trainable parameters of that setup"),
     (with_run("feature extraction", test_acc=0.1), "was it trained"),
     (with_run("feature extraction", test_acc=91.3), "give a fraction in [0, 1] (0.913), not a percentage"),
@@ -304,11 +364,21 @@ def test_transfer_results_passes_in_other_number_types():
     ({"feature extraction": GOOD["feature extraction"]}, "missing run(s): 'fine-tuning'"),
     ({**GOOD, "fine-tuning": [torch.tensor(0.85)] * 3}, "got a single number in a 0-d tensor or array"),
     (with_run("fine-tuning", seconds=-1.0), "the training time in seconds"),
-    ({**GOOD, "feature extraction": [{"test_acc": 0.8}] * 3}, "lacks 'trainable', 'seconds'"),
+    ({**GOOD, "feature extraction": [{"test_acc": 0.8}] * 3}, "lacks 'model', 'trainable', 'seconds'"),
     (ONE, "is one run: give a list of 3 runs"),
     ({name: runs[:2] for name, runs in GOOD.items()}, "should be a list of 3 runs"),
     ({name: [ONE[name]] * 3 for name in ONE}, "call cslib.set_seed(seed) with the run's own seed"),
-], ids=["trainable", "untrained", "percent", "fraction", "missing", "0-d", "seconds", "keys", "one-seed", "two-seeds", "same-seed"])
+    (TYPED, "but its model scores"),  # numbers typed in (here: each 5 points too low)
+    (with_run("feature extraction", test_acc=0.97), "on (x_test, y_test) now"),  # measured on the training digits
+    (OTHER_MODEL, "is not the number of trainable parameters of transfer_results['fine-tuning'][1]['model']"),  # a run's count from another model than its own
+    ({name: [{k: v for k, v in run.items() if k != "model"} for run in runs] for name, runs in GOOD.items()}, "lacks 'model'"),
+    (with_run("fine-tuning", model=GOOD["fine-tuning"][1]["model"].state_dict()), "should be the trained model of that run"),
+]
+TRANSFER_RESULTS_WRONG_IDS = ["trainable", "untrained", "percent", "fraction", "missing", "0-d", "seconds", "keys", "one-seed",
+                              "two-seeds", "same-seed", "typed", "other-data", "other-model", "no-model", "state-dict"]
+
+
+@pytest.mark.parametrize("value, message", TRANSFER_RESULTS_WRONG, ids=TRANSFER_RESULTS_WRONG_IDS)
 def test_transfer_results_mistakes_are_named(value, message):
     text = report(check.transfer_results, value)
     assert text.startswith("✗") and message in text, text
@@ -325,6 +395,13 @@ def test_drivers_are_self_contained():
         return found
 
     module_globals = {k for k in vars(check) if not k.startswith("__")}
-    for driver in (check.drive_class_test_net, check.drive_transfer):
+    for driver in (check.drive_class_test_net, check.drive_transfer, check.drive_results):
         assert not names(driver.__code__) & module_globals, driver.__name__
     assert np.random  # the tests use NumPy's generators through check_properties
+
+
+# The wrong answers these tests build, by question, named by what the check must say about each.
+WRONG_ANSWERS = index(*(("class_test_net", message) for _, message in CLASS_TEST_WRONG),
+                      *(("params_by_hand", message) for _, message, _ in PARAMS_WRONG),
+                      *((question.answer, message) for question, _, message in TRANSFER_WRONG),
+                      *(("transfer_results", message) for _, message in TRANSFER_RESULTS_WRONG))
