@@ -72,6 +72,29 @@ def test_a_correction_goes_to_the_speaker_notes_and_the_slide_says_where():
     assert notes.startswith("> **The slide says** \"Red, Blue and Green\"")
 
 
+def test_the_authors_slide_types_keep_corrections_in_the_notes_and_notes_stay_notes():
+    correction = "Text on the slide.\n\n> **The slide says** something else."
+    two_figures = new_code_cell("show()", outputs=[new_output("display_data", data=PICTURE)] * 2,
+                                metadata={"slideshow": {"slide_type": "notes"}})
+    nb = new_notebook(cells=[new_markdown_cell("# T"),
+                             new_markdown_cell(correction, metadata={"slideshow": {"slide_type": "subslide"}}),
+                             new_markdown_cell("Editors may write an empty type for '-'.", metadata={"slideshow": {"slide_type": ""}}),
+                             two_figures])
+    shown = slides.for_slides(nb)
+    assert kinds(shown) == ["slide", "subslide", "notes", "-", "notes", "notes"]
+    assert "The slide says" not in shown.cells[1].source and shown.cells[2].source.startswith("> **The slide says**")
+
+
+def test_rich_outputs_are_shown_as_such_and_a_formula_block_stays_whole():
+    rich = new_code_cell("display(Markdown('**bold**'))", outputs=[
+        new_output("display_data", data={"text/markdown": "**bold**", "text/plain": "<IPython.core.display.Markdown object>"}),
+        new_output("display_data", data={"image/jpeg": "/9j/4AAQ", "text/plain": "<IPython.core.display.Image object>"})])
+    shown = slides.for_slides(new_notebook(cells=[new_markdown_cell("# T"), rich]))
+    assert [sorted(out["data"]) for out in shown.cells[1].outputs] == [["text/markdown", "text/plain"], ["image/jpeg", "text/plain"]]
+    formula = "$$\\begin{aligned}\na &= b\n\nc &= d\n\\end{aligned}$$"
+    assert slides._paragraphs(f"Before.\n\n{formula}\n\nAfter.") == ["Before.", formula, "After."]
+
+
 def test_a_long_text_is_split_at_its_paragraphs_and_list_items():
     items = "\n".join(f"- **Item {i}.** " + "words " * 40 for i in range(6))
     shown = slides.for_slides(new_notebook(cells=[new_markdown_cell("# T"), new_markdown_cell("## Section\n\n" + items)]))
@@ -119,13 +142,16 @@ def test_a_lead_in_line_moves_with_what_it_introduces():
 def test_the_export_loads_nothing_from_elsewhere_and_gives_every_picture_its_text():
     figure = new_code_cell("plt.plot(x)", outputs=[new_output("display_data", data=PICTURE)])
     figure.metadata["mystnb"] = {"image": {"alt": "A rising line"}}
-    nb = new_notebook(cells=[new_markdown_cell("# T\n\n$x^2$"), figure],
+    second = new_code_cell("plt.plot(-x)", outputs=[new_output("display_data", data=PICTURE)])
+    second.metadata["mystnb"] = {"image": {"alt": "A falling line"}}
+    nb = new_notebook(cells=[new_markdown_cell("# T\n\n$x^2$"), figure, second],
                       metadata={"widgets": {"application/vnd.jupyter.widget-state+json": {"state": {}}}})
     page = slides.export(slides.for_slides(nb), "Lecture 9", "../notebooks/09.html", "../_static")
     loads = re.findall(r'<(?:script|img|link)\b[^>]*\b(?:src|href)="([^"]+)"', page)
     assert [u for u in loads if re.match(r"^(https?:)?//", u)] == []
     assert '../_static/revealjs/dist/reveal.js' in loads and '../_static/mathjax/tex-chtml.js' in loads
-    assert 'alt="A rising line"' in page and "No description has been provided" not in page
+    assert re.findall(r'<img[^>]*alt="([^"]*)"', page) == ["A rising line", "A falling line"]  # each its own, in order
+    assert "No description has been provided" not in page
     assert 'href="../notebooks/09.html"' in page and "<title>Lecture 9 slides</title>" in page
 
 

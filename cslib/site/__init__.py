@@ -150,7 +150,10 @@ def build(out: str | Path = "_site", root: str | Path = ".", repository: str = R
         if app.statuscode:
             raise SiteError(f"Sphinx failed (status {app.statuscode}):\n{warnings.getvalue()[-3000:]}")
         say(f"making the slides of {len(lectures)} lectures")
-        made = slides.write_slides(lectures, root, site, repository, branch)
+        try:
+            made = slides.write_slides(lectures, root, site, repository, branch)
+        except slides.SlidesError as e:
+            raise SiteError(str(e)) from None
         say("copying MathJax and the notebooks for download; looking for solution code")
         copy_mathjax(site / "_static" / "mathjax")
         for path in every:  # the notebooks as stored, for "Download notebook"

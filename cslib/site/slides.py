@@ -30,6 +30,7 @@ TEMPLATE = HERE / "slides_template"
 SLIDE_TYPES = ("slide", "subslide", "fragment", "-", "skip", "notes")
 CODE_LINES = 12  # more lines of code than this do not fit on a slide with their output
 OUTPUT_LINES = 24  # more lines of printed output than this do not fit on a slide of their own
+RICH = ("text/html", "text/markdown", "text/latex", "image/jpeg")  # outputs a slide shows as they are
 PROGRESS_BAR = re.compile(r"^.*\d+%\|.*\|.*$\n?", re.M)  # tqdm's line (the site shows it, a slide need not)
 PICTURE_CODE_LINES = 5  # above a figure
 PICTURE_HEIGHT = 430  # pixels: a figure's largest height on a slide (the template's CSS says the same)
@@ -67,8 +68,15 @@ def _heading_level(source: str) -> int:
     return len(match.group(1)) if match else 0
 
 
+PICTURES = ("image/png", "image/svg+xml", "image/jpeg")
+
+
+def _is_picture(out) -> bool:
+    return any(kind in out.get("data", {}) for kind in PICTURES)
+
+
 def _has_picture(cell) -> bool:
-    return any("image/png" in out.get("data", {}) or "image/svg+xml" in out.get("data", {}) for out in cell.get("outputs", []))
+    return any(map(_is_picture, cell.get("outputs", [])))
 
 
 def slide_type(cell, index: int) -> str:
@@ -76,6 +84,8 @@ def slide_type(cell, index: int) -> str:
     every heading of level 1 or 2 start a slide; a level-3 heading, a figure and a long text a subslide (below the
     slide, reached with the down arrow); a code cell that shows nothing is skipped; the rest joins the slide above."""
     own = cell.metadata.get("slideshow", {}).get("slide_type") if isinstance(cell.metadata.get("slideshow"), dict) else None
+    if own == "":
+        own = "-"  # what some editors write for "-"
     if own is not None:
         if own not in SLIDE_TYPES:
             raise SlidesError(f"cell {index + 1}: slideshow.slide_type {own!r} is not one of {', '.join(SLIDE_TYPES)}")
@@ -125,7 +135,7 @@ def _cut_outputs(outputs: list) -> list:
             data = out.get("data", {})
             if "image/png" in data or "image/svg+xml" in data:
                 kept.append({**out, "data": {k: v for k, v in data.items() if k.startswith("image/") or k == "text/plain"}})
-            elif "text/html" in data and "text/plain" not in data:
+            elif any(kind in data for kind in RICH):  # Markdown, HTML, LaTeX, a JPEG: shown as such, not as their repr
                 kept.append(out)
             elif "text/plain" in data and PROGRESS_BAR.sub("", "".join(data["text/plain"])).strip():
                 kept.append({**out, "data": {"text/plain": _cut_text(PROGRESS_BAR.sub("", "".join(data["text/plain"])))},
@@ -137,8 +147,8 @@ def _paragraphs(source: str) -> list[str]:
     """The source's paragraphs and list items (a fenced code block or a $$ block stays whole)."""
     parts, current, fenced = [], [], False
     for line in source.splitlines():
-        if line.strip().startswith("```") or line.strip() == "$$":
-            fenced = not fenced
+        if line.strip().startswith("```") or line.count("$$") % 2:
+            fenced = not fenced  # a code block, or a $$ block opened or closed on this line (not one on one line)
         item = not fenced and re.match(r"\s{0,1}([-*+]|\d+\.)\s", line)
         if (not line.strip() or item) and not fenced and current:
             parts.append("\n".join(current))
@@ -150,16 +160,18 @@ def _paragraphs(source: str) -> list[str]:
     return parts
 
 
-def _split_markdown(cell, kind: str) -> list[tuple[str, str]]:
-    """A markdown cell as (slide type, text) parts: each "The slide says" correction as notes, and a text longer than
-    ``LONG_MARKDOWN`` characters in several parts, each starting a subslide."""
+def _split_markdown(cell, kind: str, split: bool = True) -> list[tuple[str, str]]:
+    """A markdown cell as (slide type, text) parts: each "The slide says" correction as notes, and (if ``split``) a
+    text longer than ``LONG_MARKDOWN`` characters in several parts, each starting a subslide."""
+    if kind == "notes":
+        return [(kind, cell.source)]
     parts, notes, text = [], [], []
     for paragraph in _paragraphs(cell.source):
         (notes if CORRECTION.match(paragraph) else text).append(paragraph)
     first = kind
     chunk = ""
     for paragraph in text:
-        if chunk and len(chunk) + len(paragraph) > LONG_MARKDOWN:
+        if split and chunk and len(chunk) + len(paragraph) > LONG_MARKDOWN:
             parts.append((first, chunk))
             first, chunk = "subslide", ""
         chunk = f"{chunk}\n\n{paragraph}" if chunk else paragraph
@@ -173,7 +185,7 @@ def _split_markdown(cell, kind: str) -> list[tuple[str, str]]:
 
 def _output_height(out) -> int:
     data = out.get("data", {})
-    if "image/png" in data or "image/svg+xml" in data:
+    if _is_picture(out):
         return PICTURE_HEIGHT + 10
     text = "".join(out.get("text") or data.get("text/plain") or data.get("text/html") or "")
     return 17 * sum(max(1, -(-len(line) // 105)) for line in text.splitlines()) + 20
@@ -201,7 +213,7 @@ def _split_code(cell, kind: str) -> list:
     for out in cell.outputs:
         if (parts[-1].outputs or len(parts) == 1) and filled + _output_height(out) > SLIDE_HEIGHT:
             part = copy.deepcopy(cell)
-            part.metadata["slideshow"] = {"slide_type": "subslide"}
+            part.metadata["slideshow"] = {"slide_type": "notes" if kind == "notes" else "subslide"}
             part.metadata["transient"] = {"remove_source": True}
             part.outputs, filled = [], 0
             if "id" in part:
@@ -231,9 +243,12 @@ def for_slides(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if kind == "skip":
             continue
         author_set = "slideshow" in cell.metadata
-        if cell.cell_type == "markdown" and not author_set:
-            for part_kind, text in _split_markdown(cell, kind):
-                cells.append((False, nbformat.v4.new_markdown_cell(text, metadata={"slideshow": {"slide_type": part_kind}})))
+        if cell.cell_type == "markdown":  # the author's slide type is kept, and the corrections still go to the notes
+            for i, (part_kind, text) in enumerate(_split_markdown(cell, kind, split=not author_set)):
+                part = nbformat.v4.new_markdown_cell(text, metadata={"slideshow": {"slide_type": part_kind}})
+                if cell.get("attachments"):
+                    part.attachments = cell.attachments  # pictures pasted into the text
+                cells.append((author_set and i == 0, part))
             continue
         cell = copy.deepcopy(cell)
         cell.metadata["slideshow"] = {"slide_type": kind}
@@ -305,7 +320,10 @@ def write_slides(lectures: list[Path], root: Path, site: Path, repository: str, 
                       for line in cell.source.splitlines() if line.startswith("# ")), path.stem)
         links = pages.links_html(pages.colab_url(repository, branch, page.as_posix()), f"../{page.as_posix()}",
                                  pages.run_note(nb))
-        shown = for_slides(pages.with_links(pages.static_notebook(nb), links))
+        try:
+            shown = for_slides(pages.with_links(pages.static_notebook(nb), links))
+        except SlidesError as e:
+            raise SlidesError(f"{page}: {e}") from None
         total += sum(cell.metadata["slideshow"]["slide_type"] in ("slide", "subslide") for cell in shown.cells)
         (site / "slides" / f"{path.stem}.html").write_text(export(shown, title, notebook_page, "../_static"),
                                                           encoding="utf-8")
