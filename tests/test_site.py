@@ -207,6 +207,24 @@ def test_a_small_course_builds_and_a_rebuild_replaces_it(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["course", "out"], "no temporary folders left behind"
 
 
+@needs_sphinx
+def test_a_bad_slide_type_stops_the_build_naming_the_notebook_and_its_cell(tmp_path, capsys):
+    from cslib.site.__main__ import main
+
+    root = small_course(tmp_path / "course")
+    path = root / "notebooks" / "01_tiny.ipynb"
+    lecture = nbformat.read(path, as_version=4)
+    lecture.cells[1].metadata["slideshow"] = {"slide_type": "slides"}  # a typo
+    nbformat.write(lecture, path)
+    assert main(["build", "--out", str(tmp_path / "out"), "--root", str(root), "-q"]) == 1
+    assert "error: notebooks/01_tiny.ipynb: cell 2: slideshow.slide_type 'slides' is not one of" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    small_course(root)  # the lecture as it was: its slides are built and linked from its page
+    site.build(tmp_path / "out", root, quiet=True)
+    assert (tmp_path / "out" / "slides" / "01_tiny.html").exists()
+    assert 'href="../slides/01_tiny.html"' in (tmp_path / "out" / "notebooks" / "01_tiny.html").read_text()
+
+
 def write_toc(root: Path, text: str) -> None:
     (root / "docs").mkdir(exist_ok=True)
     (root / "docs" / "_toc.yml").write_text(text)
