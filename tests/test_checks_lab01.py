@@ -1,5 +1,8 @@
 """Lab 1's checks: the model solution passes every case for many seeds; known-wrong answers fail with a
 message that names the problem; right values in another type pass; view_shape never shows its answer."""
+import copy
+import sys
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -116,15 +119,53 @@ def loop(model, train, test, n_epochs, *, optimizer=torch.optim.Adam, lr=1e-2, e
     return {"seconds": seconds, "train_acc": train_acc, "test_acc": test_acc}
 
 
-def good_run(acc=0.95):
-    return {"seconds": 3.0, "train_acc": acc + 0.02, "test_acc": acc}
+def _networks():
+    """Three networks and the data they are measured on (the notebook's x_train, y_train, x_test, y_test): the labels
+    are what the first network predicts, and each seed's network leans towards class 0 a little more, so that the
+    seeds score differently and every accuracy is high."""
+    torch.manual_seed(0)
+    first = nn.Sequential(nn.Linear(784, 10))
+    data = {"x_train": torch.rand(200, 784), "x_test": torch.rand(100, 784)}
+    with torch.no_grad():
+        data["y_train"], data["y_test"] = first(data["x_train"]).argmax(1), first(data["x_test"]).argmax(1)
+        logits = first(data["x_train"])
+    margins = (logits.max(1).values - logits[:, 0])[data["y_train"] != 0]
+    networks = []
+    for seed in range(3):
+        network = copy.deepcopy(first)
+        with torch.no_grad():  # seed 1 loses about 3 % of the training digits to class 0, seed 2 about 6 %
+            network[0].bias[0] += torch.quantile(margins, 0.03 * seed) + 1e-6 if seed else 0.0
+        networks.append(network)
+    return networks, data
 
 
-def good_runs(acc=0.95):
-    return [good_run(acc + 0.002 * seed) for seed in range(3)]
+NETWORKS, DATA = _networks()
+
+
+def measured(network, x, y):
+    with torch.no_grad():
+        return (network(DATA[x]).argmax(1) == DATA[y]).float().mean().item()
+
+
+def good_run(seed=0):
+    """What train_and_evaluate returns for that seed's network, with the network added (as the question asks)."""
+    network = NETWORKS[seed]
+    return {"seconds": 3.0 + seed, "train_acc": measured(network, "x_train", "y_train"),
+            "test_acc": measured(network, "x_test", "y_test"), "model": network}
+
+
+def good_runs():
+    return [good_run(seed) for seed in range(3)]
 
 
 RESULTS = {name: good_runs() for name in check.RUNS}
+
+
+@pytest.fixture(autouse=True)
+def notebook_data(monkeypatch):
+    """The notebook's namespace is the kernel's __main__: in pytest the data is put there by hand."""
+    for name, value in DATA.items():
+        monkeypatch.setattr(sys.modules["__main__"], name, value, raising=False)
 
 
 def means(results, key):
@@ -204,7 +245,19 @@ WRONG = [
      "'dropout 0.10' should be 'dropout 0.1'"),
     (check.results, {n: torch.tensor(0.95) for n in check.RUNS}, "should be a list of 3 runs"),
     (check.results, {n: [torch.tensor(0.95)] * 3 for n in check.RUNS}, "got a single number in a 0-d tensor or array"),
-    (check.results, {**RESULTS, "dropout 0.1": good_runs(0.1)}, "was it trained?"),
+    (check.results, {**RESULTS, "dropout 0.1": [{**run, "test_acc": 0.1} for run in good_runs()]}, "was it trained?"),
+    (check.results, {n: [{**run, "test_acc": round(run["test_acc"] - 0.05, 2)} for run in good_runs()] for n in check.RUNS},
+     "but its model scores"),  # numbers typed in
+    (check.results, {n: [{**run, "train_acc": run["test_acc"], "test_acc": run["train_acc"]} for run in good_runs()]
+                     for n in check.RUNS}, "are swapped: each is what its model scores on the other's data"),
+    (check.results, {n: [{**run, "train_acc": run["test_acc"]} for run in good_runs()] for n in check.RUNS},
+     "is what its model scores on (x_test, y_test): measure train_acc on (x_train, y_train)"),  # train_acc on the test set
+    (check.results, {n: [{**run, "model": nn.Sequential(nn.Linear(784, 10), nn.Unflatten(1, (10, 1)))} for run in good_runs()]
+                     for n in check.RUNS}, "cannot classify the notebook's data: ValueError: it returns (200, 10, 1)"),
+    (check.results, {n: [{**run, "model": NETWORKS[(seed + 1) % 3]} for seed, run in enumerate(good_runs())] for n in check.RUNS},
+     "but its model scores"),  # the accuracies of another network than the run's
+    (check.results, {n: [{k: v for k, v in run.items() if k != "model"} for run in good_runs()] for n in check.RUNS},
+     "lacks 'model'"),
     (check.results, list(RESULTS.values()), "results should be a dict of runs, got a list"),
     (check.results, {n: good_run() for n in check.RUNS}, "is one run: give a list of 3 runs"),  # one seed, as before
     (check.results, {n: good_runs()[:2] for n in check.RUNS}, "should be a list of 3 runs"),
@@ -279,7 +332,8 @@ def errorbar_lowest_to_highest(results):
     (check.view_shape, [60000, 784]),
     (check.view_shape, torch.tensor([60000, 784])),
     (check.train_and_evaluate, accuracies_as_tensors),
-    (check.results, {n: [{k: torch.tensor(v) for k, v in run.items()} for run in good_runs()] for n in check.RUNS}),
+    (check.results, {n: [{k: v if k == "model" else torch.tensor(v) for k, v in run.items()} for run in good_runs()]
+                     for n in check.RUNS}),
     (check.results, {n: tuple(good_runs()) for n in check.RUNS}),
     (check.plot_results, bars_in_percent),
     (check.plot_results, errorbar_lowest_to_highest),
@@ -322,3 +376,20 @@ def test_a_forged_training_payload_fails_in_the_trusted_judge():
 
 # The wrong answers these tests build, by question, named by what the check must say about each.
 WRONG_ANSWERS = index(*((question.answer, message) for question, _, message in WRONG))
+
+
+def test_without_the_notebooks_data_the_results_check_says_what_to_run(monkeypatch):
+    monkeypatch.delattr(sys.modules["__main__"], "x_test")
+    text = verdict(check.results, RESULTS)
+    assert text.startswith("✗") and "(x_test, y_test) not in the notebook: run the lab's first cells again" in text, text
+    monkeypatch.setattr(sys.modules["__main__"], "x_test", DATA["x_test"].numpy(), raising=False)
+    text = verdict(check.results, RESULTS)
+    assert text.startswith("✗") and "(x_test, y_test) should be the lab's tensors" in text, text
+
+
+def test_the_results_driver_is_self_contained():
+    """The grader sends a driver's source into the student's kernel: no module globals may be used."""
+    names = set(check.drive_results.__code__.co_names)
+    for const in check.drive_results.__code__.co_consts:
+        names |= set(getattr(const, "co_names", ()))
+    assert not names & {k for k in vars(check) if not k.startswith("__")}

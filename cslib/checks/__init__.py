@@ -311,6 +311,43 @@ def fraction_problem(name: str, value: Any) -> str:
     return ""
 
 
+MEASURE_TOLERANCE = 0.001  # a reported accuracy and its model's accuracy now: 10 of 10,000 test digits
+
+
+def measured_problem(what: str, run: dict, sets: dict[str, str]) -> str:
+    """Whether a run's own model, measured again in the kernel (``probe.measured_runs``), gives the accuracies the run
+    reports (``sets``: each key and the notebook's data it is measured on, e.g. ``{"test_acc": "(x_test, y_test)"}``)
+    and its number of trainable parameters; '' if so, else what is wrong."""
+    now = run["model"]
+    if not isinstance(now, dict) or "type" in now:
+        kind = now.get("type") if isinstance(now, dict) else describe(now)
+        return f"{what}['model'] should be the trained model of that run (an nn.Module), got {kind}"
+    if now.get("missing"):
+        return f"{' and '.join(sets[k] for k in now['missing'] if k in sets)} not in the notebook: run the lab's first cells again"
+    if now.get("not_tensors"):
+        return (f"{' and '.join(sets[k] for k in now['not_tensors'] if k in sets)} should be the lab's tensors, as its first "
+                "cells make them: run those cells again")
+    if "error" in now:
+        return f"{what}['model'] cannot classify the notebook's data: {now['error']}"
+    for key, data in sets.items():
+        reported, again = as_number(run[key]), as_number(now.get(key))
+        if again is None or abs(reported - again) > MEASURE_TOLERANCE:
+            def close(a, b):
+                return a is not None and b is not None and abs(a - b) <= MEASURE_TOLERANCE
+
+            other = next((k for k in sets if k != key and close(reported, as_number(now.get(k)))), None)
+            if other is not None and close(as_number(run[other]), again):
+                return f"{what}[{key!r}] and {what}[{other!r}] are swapped: each is what its model scores on the other's data"
+            if other is not None:
+                return (f"{what}[{key!r}] is what its model scores on {sets[other]}: measure {key} on {data}")
+            return (f"{what}[{key!r}] is {reported:.4f}, but its model scores {again:.4f} on {data} now: measure it with the "
+                    "model of that run, after its training, in evaluation mode (not a number typed in, not other data)")
+    if "trainable" in run and as_int(now.get("trainable")) != as_int(run["trainable"]):
+        return (f"{what}['trainable'] is not the number of trainable parameters of {what}['model']: is 'model' the model "
+                "of that run, the one that was set up, trained and counted?")
+    return ""
+
+
 def fmt(value: Any, limit: int = 300) -> str:
     """A short readable rendering of plain data for messages."""
     if isinstance(value, np.ndarray):

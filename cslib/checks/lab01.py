@@ -4,7 +4,8 @@ from __future__ import annotations
 import difflib
 import functools
 
-from cslib.checks import Case, Outcome, Question, as_int, as_number, compare_models, describe, fraction_problem
+from cslib.checks import (Case, Outcome, Question, as_int, as_number, compare_models, describe, fraction_problem,
+                          measured_problem)
 from cslib.checks.probe import describe_model
 
 MODEL_INPUT = (4, 784)
@@ -202,6 +203,22 @@ train_and_evaluate = Question(
 SEEDS = 3  # runs per network: the seeds 0, 1 and 2
 
 
+DATA = {"train_acc": "(x_train, y_train)", "test_acc": "(x_test, y_test)"}  # where each accuracy of a run is measured
+
+
+def drive_results(answer):
+    """results with each run's model replaced by what it measures now on the notebook's ``(x_train, y_train)`` and
+    ``(x_test, y_test)`` (``cslib.checks.probe.measured_runs``): the judge compares that with what the run reports.
+    Kernel-side, like every driver: in the grader these measurements are advisory; they catch typed numbers, train
+    and test swapped, and accuracies of another model."""
+    import __main__
+
+    from cslib.checks.probe import measured_runs
+
+    found = {name: (getattr(__main__, f"x_{name}", None), getattr(__main__, f"y_{name}", None)) for name in ("train", "test")}
+    return measured_runs(answer, {"train_acc": found["train"], "test_acc": found["test"]})
+
+
 def _judge_results(expected: dict, got) -> Outcome:
     if not isinstance(got, dict):
         return Outcome(False, f"results should be a dict of runs, got {describe(got)}")
@@ -219,12 +236,17 @@ def _judge_results(expected: dict, got) -> Outcome:
         if not isinstance(runs, (list, tuple)) or len(runs) != SEEDS:
             return Outcome(False, f"results[{name!r}] should be a list of {SEEDS} runs, one per seed, got {describe(runs)}")
         for seed, run in enumerate(runs):
-            problem = _run_problem(f"results[{name!r}][{seed}]", run)
+            what = f"results[{name!r}][{seed}]"
+            problem = _run_problem(what, run) or ("" if not isinstance(run, dict) or "model" in run else
+                                                  f"{what} lacks 'model', the network of that run (the check measures it again)")
             if problem:
                 return Outcome(False, problem)
             if name != "dropout 0.9" and as_number(run["test_acc"]) < 0.5:
-                return Outcome(False, f"results[{name!r}][{seed}] has test_acc {as_number(run['test_acc']):.3f}: this network "
+                return Outcome(False, f"{what} has test_acc {as_number(run['test_acc']):.3f}: this network "
                                       "should do much better; was it trained?")
+            problem = measured_problem(what, run, DATA)
+            if problem:
+                return Outcome(False, problem)
         accuracies = [(as_number(run["train_acc"]), as_number(run["test_acc"])) for run in runs]
         if len(set(accuracies)) == 1:
             return Outcome(False, f"the {SEEDS} runs of results[{name!r}] have the same accuracies: call "
@@ -236,9 +258,9 @@ results = Question(
     answer="results",
     title="results",
     points=2,
-    probe="value",
+    probe=drive_results,
     hint=f"one entry per network, a list of {SEEDS} runs: for each seed, cslib.set_seed(seed), a new network, "
-         "train_and_evaluate(...), and append what it returns",
+         "train_and_evaluate(...), and append what it returns with the network added under 'model'",
     fixed=lambda: [Case((), {"runs": list(RUNS)}, "the four networks of the exercise, three seeds each")],
     compare=_judge_results,
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 
 from cslib.checks import (Case, Outcome, Question, as_int, as_number, count_problem, describe, fraction_problem,
-                          not_sequential)
+                          measured_problem, not_sequential)
 
 LAYERS = ("conv1", "conv2", "pool", "dense1", "dense2", "output")
 
@@ -431,53 +431,18 @@ def expected_trainable(n_classes: int = 10) -> dict[str, int]:
 
 
 SEEDS = 3  # runs per method: the seeds 0, 1 and 2
-TOLERANCE = 0.001  # a reported accuracy and the model's accuracy now: 10 of the 10,000 test digits
 
 
 def drive_results(answer):
-    """Each run of transfer_results with what its model measures now, next to what the student reported: its accuracy
-    on the notebook's ``(x_test, y_test)`` and its number of trainable parameters. Kernel-side, like every driver:
-    in the grader these measurements are advisory (a notebook can forge them); they catch typed numbers, an accuracy
-    measured on other data, and a count from another model."""
+    """transfer_results with each run's model replaced by what it measures now on the notebook's ``(x_test, y_test)``
+    (``cslib.checks.probe.measured_runs``): the judge compares that with what the run reports. Kernel-side, like every
+    driver: in the grader these measurements are advisory (a notebook can forge them); they catch typed numbers, an
+    accuracy measured on other data, and a count from another model."""
     import __main__
 
-    import torch
+    from cslib.checks.probe import measured_runs
 
-    x_test, y_test = getattr(__main__, "x_test", None), getattr(__main__, "y_test", None)
-
-    def measured(model):
-        if not (isinstance(x_test, torch.Tensor) and isinstance(y_test, torch.Tensor)):
-            return {"no_test_set": True}
-        first = next(model.parameters(), None)
-        device = first.device if first is not None else torch.device("cpu")
-        was_training, correct = model.training, 0
-        model.eval()
-        try:
-            with torch.no_grad():
-                for start in range(0, len(y_test), 1000):
-                    out = model(x_test[start:start + 1000].to(device))
-                    correct += int((out.argmax(1).cpu() == y_test[start:start + 1000].cpu()).sum())
-        except Exception as error:  # noqa: BLE001 - a model that cannot run on the test set: say so
-            return {"error": f"{type(error).__name__}: {error}"[:300]}
-        finally:
-            model.train(was_training)
-        return {"test_acc": correct / max(1, len(y_test)),
-                "trainable": int(sum(p.numel() for p in model.parameters() if p.requires_grad))}
-
-    def plain(value):  # the answer with each run's model replaced by its measurements (no module leaves the kernel)
-        if isinstance(value, torch.nn.Module):
-            return {"type": type(value).__name__}
-        if isinstance(value, dict):
-            found = {k: plain(v) for k, v in value.items() if k != "model"}
-            if "model" in value:
-                model = value["model"]
-                found["model"] = measured(model) if isinstance(model, torch.nn.Module) else {"type": type(model).__name__}
-            return found
-        if isinstance(value, (list, tuple)):
-            return [plain(v) for v in value]
-        return value
-
-    return plain(answer)
+    return measured_runs(answer, {"test_acc": (getattr(__main__, "x_test", None), getattr(__main__, "y_test", None))})
 
 
 def _run_problem(name: str, seed: int, run, expected: dict) -> str:
@@ -499,28 +464,7 @@ def _run_problem(name: str, seed: int, run, expected: dict) -> str:
                 "that setup: count them with transfer.count_trainable(model) on the model of that run, after its setup")
     if as_number(run["test_acc"]) < expected["min_test_acc"]:
         return f"{what} has test_acc {as_number(run['test_acc']):.3f}: far too low for digits; was it trained?"
-    return _model_problem(what, run)
-
-
-def _model_problem(what: str, run: dict) -> str:
-    """Whether the run's own model, measured again, gives what the run reports (``drive_results``), or ''."""
-    now = run["model"]
-    if not isinstance(now, dict) or "type" in now:
-        kind = now.get("type") if isinstance(now, dict) else describe(now)
-        return f"{what}['model'] should be the trained model of that run (an nn.Module), got {kind}"
-    if now.get("no_test_set"):
-        return "x_test and y_test (the test set the lab loads) are not in the notebook: run its first cells again"
-    if "error" in now:
-        return f"{what}['model'] cannot classify x_test: {now['error']}"
-    reported, again = as_number(run["test_acc"]), as_number(now.get("test_acc"))
-    if again is None or abs(reported - again) > TOLERANCE:
-        return (f"{what}['test_acc'] is {reported:.4f}, but its model scores {again:.4f} on (x_test, y_test) now: measure "
-                "test_acc with the model of that run, on the test set, after its training (not a number typed in, not "
-                "the training digits)")
-    if as_int(now.get("trainable")) != as_int(run["trainable"]):
-        return (f"{what}['trainable'] is not the number of trainable parameters of {what}['model']: is 'model' the model "
-                "of that run, the one that was set up, trained and counted?")
-    return ""
+    return measured_problem(what, run, {"test_acc": "(x_test, y_test)"})
 
 
 def _judge_results(expected: dict, got) -> Outcome:
