@@ -10,8 +10,6 @@ saying how to enable it, where Chromium or Playwright is missing.
 import functools
 import html
 import re
-import subprocess
-import sys
 import threading
 from contextlib import contextmanager
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -302,17 +300,10 @@ def test_the_build_never_overwrites_a_folder_it_did_not_make(tmp_path, capsys):
 
 # --- the real site ---------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """The course's site, built once by docs/website.md's command into a temporary folder."""
-    if SPHINX_MISSING:
-        pytest.skip(f"{SPHINX_MISSING} is not installed: the site needs the `site` extra (pip install -e \".[site]\")")
-    out = tmp_path_factory.mktemp("site") / "_site"
-    result = subprocess.run([sys.executable, "-m", "cslib.site", "build", "--out", str(out)], capture_output=True,
-                            text=True, cwd=ROOT, timeout=900)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    assert "solution lines: none found" in result.stdout
-    return out
+@pytest.fixture
+def built(built_site):
+    """The course's site, built once per test process (tests/conftest.py)."""
+    return built_site
 
 
 def html_of(out: Path, name: str) -> str:

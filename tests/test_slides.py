@@ -1,17 +1,14 @@
-"""The lectures' slides (`cslib.site.slides`, made by the site build) and the site's accessibility.
+"""The lectures' slides (`cslib.site.slides`, made by the site build).
 
 Unit tests look at how a notebook becomes slides: which cell starts a slide, what is cut, where the
-"The slide says" corrections go. One build of the real site (module fixture) is then opened in
+"The slide says" corrections go. One build of the real site (tests/conftest.py) is then opened in
 headless Chromium at 1280 x 720: every slide of every lecture is visited and must fit (nothing
 overflows the slide or is cut), load nothing from another server and typeset its formulas; three
-slides per lecture are saved to artifacts/ (look at them). Last, axe-core (the WCAG 2.0/2.1 A and AA
-rules) runs on every page of the site and on every slideshow (all slides at once, reveal.js's print
-view): no serious or critical violation is allowed. The browser part is skipped, with a message
-saying how to enable it, where Chromium or Playwright is missing.
+slides per lecture are saved to artifacts/ (look at them). tests/test_accessibility.py runs axe-core
+on the same slides and on every page. The browser part is skipped, with a message saying how to
+enable it, where Chromium or Playwright is missing.
 """
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -21,7 +18,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from cslib.site import slides
 
 from browser import chromium, missing_requirements
-from test_site import ARTIFACTS, SPHINX_MISSING, serve
+from test_site import ARTIFACTS, serve
 
 ROOT = Path(__file__).resolve().parents[1]
 LECTURES = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
@@ -157,16 +154,10 @@ def test_the_export_loads_nothing_from_elsewhere_and_gives_every_picture_its_tex
 
 # --- the real slides, in Chromium ------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """The course's site with its slides, built once by docs/website.md's command into a temporary folder."""
-    if SPHINX_MISSING:
-        pytest.skip(f"{SPHINX_MISSING} is not installed: the site needs the `site` extra (pip install -e \".[site]\")")
-    out = tmp_path_factory.mktemp("site") / "_site"
-    result = subprocess.run([sys.executable, "-m", "cslib.site", "build", "--out", str(out)], capture_output=True,
-                            text=True, cwd=ROOT, timeout=900)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    return out
+@pytest.fixture
+def built(built_site):
+    """The course's site with its slides, built once per test process (tests/conftest.py)."""
+    return built_site
 
 
 def test_every_lecture_has_slides_linked_from_its_page_and_back(built):
@@ -240,29 +231,3 @@ def test_every_slide_fits_at_1280_by_720_and_loads_nothing_from_elsewhere(built,
             assert page.evaluate("[...document.images].filter(img => img.complete && img.naturalWidth === 0).length") == 0
         assert elsewhere == [], f"the slides asked the network for {elsewhere}"
     assert problems == [], f"{len(problems)} of {walked} slides do not fit:\n" + "\n".join(problems[:20])
-
-
-WCAG = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}, "resultTypes": ["violations"]}
-
-
-@pytest.mark.browser
-def test_axe_finds_no_serious_violation_on_any_page_or_slideshow(built, tmp_path):
-    """WCAG 2.1 AA as axe-core measures it. A slideshow is checked with all its slides on the page (print view)."""
-    if missing_requirements():
-        pytest.skip(missing_requirements())
-    from axe_playwright_python.sync_playwright import Axe
-
-    axe, found = Axe(), []
-    pages_ = sorted(p.relative_to(built).as_posix() for p in built.rglob("*.html") if "_static" not in p.parts)
-    assert len([p for p in pages_ if p.startswith("slides/")]) == len(LECTURES)
-    with serve(built) as base, chromium(tmp_path / "chromium-profile") as page:
-        page.set_viewport_size({"width": 1280, "height": 720})
-        for name in pages_:
-            if name.startswith("slides/"):
-                open_deck(page, f"{base}/{name}?view=print")
-            else:
-                page.goto(f"{base}/{name}", wait_until="load", timeout=PAGE_MS)
-            violations = axe.run(page, options=WCAG).response["violations"]
-            found += [f"{name}: {v['id']} ({v['impact']}, {len(v['nodes'])} elements, e.g. {v['nodes'][0]['target']}): "
-                      f"{v['help']}" for v in violations if v["impact"] in ("serious", "critical")]
-    assert found == [], "\n".join(found)
