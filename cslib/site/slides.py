@@ -30,7 +30,7 @@ TEMPLATE = HERE / "slides_template"
 SLIDE_TYPES = ("slide", "subslide", "fragment", "-", "skip", "notes")
 CODE_LINES = 12  # more lines of code than this do not fit on a slide with their output
 OUTPUT_LINES = 24  # more lines of printed output than this do not fit on a slide of their own
-RICH = ("text/html", "text/markdown", "text/latex", "image/jpeg")  # outputs a slide shows as they are
+RICH = ("text/html", "text/markdown", "text/latex")  # outputs a slide shows as they are
 PROGRESS_BAR = re.compile(r"^.*\d+%\|.*\|.*$\n?", re.M)  # tqdm's line (the site shows it, a slide need not)
 PICTURE_CODE_LINES = 5  # above a figure
 PICTURE_HEIGHT = 430  # pixels: a figure's largest height on a slide (the template's CSS says the same)
@@ -133,13 +133,13 @@ def _cut_outputs(outputs: list) -> list:
                 kept.append({**out, "text": _cut_text(text)})
         elif out.get("output_type") in ("display_data", "execute_result"):
             data = out.get("data", {})
-            if "image/png" in data or "image/svg+xml" in data:
+            text = PROGRESS_BAR.sub("", "".join(data.get("text/plain", "")))
+            if _is_picture(out):
                 kept.append({**out, "data": {k: v for k, v in data.items() if k.startswith("image/") or k == "text/plain"}})
-            elif any(kind in data for kind in RICH):  # Markdown, HTML, LaTeX, a JPEG: shown as such, not as their repr
+            elif any(kind in data for kind in RICH):  # Markdown, HTML, LaTeX: shown as such, not as their repr
                 kept.append(out)
-            elif "text/plain" in data and PROGRESS_BAR.sub("", "".join(data["text/plain"])).strip():
-                kept.append({**out, "data": {"text/plain": _cut_text(PROGRESS_BAR.sub("", "".join(data["text/plain"])))},
-                             "metadata": {}})
+            elif text.strip():
+                kept.append({**out, "data": {"text/plain": _cut_text(text)}, "metadata": {}})
     return [nbformat.from_dict(out) for out in kept]
 
 
@@ -293,7 +293,7 @@ def export(nb: nbformat.NotebookNode, title: str, notebook_page: str, static: st
     nb.metadata["title"] = title
     body, _ = exporter.from_notebook_node(nb, resources={"cslib": {"notebook_page": notebook_page, "title": title}})
     alts = iter([_alt(cell) for cell in nb.cells if cell.cell_type == "code"
-                 for out in cell.outputs if "image/png" in out.get("data", {}) or "image/svg+xml" in out.get("data", {})])
+                 for out in cell.outputs if _is_picture(out)])
     body = re.sub(r'alt="No description has been provided for this image"',  # nbconvert's text for a picture without one
                   lambda _: f'alt="{html.escape(next(alts, ""))}"', body)
     return body
