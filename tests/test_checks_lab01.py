@@ -1,6 +1,5 @@
 """Lab 1's checks: the model solution passes every case for many seeds; known-wrong answers fail with a
 message that names the problem; right values in another type pass; view_shape never shows its answer."""
-import copy
 import sys
 
 import matplotlib
@@ -120,22 +119,25 @@ def loop(model, train, test, n_epochs, *, optimizer=torch.optim.Adam, lr=1e-2, e
 
 
 def _networks():
-    """Three networks and the data they are measured on (the notebook's x_train, y_train, x_test, y_test): the labels
-    are what the first network predicts, and each seed's network leans towards class 0 a little more, so that the
-    seeds score differently and every accuracy is high."""
-    torch.manual_seed(0)
-    first = nn.Sequential(nn.Linear(784, 10))
-    data = {"x_train": torch.rand(200, 784), "x_test": torch.rand(100, 784)}
-    with torch.no_grad():
-        data["y_train"], data["y_test"] = first(data["x_train"]).argmax(1), first(data["x_test"]).argmax(1)
-        logits = first(data["x_train"])
-    margins = (logits.max(1).values - logits[:, 0])[data["y_train"] != 0]
-    networks = []
-    for seed in range(3):
-        network = copy.deepcopy(first)
-        with torch.no_grad():  # seed 1 loses about 3 % of the training digits to class 0, seed 2 about 6 %
-            network[0].bias[0] += torch.quantile(margins, 0.03 * seed) + 1e-6 if seed else 0.0
-        networks.append(network)
+    """Three trained networks per kind (with batch norm, and without: the dropout networks share their weights), and the
+    data the judge measures them on, which it loads itself (fast mode: the bundled MNIST samples). Each seed trains a
+    few steps from its own start, so that the seeds score differently and every accuracy is well above chance."""
+    from cslib.data import load_mnist, prepare
+
+    data = {}
+    for split, train in (("train", True), ("test", False)):
+        images = load_mnist(train=train, download=False, verbose=False)
+        data[f"x_{split}"], data[f"y_{split}"] = prepare(images.data, flatten=True), images.targets
+    networks = {}
+    for batch_norm in (True, False):
+        for seed in range(3):
+            torch.manual_seed(seed)
+            network = cslib.models.mlp(batch_norm=batch_norm, dropout=0.25)
+            opt = torch.optim.Adam(network.parameters(), lr=1e-3)
+            for start in range(0, 800 + 400 * seed, 100):
+                cslib.train_batch(data["x_train"][start:start + 100], data["y_train"][start:start + 100], network, opt,
+                                  nn.CrossEntropyLoss())
+            networks[batch_norm, seed] = network.eval()
     return networks, data
 
 
@@ -144,28 +146,34 @@ NETWORKS, DATA = _networks()
 
 def measured(network, x, y):
     with torch.no_grad():
-        return (network(DATA[x]).argmax(1) == DATA[y]).float().mean().item()
+        return (network.eval()(DATA[x]).argmax(1) == DATA[y]).float().mean().item()
 
 
-def good_run(seed=0):
+def good_run(seed=0, name="dropout 0.25"):
     """What train_and_evaluate returns for that seed's network, with the network added (as the question asks)."""
-    network = NETWORKS[seed]
+    network = NETWORKS[check.NETWORKS[name][0], seed]
     return {"seconds": 3.0 + seed, "train_acc": measured(network, "x_train", "y_train"),
             "test_acc": measured(network, "x_test", "y_test"), "model": network}
 
 
-def good_runs():
-    return [good_run(seed) for seed in range(3)]
+def good_runs(name="dropout 0.25"):
+    return [good_run(seed, name) for seed in range(3)]
 
 
-RESULTS = {name: good_runs() for name in check.RUNS}
+RESULTS = {name: good_runs(name) for name in check.RUNS}
 
 
-@pytest.fixture(autouse=True)
-def notebook_data(monkeypatch):
-    """The notebook's namespace is the kernel's __main__: in pytest the data is put there by hand."""
-    for name, value in DATA.items():
-        monkeypatch.setattr(sys.modules["__main__"], name, value, raising=False)
+def runs(change):
+    """RESULTS with ``change(name, seed, run)`` for every run."""
+    return {name: [change(name, seed, run) for seed, run in enumerate(good_runs(name))] for name in check.RUNS}
+
+
+def test_the_fixtures_networks_score_differently_and_well():
+    for (batch_norm, seed), network in NETWORKS.items():
+        assert 0.7 < measured(network, "x_test", "y_test") < 0.99, (batch_norm, seed)
+    for batch_norm in (True, False):
+        scores = {measured(NETWORKS[batch_norm, seed], "x_test", "y_test") for seed in range(3)}
+        assert len(scores) == 3, scores
 
 
 def means(results, key):
@@ -246,22 +254,25 @@ WRONG = [
     (check.results, {n: torch.tensor(0.95) for n in check.RUNS}, "should be a list of 3 runs"),
     (check.results, {n: [torch.tensor(0.95)] * 3 for n in check.RUNS}, "got a single number in a 0-d tensor or array"),
     (check.results, {**RESULTS, "dropout 0.1": [{**run, "test_acc": 0.1} for run in good_runs()]}, "was it trained?"),
-    (check.results, {n: [{**run, "test_acc": round(run["test_acc"] - 0.05, 2)} for run in good_runs()] for n in check.RUNS},
+    (check.results, runs(lambda n, seed, run: {**run, "test_acc": round(run["test_acc"] - 0.05, 2)}),
      "but its model scores"),  # numbers typed in
-    (check.results, {n: [{**run, "train_acc": run["test_acc"], "test_acc": run["train_acc"]} for run in good_runs()]
-                     for n in check.RUNS}, "are swapped: each is what its model scores on the other's data"),
-    (check.results, {n: [{**run, "train_acc": run["test_acc"]} for run in good_runs()] for n in check.RUNS},
+    (check.results, runs(lambda n, seed, run: {**run, "train_acc": run["test_acc"], "test_acc": run["train_acc"]}),
+     "are swapped: each is what its model scores on the other's data"),
+    (check.results, runs(lambda n, seed, run: {**run, "train_acc": run["test_acc"]}),
      "is what its model scores on (x_test, y_test): measure train_acc on (x_train, y_train)"),  # train_acc on the test set
-    (check.results, {n: [{**run, "model": nn.Sequential(nn.Linear(784, 10), nn.Unflatten(1, (10, 1)))} for run in good_runs()]
-                     for n in check.RUNS}, "cannot classify the notebook's data: ValueError: it returns (200, 10, 1)"),
-    (check.results, {n: [{**run, "model": NETWORKS[(seed + 1) % 3]} for seed, run in enumerate(good_runs())] for n in check.RUNS},
+    (check.results, runs(lambda n, seed, run: {**run, "model": nn.Sequential(nn.Linear(784, 10), nn.Unflatten(1, (10, 1)))}),
+     "has 2 tensors of weights and buffers where the network the question asks for has"),  # not the lab's network
+    (check.results, runs(lambda n, seed, run: {**run, "model": NETWORKS[not check.NETWORKS[n][0], seed]}),
+     "is it that network?"),  # the batch-norm network where the question asks for none, and the other way round
+    (check.results, runs(lambda n, seed, run: {**run, "model": NETWORKS[check.NETWORKS[n][0], (seed + 1) % 3]}),
      "but its model scores"),  # the accuracies of another network than the run's
-    (check.results, {n: [{k: v for k, v in run.items() if k != "model"} for run in good_runs()] for n in check.RUNS},
-     "lacks 'model'"),
+    (check.results, runs(lambda n, seed, run: {k: v for k, v in run.items() if k != "model"}), "lacks 'model'"),
+    (check.results, runs(lambda n, seed, run: {**run, "model": run["model"].state_dict()}),
+     "should be the trained model of that run (an nn.Module), got OrderedDict"),
     (check.results, list(RESULTS.values()), "results should be a dict of runs, got a list"),
     (check.results, {n: good_run() for n in check.RUNS}, "is one run: give a list of 3 runs"),  # one seed, as before
     (check.results, {n: good_runs()[:2] for n in check.RUNS}, "should be a list of 3 runs"),
-    (check.results, {n: [good_run()] * 3 for n in check.RUNS}, "call cslib.set_seed(seed) with the run's own seed"),
+    (check.results, {n: [good_run(0, n)] * 3 for n in check.RUNS}, "call cslib.set_seed(seed) with the run's own seed"),
     # plot_results
     (check.plot_results, no_return_value, "plt.show() returns None"),
     (check.plot_results, returns_axes, "return ax.figure"),
@@ -332,9 +343,8 @@ def errorbar_lowest_to_highest(results):
     (check.view_shape, [60000, 784]),
     (check.view_shape, torch.tensor([60000, 784])),
     (check.train_and_evaluate, accuracies_as_tensors),
-    (check.results, {n: [{k: v if k == "model" else torch.tensor(v) for k, v in run.items()} for run in good_runs()]
-                     for n in check.RUNS}),
-    (check.results, {n: tuple(good_runs()) for n in check.RUNS}),
+    (check.results, runs(lambda n, seed, run: {k: v if k == "model" else torch.tensor(v) for k, v in run.items()})),
+    (check.results, {n: tuple(good_runs(n)) for n in check.RUNS}),
     (check.plot_results, bars_in_percent),
     (check.plot_results, errorbar_lowest_to_highest),
 ], ids=lambda v: getattr(v, "answer", None) or getattr(v, "__name__", None) or type(v).__name__)
@@ -378,13 +388,47 @@ def test_a_forged_training_payload_fails_in_the_trusted_judge():
 WRONG_ANSWERS = index(*((question.answer, message) for question, _, message in WRONG))
 
 
-def test_without_the_notebooks_data_the_results_check_says_what_to_run(monkeypatch):
-    monkeypatch.delattr(sys.modules["__main__"], "x_test")
-    text = verdict(check.results, RESULTS)
-    assert text.startswith("✗") and "(x_test, y_test) not in the notebook: run the lab's first cells again" in text, text
-    monkeypatch.setattr(sys.modules["__main__"], "x_test", DATA["x_test"].numpy(), raising=False)
-    text = verdict(check.results, RESULTS)
-    assert text.startswith("✗") and "(x_test, y_test) should be the lab's tensors" in text, text
+def test_the_results_check_measures_on_data_it_loads_itself(monkeypatch):
+    """A notebook whose x_test is its x_train (so that train_acc measured on the test set would look right) changes
+    nothing: the judge loads MNIST itself."""
+    main = sys.modules["__main__"]
+    for name, value in {"x_test": DATA["x_train"], "y_test": DATA["y_train"]}.items():
+        monkeypatch.setattr(main, name, value, raising=False)
+    assert verdict(check.results, RESULTS).startswith("✓")
+    text = verdict(check.results, runs(lambda n, seed, run: {**run, "test_acc": run["train_acc"]}))
+    assert text.startswith("✗") and "is what its model scores on (x_train, y_train)" in text, text
+
+
+def test_a_network_built_as_a_class_with_the_same_layers_passes():
+    class Network(nn.Module):
+        def __init__(self, sequential):
+            super().__init__()
+            self.layers = sequential
+
+        def forward(self, x):
+            return self.layers(x)
+
+    assert verdict(check.results, runs(lambda n, seed, run: {**run, "model": Network(run["model"])})).startswith("✓")
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda w: w[:-1], "has 3 tensors of weights and buffers"),
+    (lambda w: [w[0], [w[1][0], {**w[1][1], "b64": "not base64!"}], *w[2:]], "cannot be read (not base64)"),
+    (lambda w: [w[0], [w[1][0], {**w[1][1], "dtype": "object"}], *w[2:]], "cannot be read"),
+    (lambda w: [w[0], [w[1][0], {**w[1][1], "shape": [999]}], *w[2:]], "1000 numbers for a shape of 999"),
+    (lambda w: [[w[0][0], {**w[0][1], "b64": __import__("base64").b64encode(np.full((1000, 784), np.nan, np.float32).tobytes()).decode()}],
+                *w[1:]], "not finite"),
+])
+def test_forged_weights_are_refused_before_they_are_used(change, message):
+    from cslib.checks.probe import ship_model
+    from cslib.checks.weights import load_shipped
+
+    shipped = ship_model(NETWORKS[False, 0])
+    model = cslib.models.mlp(dropout=0.25)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    problem = load_shipped(model, {**shipped, "weights": change(shipped["weights"])})
+    assert message in problem, problem
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # nothing was loaded
 
 
 def test_the_results_driver_is_self_contained():

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from check_properties import index, model_solution_failures, seeds_for, verdict
+import cslib
 from cslib import transfer
 from cslib.checks import lab04 as check
 from cslib.checks import MEASURE_TOLERANCE, report
@@ -277,18 +278,20 @@ def test_a_wrapped_course_function_is_not_an_answer_for_transfer(question, answe
 
 # --------------------------------------------------------------------------- transfer_results
 def _trained_runs():
-    """Models like the exercise's (a base with a new head; the same, set up for fine-tuning) and a test set they are
-    measured on: the labels are what the first model predicts, and each seed's head leans towards class 0 a little
-    more, so that the three seeds score differently."""
-    from cslib.models import small_convnet
+    """Models like the exercise's (the pretrained base with a new head trained a little on digits; the same, set up for
+    fine-tuning) and the test set the judge measures them on, which it loads itself (fast mode: the bundled MNIST
+    sample). Each seed's head leans towards class 0 a little more, so that the three seeds score differently."""
+    from cslib.data import load, prepare
 
-    torch.manual_seed(0)
-    first = check._reference_feature_extractor(small_convnet(), 10).eval()
-    x = torch.rand(300, 1, 28, 28)
+    test, train = (load("mnist", train=t, download=False, verbose=False) for t in (False, True))
+    x_test, y_test = prepare(test.data), test.targets
+    cslib.set_seed(0)
+    first = check._reference_feature_extractor(transfer.load_pretrained_base(), 10)
+    cslib.fit(first, (prepare(train.data[:1000]), train.targets[:1000]), epochs=2, lr=1e-2, progress=False)
+    first.eval()
     with torch.no_grad():
-        logits = first(x)
-    y = logits.argmax(1)
-    margins = (logits.max(1).values - logits[:, 0])[y != 0]  # how far class 0 is from winning, where it does not
+        logits = first(x_test)
+    margins = (logits.max(1).values - logits[:, 0])[logits.argmax(1) != 0]  # how far class 0 is from winning, where it does not
     models = {"feature extraction": [], "fine-tuning": []}
     for seed in range(3):
         extractor = copy.deepcopy(first)
@@ -297,7 +300,7 @@ def _trained_runs():
             head.bias[0] += torch.quantile(margins, 0.05 * seed) + 1e-6 if seed else 0.0
         models["feature extraction"].append(extractor)
         models["fine-tuning"].append(check._reference_fine_tune_setup(copy.deepcopy(extractor)))
-    return models, x, y
+    return models, x_test, y_test
 
 
 MODELS, X_TEST, Y_TEST = _trained_runs()
@@ -311,13 +314,6 @@ def accuracy(model) -> float:
 GOOD = {name: [{"model": model, "test_acc": accuracy(model), "trainable": transfer.count_trainable(model), "seconds": 3.0 + seed}
                for seed, model in enumerate(runs)] for name, runs in MODELS.items()}
 ONE = {name: runs[0] for name, runs in GOOD.items()}
-
-
-@pytest.fixture(autouse=True)
-def test_set(monkeypatch):
-    """The notebook's namespace is the kernel's __main__: in pytest the test set is put there by hand."""
-    monkeypatch.setattr(sys.modules["__main__"], "x_test", X_TEST, raising=False)
-    monkeypatch.setattr(sys.modules["__main__"], "y_test", Y_TEST, raising=False)
 
 
 def with_run(name, **values):
@@ -346,10 +342,18 @@ def test_the_models_are_measured_where_they_are_and_left_as_they_were():
     assert model.training  # the check measured in eval mode, then put the model back in training mode
 
 
-def test_without_the_test_set_the_check_says_what_to_run(monkeypatch):
-    monkeypatch.delattr(sys.modules["__main__"], "x_test")
-    text = report(check.transfer_results, GOOD)
-    assert text.startswith("✗") and "(x_test, y_test) not in the notebook: run the lab's first cells again" in text, text
+def test_the_check_measures_on_the_test_set_it_loads_itself(monkeypatch):
+    """A notebook without its test set, or with other digits under its name, changes nothing: the judge loads MNIST."""
+    monkeypatch.delattr(sys.modules["__main__"], "x_test", raising=False)
+    assert report(check.transfer_results, GOOD).startswith("✓")
+    monkeypatch.setattr(sys.modules["__main__"], "x_test", X_TEST[:10], raising=False)
+    assert report(check.transfer_results, GOOD).startswith("✓")
+
+
+def test_a_model_of_another_architecture_is_not_measured():
+    other = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    text = report(check.transfer_results, with_run("fine-tuning", model=other))
+    assert text.startswith("✗") and "is it that network? (the course's convnet with a new head of 10 classes)" in text, text
 
 
 TYPED = {name: [{**run, "test_acc": round(run["test_acc"] - 0.05, 2)} for run in runs] for name, runs in GOOD.items()}

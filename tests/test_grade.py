@@ -100,6 +100,17 @@ def shout(word):
         # one student, two files: the newer one (blank) counts
         "carol.ipynb": good,
         "carol (1).ipynb": notebook(IMPORTS, *BLANK.values()),
+        # add fails its visible test and is right only on seven-digit (hidden) inputs; shout shows whether add was
+        # ever called on one: hidden inputs go in only for answers that passed every visible test
+        "gated.ipynb": notebook(IMPORTS, """
+seen = []
+def add(a, b):
+    seen.append(float(np.abs(a).max()))
+    return a + b if seen[-1] > 1000 else a - b
+""", """
+def shout(word):
+    return word.upper() + ("?" if any(v > 1000 for v in seen) else "!")
+""", *ANSWERS[2:]),
         # tampering
         "monkeypatch.ipynb": notebook(IMPORTS, *wrong.values(), """
 import cslib.checks, cslib.checks.probe as probe
@@ -232,7 +243,7 @@ def assert_points(row: dict, **points: str) -> None:
 # --------------------------------------------------------------------------- the basics
 def test_one_row_per_student_with_all_columns(graded):
     rows = graded["rows"]
-    assert len(rows) == 39  # 40 files, carol twice (36 files in one run, 4 in the other)
+    assert len(rows) == 40  # 41 files, carol twice (37 files in one run, 4 in the other)
     assert list(next(iter(rows.values()))) == ["student_id", "file", "add", "shout", "answer", "step", "total",
                                                "max_total", "status", "notes", "seed", "isolation"]
     isolation = "none" if sandboxing.grade_args() else "bubblewrap"
@@ -259,6 +270,15 @@ def test_partial_credit_and_hidden_tests_catch_a_hardcoded_answer(graded):
     text = feedback(graded, "hardcoded.md")
     assert "✓ test 1 (shout('hi')): passed" in text
     assert "✗ hidden test 1: failed (wrong result)" in text and "✗ hidden test 2: failed (wrong result)" in text
+
+
+def test_hidden_tests_run_only_for_answers_that_passed_every_visible_test(graded):
+    row = graded["rows"]["gated"]
+    assert_points(row, status="ran", add="0", shout="1", answer="1", step="1", total="3")
+    text = feedback(graded, "gated.md")
+    assert "✗ test 1 (A = I, B = ones): failed" in text
+    assert "✗ hidden test 1: not run: the visible tests did not all pass" in text
+    assert "hidden test 2: passed" in text  # shout's: add never saw a hidden input
 
 
 def test_feedback_never_reveals_hidden_inputs_or_expected_values(graded):
@@ -470,7 +490,7 @@ def test_gradescope_results_follow_the_autograder_format(graded):
 
 def test_summary_lists_counts_failures_and_means(graded):
     printed = graded["printed"]
-    assert f"Graded 36 files (35 students) for lab99 with seed {SEED} (reproduce with --seed {SEED})" in printed
+    assert f"Graded 37 files (36 students) for lab99 with seed {SEED} (reproduce with --seed {SEED})" in printed
     assert "failed:   9" in printed and "truncated.ipynb: not a notebook: invalid JSON" in printed
     assert f"isolation: {'none' if sandboxing.grade_args() else 'bubblewrap'}" in printed
     assert "per question: add" in printed

@@ -235,6 +235,26 @@ def test_hidden_inputs_go_into_the_kernel_only_after_every_visible_case_and_the_
     assert grade_score.merge_phases(requests, records[:-1]) is None  # a record short: no result, not a wrong one
 
 
+def test_only_answers_that_passed_every_visible_case_meet_their_hidden_cases():
+    lab = grade_lab.load_lab("lab99", QUESTIONS)
+    cases = grade_lab.draw_cases(lab, 3)
+    requests = grade_lab.question_requests(lab, cases)
+    visible = [r for r in requests if r["phase"] == "visible"]
+
+    def record(got):
+        return {"status": "ok", "payload": {"defined": True, "module": "__main__", "qualname": "x",
+                                           "cases": [{"ok": True, "got": got}]}}
+
+    right = {"add": {"ndarray": [2.0, 1.0, 1.0, 2.0], "shape": [2, 2], "dtype": "float"}, "shout": "HI!", "step": [4, 13]}
+    records = [record(right.get(r["answer"], 42)) for r in visible]
+    assert grade_score.visible_passed(lab, cases, requests, records) == [0, 1, 3]  # `answer` has no hidden cases
+    records[1] = record("HI")  # shout fails its visible case
+    records[3] = {"status": "timeout", "payload": None, "detail": "testing this answer took too long"}
+    assert grade_score.visible_passed(lab, cases, requests, records) == [0]
+    assert grade_score.visible_passed(lab, cases, requests, [None] * len(visible)) == []
+    assert grade_score.visible_passed(lab, cases, requests, "garbage") == []
+
+
 def test_a_result_the_question_cannot_judge_fails_that_case_with_a_note():
     lab = grade_lab.load_lab("lab99", QUESTIONS)
     step = lab.questions[3]
@@ -342,7 +362,6 @@ FAKE_WORKER = textwrap.dedent("""
     if "CRASH" in code:
         print("worker exploded")
         sys.exit(3)
-    sys.argv = [sys.argv[0], sys.argv[1]]
     runpy.run_path(WORKER, run_name="__main__")
 """)
 

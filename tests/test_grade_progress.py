@@ -42,7 +42,6 @@ FAKE_WORKER = textwrap.dedent("""
         with open(PIDS, "a") as f:
             f.write(str(os.getpid()) + "\\n")
         time.sleep(300)
-    sys.argv = [sys.argv[0], sys.argv[1]]
     runpy.run_path(WORKER, run_name="__main__")
 """)
 

@@ -96,6 +96,7 @@ class Question:
     compare: Callable[[Any, Any], Outcome] | None = None
     reject: tuple[str, ...] = ()  # "module.qualname" of reference functions that may not be handed in
     reveals: bool = True  # False: answered by hand; feedback never shows the expected value (module docstring)
+    result_chars: int | None = None  # the grader's cap on one case's result as JSON, where the default is too small
 
     def cases(self, rng: np.random.Generator | None = None) -> tuple[list[Case], list[Case]]:
         """(fixed cases, random cases); random ones are drawn with ``rng`` (fresh if None)."""
@@ -315,20 +316,16 @@ MEASURE_TOLERANCE = 0.001  # a reported accuracy and its model's accuracy now: 1
 
 
 def measured_problem(what: str, run: dict, sets: dict[str, str]) -> str:
-    """Whether a run's own model, measured again in the kernel (``probe.measured_runs``), gives the accuracies the run
-    reports (``sets``: each key and the notebook's data it is measured on, e.g. ``{"test_acc": "(x_test, y_test)"}``)
-    and its number of trainable parameters; '' if so, else what is wrong."""
+    """Whether a run's own model, measured again by the judge (``run["model"]``: what a lab's ``remeasure_run`` made of
+    the weights that came back, see ``cslib.checks.weights``), gives the accuracies the run reports (``sets``: each key
+    and the notebook's data it is measured on, e.g. ``{"test_acc": "(x_test, y_test)"}``) and its number of trainable
+    parameters; '' if so, else what is wrong."""
     now = run["model"]
     if not isinstance(now, dict) or "type" in now:
         kind = now.get("type") if isinstance(now, dict) else describe(now)
         return f"{what}['model'] should be the trained model of that run (an nn.Module), got {kind}"
-    if now.get("missing"):
-        return f"{' and '.join(sets[k] for k in now['missing'] if k in sets)} not in the notebook: run the lab's first cells again"
-    if now.get("not_tensors"):
-        return (f"{' and '.join(sets[k] for k in now['not_tensors'] if k in sets)} should be the lab's tensors, as its first "
-                "cells make them: run those cells again")
-    if "error" in now:
-        return f"{what}['model'] cannot classify the notebook's data: {now['error']}"
+    if "not_this" in now:
+        return f"{what}['model'] {now['not_this']}"
     for key, data in sets.items():
         reported, again = as_number(run[key]), as_number(now.get(key))
         if again is None or abs(reported - again) > MEASURE_TOLERANCE:

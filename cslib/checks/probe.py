@@ -207,44 +207,10 @@ def watch_references(references, hits):
     return stop
 
 
-def measured_runs(answer, sets):
-    """``answer`` (a dict of lists of runs, as a lab's measured results) with each run's ``"model"`` replaced by what
-    that model measures now: its accuracy in evaluation mode on each of ``sets`` (``{"test_acc": (x, y), ...}``: the
-    notebook's tensors, or None where the notebook has none) and its number of trainable parameters. The model is left
-    in the mode it was in. Runs in the kernel, so no module leaves it; in the grader what it measures is advisory."""
+def with_models(answer, replace):
+    """``answer`` (dicts and lists of runs) with every run's ``"model"`` that is an ``nn.Module`` replaced by
+    ``replace(model)``, any other ``"model"`` and any module elsewhere by ``{"type": its class name}``."""
     import torch
-
-    def accuracy(model, x, y):
-        first = next(model.parameters(), None)
-        device = first.device if first is not None else torch.device("cpu")
-        correct = 0
-        with torch.no_grad():
-            for start in range(0, len(y), 1000):
-                out = model(x[start:start + 1000].to(device))
-                if not torch.is_tensor(out) or out.ndim != 2 or out.shape[0] != len(y[start:start + 1000]):
-                    shape = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
-                    raise ValueError(f"it returns {shape} for a batch of {len(y[start:start + 1000])}, not one row of "
-                                     "class scores per image")
-                correct += int((out.argmax(1).cpu() == y[start:start + 1000].cpu()).sum())
-        return correct / max(1, len(y))
-
-    def measured(model):
-        missing = [key for key, (x, y) in sets.items() if x is None or y is None]
-        if missing:
-            return {"missing": missing}
-        not_tensors = [key for key, (x, y) in sets.items() if not (torch.is_tensor(x) and torch.is_tensor(y))]
-        if not_tensors:
-            return {"not_tensors": not_tensors}
-        was_training = model.training
-        model.eval()
-        try:
-            found = {key: accuracy(model, x, y) for key, (x, y) in sets.items()}
-        except Exception as error:  # noqa: BLE001 - a model that cannot run on the notebook's data: say so
-            return {"error": f"{type(error).__name__}: {error}"[:300]}
-        finally:
-            model.train(was_training)
-        found["trainable"] = int(sum(p.numel() for p in model.parameters() if p.requires_grad))
-        return found
 
     def plain(value):
         if isinstance(value, torch.nn.Module):
@@ -253,10 +219,36 @@ def measured_runs(answer, sets):
             found = {k: plain(v) for k, v in value.items() if k != "model"}
             if "model" in value:
                 model = value["model"]
-                found["model"] = measured(model) if isinstance(model, torch.nn.Module) else {"type": type(model).__name__}
+                found["model"] = replace(model) if isinstance(model, torch.nn.Module) else {"type": type(model).__name__}
             return found
         if isinstance(value, (list, tuple)):
             return [plain(v) for v in value]
         return value
 
     return plain(answer)
+
+
+def ship_model(model):
+    """A trained model as plain data, for a judge that loads it into a network it builds itself and measures that
+    (:func:`cslib.checks.weights.load_shipped`): its class name, its number of trainable parameters and its
+    ``state_dict`` in order, each tensor as ``[name, {"b64", "dtype", "shape"}]`` (float32 or int64, base64 bytes)."""
+    import base64
+
+    import torch
+
+    tensors = []
+    for name, value in model.state_dict().items():
+        if not torch.is_tensor(value):
+            continue
+        value = value.detach().cpu()
+        array = (value.float() if value.is_floating_point() else value.long()).contiguous().numpy()
+        tensors.append([str(name), {"b64": base64.b64encode(array.tobytes()).decode("ascii"), "dtype": str(array.dtype),
+                                    "shape": [int(n) for n in array.shape]}])
+    trainable = int(sum(p.numel() for p in model.parameters() if p.requires_grad))
+    return {"type": type(model).__name__, "trainable": trainable, "weights": tensors}
+
+
+def shipped_runs(answer):
+    """``answer`` (a dict of lists of runs) with each run's ``"model"`` replaced by :func:`ship_model`'s plain data:
+    nothing is measured here, in the kernel; the judge measures (see ``cslib.checks.weights``)."""
+    return with_models(answer, ship_model)

@@ -31,6 +31,7 @@ import json
 import os
 import re
 import secrets
+import select
 import signal
 import site
 import stat
@@ -48,7 +49,7 @@ from cslib.checks import probe
 from cslib.grade.cleanup import remove_tree
 from cslib.grade.lab import GradingSetupError, Lab, draw_cases, load_lab, question_requests
 from cslib.grade.progress import Progress, progress_path
-from cslib.grade.scoring import Graded, score
+from cslib.grade.scoring import Graded, score, visible_passed
 from cslib.grade.submissions import (Submission, check_lab, collect_files, read_notebook, read_submission,
                                      resolve_duplicates, student_id)
 
@@ -235,16 +236,24 @@ class Grader:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(CSLIB_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
         timed_out = False
+        deadline = time.monotonic() + self.hard_timeout
+        gate_read, gate_write = os.pipe()  # the worker says when its visible phase is done (see serve_gate)
         with os.fdopen(_open_new(job_dir / "worker.log"), "wb") as log:
-            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                       cwd=job_dir, env=env, start_new_session=True)
+            try:
+                process = subprocess.Popen([*command, "--gate-fd", str(gate_write)], stdin=subprocess.PIPE, stdout=log,
+                                           stderr=subprocess.STDOUT, cwd=job_dir, env=env, start_new_session=True,
+                                           pass_fds=(gate_write,))
+            finally:
+                os.close(gate_write)
             with self.lock:
                 self.processes[sub.number] = process
             try:
-                process.wait(timeout=self.hard_timeout)
+                self.serve_gate(process, gate_read, job_dir, deadline)
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 timed_out = True
             finally:
+                os.close(gate_read)
                 _kill_group(process.pid)
                 process.wait()
                 _kill_kernels(job)
@@ -259,6 +268,30 @@ class Grader:
         except (OSError, ValueError):
             tail = _tail(job_dir / "worker.log")
             return None, f"grader error: the worker exited with code {process.returncode} and no result{': ' + tail if tail else ''}"
+
+    def serve_gate(self, process: subprocess.Popen, gate: int, job_dir: Path, deadline: float) -> None:
+        """Answer the worker's one question, after its visible phase: which answers passed every visible case and
+        may be called on the hidden ones (judged here, from ``visible.json``). Returns when answered, when the
+        worker closed the pipe (it ended) or at the deadline."""
+        received = b""
+        while b"\n" not in received:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([gate], [], [], remaining)[0]:
+                return
+            chunk = os.read(gate, 64)
+            if not chunk:
+                return
+            received += chunk
+        try:
+            records = json.loads(_read_regular(job_dir / "visible.json"))
+            allowed = visible_passed(self.lab, self.cases, self.requests, records)
+        except (OSError, ValueError):
+            allowed = []
+        try:
+            process.stdin.write(json.dumps(allowed).encode() + b"\n")
+            process.stdin.close()
+        except OSError:  # the worker is gone
+            pass
 
     def grade_one(self, sub: Submission) -> Graded:
         """Grade one submission; never raises (a grader bug becomes this submission's failure)."""
@@ -395,6 +428,9 @@ def grade_files(lab: Lab, paths: list[Path], options: Options, outputs: list[Pat
     With ``progress``, each outcome is appended to the progress file as soon as it is known, and the files
     an earlier run graded (unchanged since) are not graded again (``progress.seed`` must then be ``options.seed``).
     """
+    from cslib.runtime import FAST_ENV
+
+    os.environ[FAST_ENV] = "0" if options.full else "1"  # the judges measure models on the data the kernels load
     grader = Grader(lab, options, list(outputs))
     results: dict[int, Graded] = {}
     interrupted = False
@@ -440,7 +476,9 @@ def grade_files(lab: Lab, paths: list[Path], options: Options, outputs: list[Pat
 GUARANTEES = """\
 Guaranteed (the operating system or this process enforces it): the OS sandbox; memory, tasks, CPU
 share and scratch size per kernel (cgroups); every time limit, from outside the kernel; points
-computed here from size-capped plain data; no hidden input or hidden error text in any feedback;
+computed here from size-capped plain data (trained models' accuracies measured here, from their
+weights); hidden tests only for answers that passed every visible one, and no hidden input or
+hidden error text in any feedback;
 a row per file, each on disk (<out>-progress.jsonl) as soon as it is known (--resume after a crash).
 Advisory (it runs in the student's kernel, which can change anything): the "write your own" rule
 (flagged "possible tampering: review by hand"), what a driver measures in the kernel, the output

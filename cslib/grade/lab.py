@@ -159,7 +159,7 @@ def question_requests(lab: Lab, cases: list[list[GradingCase]]) -> list[dict]:
     requests, hidden = [], []
     for number, (question, qcases) in enumerate(zip(lab.questions, cases)):
         request = {"answer": question.answer, "probe": None, "driver": None, "driver_source": None,
-                   "reject": list(question.reject), "question": number}
+                   "reject": list(question.reject), "question": number, "max_chars": question.result_chars}
         if callable(question.probe):
             try:
                 source = textwrap.dedent(inspect.getsource(question.probe))

@@ -170,7 +170,8 @@ def question_feedback(q: QuestionResult) -> str:
         for case in q.cases:
             if case.hidden:
                 lines.append(f"- {'✓' if case.passed else '✗'} hidden test {case.number}: "
-                             + ("passed" if case.passed else f"failed ({case.detail})"))
+                             + ("passed" if case.passed else case.detail if case.detail.startswith("not run")
+                                else f"failed ({case.detail})"))
                 continue
             name = f"test {case.number}" + (f" ({case.shown})" if case.shown else "")
             if case.passed:

@@ -60,7 +60,8 @@ class Graded:
 # --------------------------------------------------------------------------- judging (trusted)
 BUILTIN_ERRORS = {name for name, value in vars(builtins).items() if isinstance(value, type) and issubclass(value, BaseException)}
 HIDDEN_REASONS = {"timeout": "took too long", "not_written": "not written yet", "missing": "not defined",
-                  "too_large": "the result was too large", "exception": "your code raised {name}"}
+                  "too_large": "the result was too large", "exception": "your code raised {name}",
+                  "gated": "not run: the visible tests did not all pass"}
 
 
 def _review(*names: str) -> str:
@@ -101,7 +102,7 @@ def judge_question(question: Question, cases: list[GradingCase], record: dict) -
         notes.append(f"{question.answer}: calls or wraps {reference_label(used)}{_review(*used)}")
         return all_failed(f"`{question.answer}` calls or wraps {reference_label(used)}; write your own version"), notes
     kinds = {raw.get("kind") if isinstance(raw, dict) else None for raw in raw_cases}
-    if kinds == {"not_written"}:
+    if kinds - {"gated"} == {"not_written"}:  # gated: hidden cases not run, since the visible ones failed
         return all_failed("not written yet (it still raises NotImplementedError)"), notes
     results = []
     for i, (case, raw) in enumerate(zip(cases, raw_cases)):
@@ -118,7 +119,7 @@ def judge_question(question: Question, cases: list[GradingCase], record: dict) -
             detail = "not written yet (the cell still raises NotImplementedError)"
         elif kind == "exception":
             detail = f"raised {str(raw.get('error', ''))[:300]}"
-        elif kind in ("timeout", "too_large", "missing"):
+        elif kind in ("timeout", "too_large", "missing", "gated"):
             detail = str(raw.get("error") or HIDDEN_REASONS[kind])
         else:
             detail = "no valid result"
@@ -205,11 +206,31 @@ def merge_phases(requests: list[dict], records: list) -> list[dict] | None:
         cases = payload.get("cases") if isinstance(payload.get("cases"), list) else []
         more = (record.get("payload") or {}).get("cases") if record.get("status") == "ok" else None
         if not isinstance(more, list) or len(more) != len(request["cases"]):
-            kind = "timeout" if record.get("status") == "timeout" else "no_result"
+            kind = {"timeout": "timeout", "gated": "gated"}.get(record.get("status"), "no_result")
             more = [{"kind": kind, "error": ""}] * len(request["cases"])
         payload["cases"] = cases + more
         merged[number] = {**first, "payload": payload}
     return [merged[n] for n in sorted(merged)]
+
+
+def visible_passed(lab: Lab, cases: list[list[GradingCase]], requests: list[dict], records: list) -> list[int]:
+    """The questions (their numbers) whose hidden cases may run: those whose every visible case passed, judged here
+    from the worker's records of the visible phase (``records`` matches the first ``len(records)`` requests), and
+    those that have no visible case. A malformed record lets nothing through."""
+    allowed = {number for number, qcases in enumerate(cases) if all(c.hidden for c in qcases)}
+    if not isinstance(records, list):
+        return sorted(allowed)
+    for request, record in zip(requests, records):
+        number = request.get("question")
+        if request.get("phase") != "visible" or not isinstance(number, int) or not 0 <= number < len(cases):
+            continue
+        visible = [c for c in cases[number] if not c.hidden]
+        if not isinstance(record, dict) or not visible or len(visible) == len(cases[number]):
+            continue  # nothing to decide for a question without hidden cases
+        result, _ = judge_question(lab.questions[number], visible, record)
+        if not result.problem and result.cases and all(c.passed for c in result.cases):
+            allowed.add(number)
+    return sorted(allowed)
 
 
 def score(sub: Submission, lab: Lab, cases: list[list[GradingCase]], result: dict, options: Options,

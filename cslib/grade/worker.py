@@ -20,8 +20,10 @@ inside it (``sandbox.wrap``: bubblewrap, unless the instructor passed ``--no-san
    kernel dies (``os._exit``, a segfault, the OOM killer) it starts a new one, re-runs the cells
    that ran before, skips the fatal cell and goes on (a bounded number of times);
 4. for each question sends ``kernelside.run_question`` with the question's cases and a
-   fresh nonce, and keeps only the one payload framed by that nonce. It never judges: the
-   grader compares the plain data it gets back with the expected values, in its own process.
+   fresh nonce, and keeps only the one payload framed by that nonce: every question's visible
+   cases first; then it asks the grader (``Run.ask_gate``) which answers passed all of them, and
+   sends the hidden cases of those only. It never judges: the grader compares the plain data it
+   gets back with the expected values, in its own process.
 
 Outputs are counted, never stored (the kernel also drops output beyond a limit per cell).
 """
@@ -38,6 +40,7 @@ import os  # noqa: E402
 import re  # noqa: E402
 import resource  # noqa: E402
 import secrets  # noqa: E402
+import select  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
@@ -65,7 +68,7 @@ remove_tree = _load("cleanup").remove_tree  # never raises, even on a tree thous
 GRADER_TAG = "[cslib grader]"
 INTERRUPT_GRACE = 3.0  # seconds a cell gets to stop after an interrupt before its kernel is killed
 STARTUP_TIMEOUT = 60.0
-KEEP_CHARS = 64 * 2**20  # grading output kept while looking for the framed payload (at most; see payload_limit)
+KEEP_CHARS = 96 * 2**20  # grading output kept while looking for the framed payload (at most; see payload_limit)
 FRAME = re.compile(r"<<cslib-grade:([0-9a-f]+)>>(.*?)<</cslib-grade:\1>>", re.S)
 MAX_SOCKET_PATH = 100  # Unix socket paths are limited to 107 bytes
 
@@ -101,7 +104,7 @@ class CellRecord:
 
 @dataclass
 class QuestionRecord:
-    status: str  # ok | crashed | timeout | no_result | tampered | not_graded
+    status: str  # ok | crashed | timeout | no_result | tampered | not_graded | gated (hidden cases not run)
     payload: dict | None = None
     detail: str = ""
 
@@ -391,8 +394,9 @@ class GradingKernel:
 class Run:
     """The state of one submission's run: the kernel, what ran in it, what killed it."""
 
-    def __init__(self, job: dict):
+    def __init__(self, job: dict, gate_fd: int | None = None):
         self.job = job
+        self.gate_fd = gate_fd  # a pipe to the grader, which says whose hidden cases may run (see ask_gate)
         self.limits = job["limits"]
         self.kernel = GradingKernel(job)
         self.result = WorkerResult()
@@ -456,18 +460,26 @@ class Run:
         questions = self.job["questions"]
         sources = self.job["kernel_sources"] + [q["driver_source"] for q in questions if q.get("driver_source")]
         test_timeout = self.limits["test_timeout"]
+        allowed = None  # the questions whose hidden cases may run; None: every question (no grader to ask)
         for number, question in enumerate(questions):
             if self.dead:
                 self.result.questions.append(QuestionRecord("not_graded", None, "the kernel died too often"))
                 continue
+            if question.get("phase") == "hidden" and self.gate_fd is not None:
+                if allowed is None:
+                    allowed = self.ask_gate()
+                if question.get("question") not in allowed:
+                    self.result.questions.append(QuestionRecord("gated", None, "its visible tests did not all pass"))
+                    continue
             nonce = secrets.token_hex(16)
+            max_chars = question.get("max_chars") or self.limits["result_chars"]
             request = {"answer": question["answer"], "probe": question["probe"], "driver": question.get("driver"),
-                       "cases": question["cases"], "timeout": test_timeout, "max_chars": self.limits["result_chars"],
+                       "cases": question["cases"], "timeout": test_timeout, "max_chars": max_chars,
                        "reject": question.get("reject", [])}
             budget = question_budget(question, test_timeout)
             run = self.kernel.execute(snippet(sources, f"run_question(_user_ns, {request!r}, {nonce!r})"), budget,
                                       collect=True, store_history=False)
-            payload, problem = parse_frames(run.text, nonce, payload_limit(question, self.limits["result_chars"]))
+            payload, problem = parse_frames(run.text, nonce, payload_limit(question, max_chars))
             if run.status in ("died", "unresponsive"):
                 status = "crashed" if run.status == "died" else "timeout"
                 detail = f"the kernel died while testing this answer ({run.exit})" if run.status == "died" else \
@@ -489,6 +501,38 @@ class Run:
                           "too_large": "the grading output was larger than its results can be (possible tampering)"}.get(
                     problem, "no grading output arrived (did the notebook replace sys.stdout?)")
                 self.result.questions.append(QuestionRecord(problem, None, detail))
+
+    def ask_gate(self) -> set:
+        """Hidden cases run only for answers that passed every visible case, and only the grader can judge (this
+        worker runs without cslib): write the visible phase's records to ``visible.json``, say so on the gate pipe,
+        and wait (until the hard deadline) for the grader's line on stdin, the JSON list of the questions whose
+        hidden cases may run. No answer, or a garbled one: none may."""
+        target = Path(self.job["job_dir"]) / "visible.json"
+        gated = {q.get("question") for q in self.job["questions"] if q.get("phase") == "hidden"}
+        records = [asdict(record) if request.get("question") in gated else None  # only what the grader must judge
+                   for request, record in zip(self.job["questions"], self.result.questions)]
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".visible-", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(records))
+        os.replace(tmp, target)
+        try:
+            os.write(self.gate_fd, b"visible\n")
+        except OSError:
+            return set()
+        line = b""
+        while not line.endswith(b"\n"):
+            remaining = self.hard_deadline - time.monotonic()
+            if remaining <= 0 or not select.select([sys.stdin], [], [], remaining)[0]:
+                return set()
+            chunk = os.read(sys.stdin.fileno(), 65536)
+            if not chunk:
+                break
+            line += chunk
+        try:
+            allowed = json.loads(line.decode("utf-8"))
+        except ValueError:
+            return set()
+        return {n for n in allowed if isinstance(n, int)} if isinstance(allowed, list) else set()
 
     def run(self) -> WorkerResult:
         try:
@@ -534,12 +578,13 @@ def die_with_grader() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    gate_fd = int(argv[argv.index("--gate-fd") + 1]) if "--gate-fd" in argv else None
     die_with_grader()
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     os.umask(0o077)
     try:
         limit_resources(job["limits"].get("memory_bytes"), job["limits"].get("file_bytes"))
-        result = asdict(Run(job).run())
+        result = asdict(Run(job, gate_fd).run())
     except Exception as e:  # a bug here: report it for this submission only
         traceback.print_exc()
         result = asdict(WorkerResult(fatal=f"grader error: {type(e).__name__}: {e}"))

@@ -1,0 +1,72 @@
+"""Trained models measured by the judge, not by the kernel: weights that came back as plain data
+(:func:`cslib.checks.probe.ship_model`) are loaded into a network built here and measured here, on
+data loaded here. In the grader this runs in its own (trusted) process, so a notebook that forges
+its accuracies, swaps its data or rewrites the measuring code in its kernel changes nothing: the
+accuracies must be those of the weights it hands in. Nothing here unpickles: the weights are raw
+float32/int64 bytes, checked for count, shape and finite values before they are used.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+DTYPES = {"float32": np.float32, "int64": np.int64}
+
+
+def load_shipped(model: nn.Module, shipped: Any) -> str:
+    """Load ``shipped`` (what ``ship_model`` made of the student's model) into ``model``, built by trusted code, tensor by
+    tensor in ``state_dict`` order (so the layer names may differ, the layers may not); '' or what does not fit."""
+    if not isinstance(shipped, dict) or not isinstance(shipped.get("weights"), list):
+        return "did not come back as a trained model"
+    expected = model.state_dict()
+    got = shipped["weights"]
+    if len(got) != len(expected):
+        return (f"has {len(got)} tensors of weights and buffers where the network the question asks for has "
+                f"{len(expected)}: is it that network?")
+    loaded = {}
+    for (name, reference), item in zip(expected.items(), got):
+        array = _decode(item)
+        if isinstance(array, str):
+            return f"has weights that cannot be read ({array})"
+        if array.shape != tuple(reference.shape):
+            theirs = item[0] if isinstance(item, list) and item and isinstance(item[0], str) else "?"
+            return (f"has {theirs} of shape {array.shape} where the network the question asks for has {name} of shape "
+                    f"{tuple(reference.shape)}: is it that network?")
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            return f"has weights that are not finite numbers (in {item[0]})"
+        loaded[name] = torch.from_numpy(array.copy()).to(reference.dtype)
+    model.load_state_dict(loaded)
+    return ""
+
+
+def _decode(item: Any) -> np.ndarray | str:
+    if not (isinstance(item, list) and len(item) == 2 and isinstance(item[1], dict)):
+        return "not [name, tensor]"
+    data, dtype, shape = item[1].get("b64"), item[1].get("dtype"), item[1].get("shape")
+    if not isinstance(data, str) or dtype not in DTYPES or not isinstance(shape, list) \
+            or not all(isinstance(n, int) and 0 <= n < 2**31 for n in shape):
+        return "not base64 bytes of float32 or int64 with a shape"
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        return "not base64"
+    array = np.frombuffer(raw, dtype=DTYPES[dtype])
+    if array.size != math.prod(shape):
+        return f"{array.size} numbers for a shape of {math.prod(shape)}"
+    return array.reshape(shape)
+
+
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 1000) -> float:
+    """The fraction of ``x`` that ``model`` classifies as ``y``, in evaluation mode, without gradients, on the CPU."""
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, len(y), batch):
+            correct += int((model(x[start:start + batch]).argmax(1) == y[start:start + batch]).sum())
+    return correct / max(1, len(y))
