@@ -360,6 +360,24 @@ TYPED = {name: [{**run, "test_acc": round(run["test_acc"] - 0.05, 2)} for run in
 OTHER_MODEL = with_run("fine-tuning", model=GOOD["feature extraction"][1]["model"])  # the extractor, not the tuned one
 
 
+def _moved_heads():
+    """GOOD, with each fine-tuned model's head moved away from its extractor's (as far as the seeds' extractors are
+    apart, at least), its accuracy measured again: fine-tuning that did not go on from that seed's extractor at a
+    lower learning rate (a new extractor from the base, or the extractor's learning rate) ends up like that."""
+    torch.manual_seed(5)
+    runs = []
+    for run in GOOD["fine-tuning"]:
+        model = copy.deepcopy(run["model"])
+        head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+        with torch.no_grad():
+            head.weight += 0.02 * torch.randn_like(head.weight)
+        runs.append({**run, "model": model, "test_acc": accuracy(model)})
+    return {**GOOD, "fine-tuning": runs}
+
+
+MOVED = _moved_heads()
+
+
 TRANSFER_RESULTS_WRONG = [
     (with_run("fine-tuning", trainable=85_642), "is 85,642, which is not the number of trainable parameters of that setup"),
     (with_run("feature extraction", test_acc=0.1), "was it trained"),
@@ -377,9 +395,11 @@ TRANSFER_RESULTS_WRONG = [
     (OTHER_MODEL, "is not the number of trainable parameters of transfer_results['fine-tuning'][1]['model']"),  # a run's count from another model than its own
     ({name: [{k: v for k, v in run.items() if k != "model"} for run in runs] for name, runs in GOOD.items()}, "lacks 'model'"),
     (with_run("fine-tuning", model=GOOD["fine-tuning"][1]["model"].state_dict()), "should be the trained model of that run"),
+    (MOVED, "is not near the trained head of transfer_results['feature extraction'][0]['model']"),
 ]
 TRANSFER_RESULTS_WRONG_IDS = ["trainable", "untrained", "percent", "fraction", "missing", "0-d", "seconds", "keys", "one-seed",
-                              "two-seeds", "same-seed", "typed", "other-data", "other-model", "no-model", "state-dict"]
+                              "two-seeds", "same-seed", "typed", "other-data", "other-model", "no-model", "state-dict",
+                              "not-from-its-extractor"]
 
 
 @pytest.mark.parametrize("value, message", TRANSFER_RESULTS_WRONG, ids=TRANSFER_RESULTS_WRONG_IDS)

@@ -455,6 +455,9 @@ def _mnist_test(fast: bool):
 def remeasure_run(shipped) -> dict:
     """Trusted: a run's test accuracy, its shipped weights loaded into the course's convnet with a new 10-class head
     built here, on the MNIST test set loaded here (the bundled sample in fast mode, as the notebook's); or why not."""
+    import torch
+    from torch import nn
+
     from cslib import transfer
     from cslib.checks.weights import accuracy, load_shipped
     from cslib.models import small_convnet
@@ -466,11 +469,34 @@ def remeasure_run(shipped) -> dict:
     problem = load_shipped(model, shipped)
     if problem:
         return {"not_this": f"{problem} (the course's convnet with a new head of 10 classes)"}
-    return {"test_acc": accuracy(model, *_mnist_test(fast_mode())), "trainable": shipped.get("trainable")}
+    head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+    return {"test_acc": accuracy(model, *_mnist_test(fast_mode())), "trainable": shipped.get("trainable"),
+            "head": torch.cat([head.weight.detach().flatten(), head.bias.detach()])}
 
 
-def _run_problem(name: str, seed: int, run, expected: dict) -> str:
-    """Why one run of transfer_results is not a run of that method, or ''."""
+# Fine-tuning goes on from that seed's trained feature extractor at a 10 times lower learning rate, so its head stays
+# near that extractor's head. Measured with the model solution (3 seeds, fast and full mode): the distance to its own
+# extractor's head is 0.05-0.08 of the distance to another seed's; fine-tuned from a new extractor made from the base,
+# or at the extractor's learning rate, 0.22 and more.
+START_RATIO = 0.15
+
+
+def _start_problem(heads: dict) -> str:
+    """Whether each fine-tuning run went on from its own seed's trained feature extractor (see START_RATIO), or ''."""
+    for seed in range(SEEDS):
+        tuned = heads["fine-tuning", seed]
+        own = float((tuned - heads["feature extraction", seed]).norm())
+        other = min(float((tuned - heads["feature extraction", s]).norm()) for s in range(SEEDS) if s != seed)
+        if own > START_RATIO * other:
+            return (f"the head of transfer_results['fine-tuning'][{seed}]['model'] is not near the trained head of "
+                    f"transfer_results['feature extraction'][{seed}]['model']: fine-tune a copy of that seed's trained "
+                    "feature extractor (not a new one made from the base), at a 10 times lower learning rate")
+    return ""
+
+
+def _run_problem(name: str, seed: int, run, expected: dict, measured: dict) -> str:
+    """Why one run of transfer_results is not a run of that method, or ''; what its model measures goes into
+    ``measured``."""
     what = f"transfer_results[{name!r}][{seed}]"
     if not isinstance(run, dict):
         return f"{what} should be a dict with test_acc, trainable and seconds, got {describe(run)}"
@@ -488,7 +514,8 @@ def _run_problem(name: str, seed: int, run, expected: dict) -> str:
                 "that setup: count them with transfer.count_trainable(model) on the model of that run, after its setup")
     if as_number(run["test_acc"]) < expected["min_test_acc"]:
         return f"{what} has test_acc {as_number(run['test_acc']):.3f}: far too low for digits; was it trained?"
-    return measured_problem(what, {**run, "model": remeasure_run(run["model"])}, {"test_acc": "(x_test, y_test)"})
+    measured[name, seed] = remeasure_run(run["model"])
+    return measured_problem(what, {**run, "model": measured[name, seed]}, {"test_acc": "(x_test, y_test)"})
 
 
 def _judge_results(expected: dict, got) -> Outcome:
@@ -497,6 +524,7 @@ def _judge_results(expected: dict, got) -> Outcome:
     missing = [name for name in RUNS if name not in got]
     if missing:
         return Outcome(False, f"missing run(s): {', '.join(map(repr, missing))}; transfer_results has {list(got)}")
+    measured = {}
     for name in RUNS:
         runs = got[name]
         if isinstance(runs, dict):
@@ -505,13 +533,14 @@ def _judge_results(expected: dict, got) -> Outcome:
         if not isinstance(runs, (list, tuple)) or len(runs) != SEEDS:
             return Outcome(False, f"transfer_results[{name!r}] should be a list of {SEEDS} runs, one per seed, got {describe(runs)}")
         for seed, run in enumerate(runs):
-            problem = _run_problem(name, seed, run, expected)
+            problem = _run_problem(name, seed, run, expected, measured)
             if problem:
                 return Outcome(False, problem)
         if len({as_number(run["test_acc"]) for run in runs}) == 1:
             return Outcome(False, f"the {SEEDS} runs of transfer_results[{name!r}] have the same test accuracy: call "
                                   "cslib.set_seed(seed) with the run's own seed before each run")
-    return Outcome(True)
+    problem = _start_problem({key: now["head"] for key, now in measured.items()})
+    return Outcome(not problem, problem)
 
 
 transfer_results = Question(
