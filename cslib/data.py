@@ -31,6 +31,7 @@ import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -279,14 +280,23 @@ def _torchvision_download(info: DatasetInfo, root: Path, train: bool) -> None:
     (restored after), so a connection or a read that gets no answer fails after that many seconds.
     (Name lookups are not covered by it: they follow the system resolver's own timeouts.)
     """
-    import socket
-
     from torchvision import datasets
 
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
-    try:
+    with download_timeout(DOWNLOAD_TIMEOUT):
         getattr(datasets, info.folder)(str(root), train=train, download=True)
+
+
+@contextlib.contextmanager
+def download_timeout(seconds: float) -> Iterator[None]:
+    """Within it, a connection or a read that gets no answer for ``seconds`` fails instead of waiting for minutes
+    (torchvision and torch.hub open their URLs without a timeout): the socket default timeout, restored after.
+    Used by every download of the course (the data sets here, torchvision's weights in ``cslib.transfer``)."""
+    import socket
+
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
     finally:
         socket.setdefaulttimeout(previous)
 

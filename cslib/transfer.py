@@ -392,16 +392,15 @@ def torchvision_pretrained(name: str = "vgg16", *, download: bool | None = None,
         if not _reachable(weights.url, timeout):
             return None, f"{what}: skipped offline ({host} cannot be reached); the cells that need them do nothing."
         print(f"Downloading {what} from {weights.url} into {_shown(cache)}: once, later runs use that file.")
-        previous = socket.getdefaulttimeout()
-        socket.setdefaulttimeout(timeout)  # a connection that stalls fails after `timeout` s instead of hanging
+        from cslib.data import download_timeout
+
         try:
-            cache.mkdir(parents=True, exist_ok=True)
-            match = torch.hub.HASH_REGEX.search(file.name)
-            torch.hub.download_url_to_file(weights.url, str(file), match.group(1) if match else None, progress=progress)
+            with download_timeout(timeout):  # a connection that stalls fails after `timeout` s instead of hanging
+                cache.mkdir(parents=True, exist_ok=True)
+                match = torch.hub.HASH_REGEX.search(file.name)
+                torch.hub.download_url_to_file(weights.url, str(file), match.group(1) if match else None, progress=progress)
         except Exception as e:  # proxy, HTTP error, truncated file: all mean "not available here"
             return None, f"{what}: skipped, the download from {host} failed ({_in_words(e)}); the cells that need them do nothing."
-        finally:
-            socket.setdefaulttimeout(previous)
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
         model = tv_models.get_model(name, weights=None)
