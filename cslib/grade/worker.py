@@ -21,7 +21,7 @@ inside it (``sandbox.wrap``: bubblewrap, unless the instructor passed ``--no-san
    that ran before, skips the fatal cell and goes on (a bounded number of times);
 4. for each question sends ``kernelside.run_question`` with the question's cases and a
    fresh nonce, and keeps only the one payload framed by that nonce: every question's visible
-   cases first; then it asks the grader (``Run.ask_gate``) which answers passed all of them, and
+   cases first; then it asks the grader (``NotebookRun.ask_gate``) which answers passed all of them, and
    sends the hidden cases of those only. It never judges: the grader compares the plain data it
    gets back with the expected values, in its own process.
 
@@ -391,7 +391,7 @@ class GradingKernel:
 
 
 # --------------------------------------------------------------------------- one submission
-class Run:
+class NotebookRun:
     """The state of one submission's run: the kernel, what ran in it, what killed it."""
 
     def __init__(self, job: dict, gate_fd: int | None = None):
@@ -584,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)
     try:
         limit_resources(job["limits"].get("memory_bytes"), job["limits"].get("file_bytes"))
-        result = asdict(Run(job, gate_fd).run())
+        result = asdict(NotebookRun(job, gate_fd).run())
     except Exception as e:  # a bug here: report it for this submission only
         traceback.print_exc()
         result = asdict(WorkerResult(fatal=f"grader error: {type(e).__name__}: {e}"))
