@@ -119,9 +119,9 @@ def loop(model, train, test, n_epochs, *, optimizer=torch.optim.Adam, lr=1e-2, e
 
 
 def _networks():
-    """Three trained networks per kind (with batch norm, and without: the dropout networks share their weights), and the
-    data the judge measures them on, which it loads itself (fast mode: the bundled MNIST samples). Each seed trains a
-    few steps from its own start, so that the seeds score differently and every accuracy is well above chance."""
+    """A trained network per run of the exercise (each key, three seeds), and the data the judge measures them on,
+    which it loads itself (fast mode: the bundled MNIST samples). Each trains a few steps from its own start, so that
+    the runs score differently and every accuracy is well above chance (a third of that for dropout 0.9)."""
     from cslib.data import load_mnist, prepare
 
     data = {}
@@ -129,15 +129,15 @@ def _networks():
         images = load_mnist(train=train, download=False, verbose=False)
         data[f"x_{split}"], data[f"y_{split}"] = prepare(images.data, flatten=True), images.targets
     networks = {}
-    for batch_norm in (True, False):
+    for number, (name, (batch_norm, dropout)) in enumerate(check.NETWORKS.items()):
         for seed in range(3):
-            torch.manual_seed(seed)
-            network = cslib.models.mlp(batch_norm=batch_norm, dropout=0.25)
+            torch.manual_seed(10 * number + seed)
+            network = cslib.models.mlp(batch_norm=batch_norm, dropout=dropout)
             opt = torch.optim.Adam(network.parameters(), lr=1e-3)
             for start in range(0, 800 + 400 * seed, 100):
                 cslib.train_batch(data["x_train"][start:start + 100], data["y_train"][start:start + 100], network, opt,
                                   nn.CrossEntropyLoss())
-            networks[batch_norm, seed] = network.eval()
+            networks[name, seed] = network.eval()
     return networks, data
 
 
@@ -151,7 +151,7 @@ def measured(network, x, y):
 
 def good_run(seed=0, name="dropout 0.25"):
     """What train_and_evaluate returns for that seed's network, with the network added (as the question asks)."""
-    network = NETWORKS[check.NETWORKS[name][0], seed]
+    network = NETWORKS[name, seed]
     return {"seconds": 3.0 + seed, "train_acc": measured(network, "x_train", "y_train"),
             "test_acc": measured(network, "x_test", "y_test"), "model": network}
 
@@ -168,12 +168,16 @@ def runs(change):
     return {name: [change(name, seed, run) for seed, run in enumerate(good_runs(name))] for name in check.RUNS}
 
 
+OTHER_KIND = {name: "dropout 0.25" if batch_norm else "BN + dropout 0.25" for name, (batch_norm, _) in check.NETWORKS.items()}
+
+
 def test_the_fixtures_networks_score_differently_and_well():
-    for (batch_norm, seed), network in NETWORKS.items():
-        assert 0.7 < measured(network, "x_test", "y_test") < 0.99, (batch_norm, seed)
-    for batch_norm in (True, False):
-        scores = {measured(NETWORKS[batch_norm, seed], "x_test", "y_test") for seed in range(3)}
-        assert len(scores) == 3, scores
+    for (name, seed), network in NETWORKS.items():
+        assert (0.3 if name == "dropout 0.9" else 0.7) < measured(network, "x_test", "y_test") < 0.99, (name, seed)
+    for name in check.RUNS:
+        scores = [(measured(NETWORKS[name, seed], "x_train", "y_train"), measured(NETWORKS[name, seed], "x_test", "y_test"))
+                  for seed in range(3)]
+        assert all(abs(a[0] - b[0]) > 0.001 or abs(a[1] - b[1]) > 0.004 for a, b in zip(scores, scores[1:] + scores[:1])), scores
 
 
 def means(results, key):
@@ -262,9 +266,9 @@ WRONG = [
      "is what its model scores on (x_test, y_test): measure train_acc on (x_train, y_train)"),  # train_acc on the test set
     (check.results, runs(lambda n, seed, run: {**run, "model": nn.Sequential(nn.Linear(784, 10), nn.Unflatten(1, (10, 1)))}),
      "has 2 tensors of weights and buffers where the network the question asks for has"),  # not the lab's network
-    (check.results, runs(lambda n, seed, run: {**run, "model": NETWORKS[not check.NETWORKS[n][0], seed]}),
+    (check.results, runs(lambda n, seed, run: {**run, "model": NETWORKS[OTHER_KIND[n], seed]}),
      "is it that network?"),  # the batch-norm network where the question asks for none, and the other way round
-    (check.results, runs(lambda n, seed, run: {**run, "model": NETWORKS[check.NETWORKS[n][0], (seed + 1) % 3]}),
+    (check.results, runs(lambda n, seed, run: {**run, "model": NETWORKS[n, (seed + 1) % 3]}),
      "but its model scores"),  # the accuracies of another network than the run's
     (check.results, runs(lambda n, seed, run: {k: v for k, v in run.items() if k != "model"}), "lacks 'model'"),
     (check.results, runs(lambda n, seed, run: {**run, "model": run["model"].state_dict()}),
@@ -399,6 +403,12 @@ def test_the_results_check_measures_on_data_it_loads_itself(monkeypatch):
     assert text.startswith("✗") and "is what its model scores on (x_train, y_train)" in text, text
 
 
+def test_one_trained_network_reported_as_several_runs_fails():
+    same = runs(lambda n, seed, run: good_run(seed, "dropout 0.25") if n.startswith("dropout") else run)  # one for three
+    text = verdict(check.results, same)
+    assert text.startswith("✗") and "are the same trained network" in text, text
+
+
 def test_a_network_built_as_a_class_with_the_same_layers_passes():
     class Network(nn.Module):
         def __init__(self, sequential):
@@ -413,9 +423,11 @@ def test_a_network_built_as_a_class_with_the_same_layers_passes():
 
 @pytest.mark.parametrize("change, message", [
     (lambda w: w[:-1], "has 3 tensors of weights and buffers"),
-    (lambda w: [w[0], [w[1][0], {**w[1][1], "b64": "not base64!"}], *w[2:]], "cannot be read (not base64)"),
+    (lambda w: [w[0], [w[1][0], {**w[1][1], "b64": "not base64!"}], *w[2:]], "cannot be read (0.bias: not base64)"),
     (lambda w: [w[0], [w[1][0], {**w[1][1], "dtype": "object"}], *w[2:]], "cannot be read"),
-    (lambda w: [w[0], [w[1][0], {**w[1][1], "shape": [999]}], *w[2:]], "1000 numbers for a shape of 999"),
+    (lambda w: [w[0], [w[1][0], {**w[1][1], "shape": [999]}], *w[2:]], "4000 bytes for a shape of 999 float32 numbers"),
+    (lambda w: [w[0], [w[1][0], {**w[1][1], "b64": "AAAAAAA="}], *w[2:]], "5 bytes for a shape of 1000 float32"),
+    (lambda w: [["x" * 10**6, {**w[0][1], "shape": [784, 1000]}], *w[1:]], "x" * 80 + "... of shape (784, 1000)"),
     (lambda w: [[w[0][0], {**w[0][1], "b64": __import__("base64").b64encode(np.full((1000, 784), np.nan, np.float32).tobytes()).decode()}],
                 *w[1:]], "not finite"),
 ])
@@ -423,7 +435,7 @@ def test_forged_weights_are_refused_before_they_are_used(change, message):
     from cslib.checks.probe import ship_model
     from cslib.checks.weights import load_shipped
 
-    shipped = ship_model(NETWORKS[False, 0])
+    shipped = ship_model(NETWORKS["dropout 0.25", 0])
     model = cslib.models.mlp(dropout=0.25)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     problem = load_shipped(model, {**shipped, "weights": change(shipped["weights"])})

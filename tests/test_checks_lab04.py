@@ -299,7 +299,11 @@ def _trained_runs():
         with torch.no_grad():  # seed 1 loses about 5 % of the digits to class 0, seed 2 about 10 %
             head.bias[0] += torch.quantile(margins, 0.05 * seed) + 1e-6 if seed else 0.0
         models["feature extraction"].append(extractor)
-        models["fine-tuning"].append(check._reference_fine_tune_setup(copy.deepcopy(extractor)))
+        tuned = check._reference_fine_tune_setup(copy.deepcopy(extractor))
+        with torch.no_grad():  # fine-tuning changes block3's weights a little (not its batch-norm statistics)
+            for parameter in tuned.features.block3.parameters():
+                parameter += 1e-4 * torch.randn_like(parameter)
+        models["fine-tuning"].append(tuned)
     return models, x_test, y_test
 
 
@@ -378,6 +382,30 @@ def _moved_heads():
 MOVED = _moved_heads()
 
 
+def with_model(name, model):
+    """GOOD, with the model of one method's second seed replaced, its accuracy and count measured honestly."""
+    return with_run(name, model=model, test_acc=accuracy(model), trainable=transfer.count_trainable(model))
+
+
+def block3_trained(seed):
+    model = copy.deepcopy(MODELS["feature extraction"][seed])
+    with torch.no_grad():
+        model.features.block3[0].weight += 1e-4
+    return model
+
+
+def untrained_copy(seed):
+    """The extractor of that seed, set up for fine-tuning and never trained (its trainable count is right)."""
+    return check._reference_fine_tune_setup(copy.deepcopy(MODELS["feature extraction"][seed]))
+
+
+def changed_statistics(seed):
+    model = copy.deepcopy(MODELS["fine-tuning"][seed])
+    with torch.no_grad():
+        model.features.block3[1].running_mean += 1e-3
+    return model
+
+
 TRANSFER_RESULTS_WRONG = [
     (with_run("fine-tuning", trainable=85_642), "is 85,642, which is not the number of trainable parameters of that setup"),
     (with_run("feature extraction", test_acc=0.1), "was it trained"),
@@ -396,10 +424,16 @@ TRANSFER_RESULTS_WRONG = [
     ({name: [{k: v for k, v in run.items() if k != "model"} for run in runs] for name, runs in GOOD.items()}, "lacks 'model'"),
     (with_run("fine-tuning", model=GOOD["fine-tuning"][1]["model"].state_dict()), "should be the trained model of that run"),
     (MOVED, "is not near the trained head of transfer_results['feature extraction'][0]['model']"),
+    (with_model("fine-tuning", untrained_copy(1)), "has block3 exactly as in the pretrained base"),  # set up, not trained
+    (with_model("feature extraction", block3_trained(1)), "changed block3.0.weight"),  # trained block3 too
+    (with_model("fine-tuning", changed_statistics(1)), "changed block3.1.running_mean"),  # batch norm not kept fixed
+    ({**GOOD, "fine-tuning": [GOOD["fine-tuning"][0], GOOD["fine-tuning"][0], GOOD["fine-tuning"][2]]},
+     "are the same trained network"),
 ]
 TRANSFER_RESULTS_WRONG_IDS = ["trainable", "untrained", "percent", "fraction", "missing", "0-d", "seconds", "keys", "one-seed",
                               "two-seeds", "same-seed", "typed", "other-data", "other-model", "no-model", "state-dict",
-                              "not-from-its-extractor"]
+                              "not-from-its-extractor", "never-trained", "block3-in-extraction", "bn-statistics",
+                              "one-network-twice"]
 
 
 @pytest.mark.parametrize("value, message", TRANSFER_RESULTS_WRONG, ids=TRANSFER_RESULTS_WRONG_IDS)

@@ -396,6 +396,25 @@ def test_hangs_crashes_and_grader_bugs_fail_one_submission_and_keep_the_others(t
     assert by_name["bug.ipynb"].status == "failed" and by_name["bug.ipynb"].reason == "grader error: KeyError: 'a bug in the grader'"
 
 
+def test_a_grader_error_between_the_phases_is_the_graders_not_the_students(tmp_path, monkeypatch):
+    from grading_lab import SOLUTION
+
+    def broken(*args):
+        raise TypeError("a bug in judging the visible tests")
+
+    monkeypatch.setattr(grade, "visible_passed", broken)
+    nb = new_notebook(cells=[new_code_cell("import numpy as np"), *map(new_code_cell, SOLUTION.values())])
+    nb.metadata["cslib"] = {"lab": "lab99"}
+    nbformat.write(nb, tmp_path / "good.ipynb")
+    options = grade.Options(jobs=1, seed=1, quiet=True, sandbox=not sandboxing.grade_args())
+    (graded,) = grade.grade_files(grade_lab.load_lab("lab99", QUESTIONS), [tmp_path / "good.ipynb"], options).graded
+    assert graded.status == "ran", graded.reason
+    add = graded.questions[0]
+    assert [c.passed for c in add.cases] == [True, False, False, False]
+    assert {c.detail for c in add.cases if c.hidden} == {"not run: a grader error (the instructor will regrade)"}
+    assert any("add: its hidden tests did not run" in note and "regrade" in note for note in graded.notes), graded.notes
+
+
 def test_command_line_errors_are_reported_before_anything_runs(tmp_path, capsys):
     assert grade.main(["lab42", str(tmp_path), "--out", str(tmp_path / "g.csv")]) == 2
     assert "no questions for lab42" in capsys.readouterr().err

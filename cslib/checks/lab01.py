@@ -7,6 +7,7 @@ import functools
 from cslib.checks import (Case, Outcome, Question, as_int, as_number, compare_models, describe, fraction_problem,
                           measured_problem)
 from cslib.checks.probe import describe_model
+from cslib.checks.weights import fingerprint
 
 MODEL_INPUT = (4, 784)
 NETWORKS = {"BN + dropout 0.25": (True, 0.25), "dropout 0.25": (False, 0.25), "dropout 0.1": (False, 0.1),
@@ -209,11 +210,13 @@ DATA = {"train_acc": "(x_train, y_train)", "test_acc": "(x_test, y_test)"}  # wh
 
 
 def drive_results(answer):
-    """results with each run's model replaced by its weights as plain data (``cslib.checks.probe.shipped_runs``): the
-    judge loads them into the network it builds itself and measures that, on the MNIST it loads itself."""
+    """results with each run's model replaced by its weights as plain data (``cslib.checks.probe.shipped_runs``), and
+    whether the notebook ran in fast mode: the judge loads the weights into the network it builds itself and measures
+    that, on the MNIST it loads itself (the bundled samples in fast mode, as the notebook's)."""
     from cslib.checks.probe import shipped_runs
+    from cslib.runtime import fast_mode
 
-    return shipped_runs(answer)
+    return {"fast": fast_mode(), "results": shipped_runs(answer)}
 
 
 @functools.lru_cache(maxsize=2)
@@ -228,12 +231,12 @@ def _mnist(fast: bool) -> dict:
     return sets
 
 
-def remeasure_run(name: str, shipped) -> dict:
+def remeasure_run(name: str, shipped, fast: bool) -> dict:
     """Trusted: the accuracies of a run's shipped model, loaded into the network of ``name`` built here, on the MNIST
-    loaded here (the bundled samples in fast mode, as the notebook's); or why it cannot be measured."""
+    loaded here (the bundled samples if ``fast``, as the notebook's); or why it cannot be measured."""
+    from cslib.checks import measure_tolerance
     from cslib.checks.weights import accuracy, load_shipped
     from cslib.models import mlp
-    from cslib.runtime import fast_mode
 
     if not isinstance(shipped, dict) or "weights" not in shipped:
         return shipped if isinstance(shipped, dict) and "type" in shipped else {"type": describe(shipped)}
@@ -242,10 +245,17 @@ def remeasure_run(name: str, shipped) -> dict:
     problem = load_shipped(model, shipped)
     if problem:
         return {"not_this": f"{problem} (make_model({batch_norm}, {dropout}))"}
-    return {key: accuracy(model, x, y) for key, (x, y) in _mnist(fast_mode()).items()}
+    sets = _mnist(bool(fast))
+    return {**{key: accuracy(model, x, y) for key, (x, y) in sets.items()},
+            "tolerance": {key: measure_tolerance(len(y)) for key, (_, y) in sets.items()}}
 
 
 def _judge_results(expected: dict, got) -> Outcome:
+    fast, got = (got["fast"], got["results"]) if isinstance(got, dict) and set(got) == {"fast", "results"} else (None, got)
+    if fast is None:  # the driver always says; a result without it was not made by the driver
+        from cslib.runtime import fast_mode
+
+        fast = fast_mode()
     if not isinstance(got, dict):
         return Outcome(False, f"results should be a dict of runs, got {describe(got)}")
     missing = [name for name in expected["runs"] if name not in got]
@@ -254,6 +264,7 @@ def _judge_results(expected: dict, got) -> Outcome:
         guesses = "; ".join(f"{m[0]!r} should be {name!r}" for name, m in close.items() if m)
         return Outcome(False, f"missing run(s): {', '.join(map(repr, missing))}; results has {list(got)}"
                        + (f" ({guesses}: use the keys exactly as the table writes them)" if guesses else ""))
+    seen = {}  # each run's weights (a hash) and where they were first
     for name in expected["runs"]:
         runs = got[name]
         if isinstance(runs, dict):
@@ -270,9 +281,14 @@ def _judge_results(expected: dict, got) -> Outcome:
             if name != "dropout 0.9" and as_number(run["test_acc"]) < 0.5:
                 return Outcome(False, f"{what} has test_acc {as_number(run['test_acc']):.3f}: this network "
                                       "should do much better; was it trained?")
-            problem = measured_problem(what, {**run, "model": remeasure_run(name, run["model"])}, DATA)
+            problem = measured_problem(what, {**run, "model": remeasure_run(name, run["model"], fast)}, DATA)
             if problem:
                 return Outcome(False, problem)
+            print_ = fingerprint(run["model"])
+            if print_ in seen:
+                return Outcome(False, f"{seen[print_]} and {what} are the same trained network: build and train a new "
+                                      "network for each run, and call cslib.set_seed(seed) with the run's own seed before it")
+            seen[print_] = what
         accuracies = [(as_number(run["train_acc"]), as_number(run["test_acc"])) for run in runs]
         if len(set(accuracies)) == 1:
             return Outcome(False, f"the {SEEDS} runs of results[{name!r}] have the same accuracies: call "

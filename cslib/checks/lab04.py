@@ -10,6 +10,7 @@ import functools
 
 from cslib.checks import (Case, Outcome, Question, as_int, as_number, count_problem, describe, fraction_problem,
                           measured_problem, not_sequential)
+from cslib.checks.weights import fingerprint
 
 LAYERS = ("conv1", "conv2", "pool", "dense1", "dense2", "output")
 
@@ -434,13 +435,14 @@ SEEDS = 3  # runs per method: the seeds 0, 1 and 2
 
 
 def drive_results(answer):
-    """transfer_results with each run's model replaced by its weights as plain data (``cslib.checks.probe.shipped_runs``):
-    the judge loads them into the course's convnet with a 10-class head, built by itself, and measures that on the
-    MNIST test set it loads itself. The number of trainable parameters comes from the kernel (``requires_grad`` is
-    not in the weights): in the grader that count is advisory."""
+    """transfer_results with each run's model replaced by its weights as plain data (``cslib.checks.probe.shipped_runs``),
+    and whether the notebook ran in fast mode: the judge loads the weights into the course's convnet with a 10-class
+    head, built by itself, and measures that on the MNIST test set it loads itself. The number of trainable parameters
+    comes from the kernel (``requires_grad`` is not in the weights): in the grader that count is advisory."""
     from cslib.checks.probe import shipped_runs
+    from cslib.runtime import fast_mode
 
-    return shipped_runs(answer)
+    return {"fast": fast_mode(), "results": shipped_runs(answer)}
 
 
 @functools.lru_cache(maxsize=2)
@@ -452,16 +454,25 @@ def _mnist_test(fast: bool):
     return prepare(images.data), images.targets
 
 
-def remeasure_run(shipped) -> dict:
+@functools.lru_cache(maxsize=1)
+def _base_weights() -> dict:
+    """The pretrained base's features (``transfer.load_pretrained_base``), which both methods start from."""
+    from cslib import transfer
+
+    return {f"features.{k}": v for k, v in transfer.load_pretrained_base().features.state_dict().items()}
+
+
+def remeasure_run(shipped, fast: bool) -> dict:
     """Trusted: a run's test accuracy, its shipped weights loaded into the course's convnet with a new 10-class head
-    built here, on the MNIST test set loaded here (the bundled sample in fast mode, as the notebook's); or why not."""
+    built here, on the MNIST test set loaded here (the bundled sample if ``fast``, as the notebook's), with its head
+    and the parts of the pretrained base it changed; or why it cannot be measured."""
     import torch
     from torch import nn
 
     from cslib import transfer
+    from cslib.checks import measure_tolerance
     from cslib.checks.weights import accuracy, load_shipped
     from cslib.models import small_convnet
-    from cslib.runtime import fast_mode
 
     if not isinstance(shipped, dict) or "weights" not in shipped:
         return shipped if isinstance(shipped, dict) and "type" in shipped else {"type": describe(shipped)}
@@ -470,8 +481,27 @@ def remeasure_run(shipped) -> dict:
     if problem:
         return {"not_this": f"{problem} (the course's convnet with a new head of 10 classes)"}
     head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
-    return {"test_acc": accuracy(model, *_mnist_test(fast_mode())), "trainable": shipped.get("trainable"),
-            "head": torch.cat([head.weight.detach().flatten(), head.bias.detach()])}
+    state = model.state_dict()
+    changed = [k for k, v in _base_weights().items() if not k.endswith("num_batches_tracked") and not torch.equal(state[k], v)]
+    x, y = _mnist_test(bool(fast))
+    return {"test_acc": accuracy(model, x, y), "trainable": shipped.get("trainable"),
+            "tolerance": {"test_acc": measure_tolerance(len(y))},
+            "head": torch.cat([head.weight.detach().flatten(), head.bias.detach()]), "changed": changed}
+
+
+def _frozen_problem(name: str, seed: int, changed: list[str]) -> str:
+    """What a run changed of the pretrained base that its method keeps, or left that it trains (from its weights)."""
+    what = f"transfer_results[{name!r}][{seed}]['model']"
+    kept = [k for k in changed if not k.startswith("features.block3.") or "running_" in k or name == "feature extraction"]
+    if kept:
+        shown = ", ".join(k.removeprefix("features.") for k in kept[:3]) + (" ..." if len(kept) > 3 else "")
+        return (f"{what} changed {shown} of the pretrained base, which {name} keeps as it is (frozen weights, and "
+                "batch-norm statistics that stay fixed in training mode): set it up with your "
+                f"{'feature_extractor' if name == 'feature extraction' else 'fine_tune_setup'} before training")
+    if name == "fine-tuning" and not any(k.startswith("features.block3.") for k in changed):
+        return (f"{what} has block3 exactly as in the pretrained base: fine-tuning trains block3 (set it up with "
+                "fine_tune_setup, then train it)")
+    return ""
 
 
 # Fine-tuning goes on from that seed's trained feature extractor at a 10 times lower learning rate, so its head stays
@@ -514,11 +544,18 @@ def _run_problem(name: str, seed: int, run, expected: dict, measured: dict) -> s
                 "that setup: count them with transfer.count_trainable(model) on the model of that run, after its setup")
     if as_number(run["test_acc"]) < expected["min_test_acc"]:
         return f"{what} has test_acc {as_number(run['test_acc']):.3f}: far too low for digits; was it trained?"
-    measured[name, seed] = remeasure_run(run["model"])
-    return measured_problem(what, {**run, "model": measured[name, seed]}, {"test_acc": "(x_test, y_test)"})
+    measured[name, seed] = now = remeasure_run(run["model"], expected.get("fast"))
+    return (measured_problem(what, {**run, "model": now}, {"test_acc": "(x_test, y_test)"})
+            or _frozen_problem(name, seed, now["changed"]))
 
 
 def _judge_results(expected: dict, got) -> Outcome:
+    fast, got = (got["fast"], got["results"]) if isinstance(got, dict) and set(got) == {"fast", "results"} else (None, got)
+    if fast is None:  # the driver always says; a result without it was not made by the driver
+        from cslib.runtime import fast_mode
+
+        fast = fast_mode()
+    expected = {**expected, "fast": fast}
     if not isinstance(got, dict):
         return Outcome(False, f"transfer_results should be a dict of runs, got {describe(got)}")
     missing = [name for name in RUNS if name not in got]
@@ -539,6 +576,13 @@ def _judge_results(expected: dict, got) -> Outcome:
         if len({as_number(run["test_acc"]) for run in runs}) == 1:
             return Outcome(False, f"the {SEEDS} runs of transfer_results[{name!r}] have the same test accuracy: call "
                                   "cslib.set_seed(seed) with the run's own seed before each run")
+    prints = {}
+    for name in RUNS:
+        for seed, run in enumerate(got[name]):
+            what = f"transfer_results[{name!r}][{seed}]"
+            first = prints.setdefault(fingerprint(run["model"]), what)
+            if first != what:
+                return Outcome(False, f"{first} and {what} are the same trained network: train a new one for each run")
     problem = _start_problem({key: now["head"] for key, now in measured.items()})
     return Outcome(not problem, problem)
 

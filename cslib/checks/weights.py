@@ -20,8 +20,9 @@ DTYPES = {"float32": np.float32, "int64": np.int64}
 
 
 def load_shipped(model: nn.Module, shipped: Any) -> str:
-    """Load ``shipped`` (what ``ship_model`` made of the student's model) into ``model``, built by trusted code, tensor by
-    tensor in ``state_dict`` order (so the layer names may differ, the layers may not); '' or what does not fit."""
+    """Load ``shipped`` (what ``ship_model`` made of the student's model) into ``model``, built by trusted code: by name
+    where the names are the network's own (an ``nn.Sequential`` as the question builds it), else tensor by tensor in
+    ``state_dict`` order (a class with the same layers); '' or what does not fit. Nothing is loaded unless all fits."""
     if not isinstance(shipped, dict) or not isinstance(shipped.get("weights"), list):
         return "did not come back as a trained model"
     expected = model.state_dict()
@@ -29,20 +30,40 @@ def load_shipped(model: nn.Module, shipped: Any) -> str:
     if len(got) != len(expected):
         return (f"has {len(got)} tensors of weights and buffers where the network the question asks for has "
                 f"{len(expected)}: is it that network?")
+    names = [_short(item[0]) if isinstance(item, list) and item and isinstance(item[0], str) else "?" for item in got]
+    if set(names) == set(expected):  # the same names: each tensor goes where its name says
+        got = sorted(got, key=lambda item: list(expected).index(item[0]))
+        names = list(expected)
     loaded = {}
-    for (name, reference), item in zip(expected.items(), got):
+    for (name, reference), theirs, item in zip(expected.items(), names, got):
         array = _decode(item)
         if isinstance(array, str):
-            return f"has weights that cannot be read ({array})"
+            return f"has weights that cannot be read ({theirs}: {array})"
         if array.shape != tuple(reference.shape):
-            theirs = item[0] if isinstance(item, list) and item and isinstance(item[0], str) else "?"
             return (f"has {theirs} of shape {array.shape} where the network the question asks for has {name} of shape "
                     f"{tuple(reference.shape)}: is it that network?")
         if array.dtype.kind == "f" and not np.isfinite(array).all():
-            return f"has weights that are not finite numbers (in {item[0]})"
+            return f"has weights that are not finite numbers (in {theirs})"
         loaded[name] = torch.from_numpy(array.copy()).to(reference.dtype)
     model.load_state_dict(loaded)
     return ""
+
+
+def fingerprint(shipped: Any) -> str | None:
+    """A hash of a shipped model's weights (None if it has none): two runs with the same one are one trained network."""
+    import hashlib
+
+    if not isinstance(shipped, dict) or not isinstance(shipped.get("weights"), list):
+        return None
+    digest = hashlib.sha256()
+    for item in shipped["weights"]:
+        if isinstance(item, list) and len(item) == 2 and isinstance(item[1], dict):
+            digest.update(str(item[1].get("b64", "")).encode())
+    return digest.hexdigest()
+
+
+def _short(name: str, limit: int = 80) -> str:
+    return name if len(name) <= limit else name[:limit] + "..."
 
 
 def _decode(item: Any) -> np.ndarray | str:
@@ -56,10 +77,10 @@ def _decode(item: Any) -> np.ndarray | str:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         return "not base64"
-    array = np.frombuffer(raw, dtype=DTYPES[dtype])
-    if array.size != math.prod(shape):
-        return f"{array.size} numbers for a shape of {math.prod(shape)}"
-    return array.reshape(shape)
+    size = np.dtype(DTYPES[dtype]).itemsize
+    if len(raw) % size or len(raw) // size != math.prod(shape):
+        return f"{len(raw)} bytes for a shape of {math.prod(shape)} {dtype} numbers"
+    return np.frombuffer(raw, dtype=DTYPES[dtype]).reshape(shape)
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 1000) -> float:

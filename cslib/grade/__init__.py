@@ -274,9 +274,11 @@ class Grader:
         may be called on the hidden ones (judged here, from ``visible.json``). Returns when answered, when the
         worker closed the pipe (it ended) or at the deadline."""
         received = b""
+        poller = select.poll()  # not select.select: a busy grader may hold file descriptors above 1024
+        poller.register(gate, select.POLLIN)
         while b"\n" not in received:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([gate], [], [], remaining)[0]:
+            if remaining <= 0 or not poller.poll(remaining * 1000):
                 return
             chunk = os.read(gate, 64)
             if not chunk:
@@ -285,8 +287,8 @@ class Grader:
         try:
             records = json.loads(_read_regular(job_dir / "visible.json"))
             allowed = visible_passed(self.lab, self.cases, self.requests, records)
-        except (OSError, ValueError):
-            allowed = []
+        except Exception:  # noqa: BLE001 - the worker records it as a grader error, not as the student's failure
+            allowed = None
         try:
             process.stdin.write(json.dumps(allowed).encode() + b"\n")
             process.stdin.close()
@@ -428,9 +430,6 @@ def grade_files(lab: Lab, paths: list[Path], options: Options, outputs: list[Pat
     With ``progress``, each outcome is appended to the progress file as soon as it is known, and the files
     an earlier run graded (unchanged since) are not graded again (``progress.seed`` must then be ``options.seed``).
     """
-    from cslib.runtime import FAST_ENV
-
-    os.environ[FAST_ENV] = "0" if options.full else "1"  # the judges measure models on the data the kernels load
     grader = Grader(lab, options, list(outputs))
     results: dict[int, Graded] = {}
     interrupted = False
@@ -477,12 +476,12 @@ GUARANTEES = """\
 Guaranteed (the operating system or this process enforces it): the OS sandbox; memory, tasks, CPU
 share and scratch size per kernel (cgroups); every time limit, from outside the kernel; points
 computed here from size-capped plain data (trained models' accuracies measured here, from their
-weights); hidden tests only for answers that passed every visible one, and no hidden input or
-hidden error text in any feedback;
+weights); no hidden input or hidden error text in any feedback;
 a row per file, each on disk (<out>-progress.jsonl) as soon as it is known (--resume after a crash).
 Advisory (it runs in the student's kernel, which can change anything): the "write your own" rule
 (flagged "possible tampering: review by hand"), what a driver measures in the kernel, the output
-cap per cell, and that an answer was computed by the student's code at all.
+cap per cell, that hidden tests run only for answers that passed their visible ones (judged here,
+from what the kernel reports), and that an answer was computed by the student's code at all.
 See docs/grading.md, 'What the grader guarantees, and what is only advisory'."""
 
 

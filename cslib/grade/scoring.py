@@ -61,7 +61,8 @@ class Graded:
 BUILTIN_ERRORS = {name for name, value in vars(builtins).items() if isinstance(value, type) and issubclass(value, BaseException)}
 HIDDEN_REASONS = {"timeout": "took too long", "not_written": "not written yet", "missing": "not defined",
                   "too_large": "the result was too large", "exception": "your code raised {name}",
-                  "gated": "not run: the visible tests did not all pass"}
+                  "gated": "not run: the visible tests did not all pass",
+                  "gate_error": "not run: a grader error (the instructor will regrade)"}
 
 
 def _review(*names: str) -> str:
@@ -102,6 +103,9 @@ def judge_question(question: Question, cases: list[GradingCase], record: dict) -
         notes.append(f"{question.answer}: calls or wraps {reference_label(used)}{_review(*used)}")
         return all_failed(f"`{question.answer}` calls or wraps {reference_label(used)}; write your own version"), notes
     kinds = {raw.get("kind") if isinstance(raw, dict) else None for raw in raw_cases}
+    if "gate_error" in kinds:
+        notes.append(f"{question.answer}: its hidden tests did not run (a grader error between the visible and the "
+                     "hidden tests, see the worker's log): regrade this submission")
     if kinds - {"gated"} == {"not_written"}:  # gated: hidden cases not run, since the visible ones failed
         return all_failed("not written yet (it still raises NotImplementedError)"), notes
     results = []
@@ -119,7 +123,7 @@ def judge_question(question: Question, cases: list[GradingCase], record: dict) -
             detail = "not written yet (the cell still raises NotImplementedError)"
         elif kind == "exception":
             detail = f"raised {str(raw.get('error', ''))[:300]}"
-        elif kind in ("timeout", "too_large", "missing", "gated"):
+        elif kind in ("timeout", "too_large", "missing", "gated", "gate_error"):
             detail = str(raw.get("error") or HIDDEN_REASONS[kind])
         else:
             detail = "no valid result"
@@ -206,7 +210,7 @@ def merge_phases(requests: list[dict], records: list) -> list[dict] | None:
         cases = payload.get("cases") if isinstance(payload.get("cases"), list) else []
         more = (record.get("payload") or {}).get("cases") if record.get("status") == "ok" else None
         if not isinstance(more, list) or len(more) != len(request["cases"]):
-            kind = {"timeout": "timeout", "gated": "gated"}.get(record.get("status"), "no_result")
+            kind = {"timeout": "timeout", "gated": "gated", "gate_error": "gate_error"}.get(record.get("status"), "no_result")
             more = [{"kind": kind, "error": ""}] * len(request["cases"])
         payload["cases"] = cases + more
         merged[number] = {**first, "payload": payload}

@@ -104,7 +104,7 @@ class CellRecord:
 
 @dataclass
 class QuestionRecord:
-    status: str  # ok | crashed | timeout | no_result | tampered | not_graded | gated (hidden cases not run)
+    status: str  # ok | crashed | timeout | no_result | tampered | not_graded | gated or gate_error (hidden not run)
     payload: dict | None = None
     detail: str = ""
 
@@ -460,14 +460,18 @@ class NotebookRun:
         questions = self.job["questions"]
         sources = self.job["kernel_sources"] + [q["driver_source"] for q in questions if q.get("driver_source")]
         test_timeout = self.limits["test_timeout"]
-        allowed = None  # the questions whose hidden cases may run; None: every question (no grader to ask)
+        asked, allowed = False, None  # the questions whose hidden cases may run (None: the grader did not say)
         for number, question in enumerate(questions):
             if self.dead:
                 self.result.questions.append(QuestionRecord("not_graded", None, "the kernel died too often"))
                 continue
             if question.get("phase") == "hidden" and self.gate_fd is not None:
+                if not asked:
+                    asked, allowed = True, self.ask_gate()
                 if allowed is None:
-                    allowed = self.ask_gate()
+                    self.result.questions.append(QuestionRecord("gate_error", None, "the grader did not say whether "
+                                                                "the visible tests passed"))
+                    continue
                 if question.get("question") not in allowed:
                     self.result.questions.append(QuestionRecord("gated", None, "its visible tests did not all pass"))
                     continue
@@ -502,11 +506,12 @@ class NotebookRun:
                     problem, "no grading output arrived (did the notebook replace sys.stdout?)")
                 self.result.questions.append(QuestionRecord(problem, None, detail))
 
-    def ask_gate(self) -> set:
+    def ask_gate(self) -> set | None:
         """Hidden cases run only for answers that passed every visible case, and only the grader can judge (this
         worker runs without cslib): write the visible phase's records to ``visible.json``, say so on the gate pipe,
         and wait (until the hard deadline) for the grader's line on stdin, the JSON list of the questions whose
-        hidden cases may run. No answer, or a garbled one: none may."""
+        hidden cases may run. No answer, a garbled one or the grader's ``null``: None (a grader error, not the
+        student's)."""
         target = Path(self.job["job_dir"]) / "visible.json"
         gated = {q.get("question") for q in self.job["questions"] if q.get("phase") == "hidden"}
         records = [asdict(record) if request.get("question") in gated else None  # only what the grader must judge
@@ -518,12 +523,12 @@ class NotebookRun:
         try:
             os.write(self.gate_fd, b"visible\n")
         except OSError:
-            return set()
+            return None
         line = b""
         while not line.endswith(b"\n"):
             remaining = self.hard_deadline - time.monotonic()
             if remaining <= 0 or not select.select([sys.stdin], [], [], remaining)[0]:
-                return set()
+                return None
             chunk = os.read(sys.stdin.fileno(), 65536)
             if not chunk:
                 break
@@ -531,8 +536,8 @@ class NotebookRun:
         try:
             allowed = json.loads(line.decode("utf-8"))
         except ValueError:
-            return set()
-        return {n for n in allowed if isinstance(n, int)} if isinstance(allowed, list) else set()
+            return None
+        return {n for n in allowed if isinstance(n, int)} if isinstance(allowed, list) else None
 
     def run(self) -> WorkerResult:
         try:
