@@ -240,21 +240,24 @@ def test_lecture_2_stored_run_shows_what_its_text_concludes():
 
 
 def test_lab_solutions_stored_runs_show_what_their_model_answers_read():
-    """Lab 1: batch norm + dropout ahead of dropout alone, dropout 0.9 behind, 0.1 against 0.25 and the times of the
-    two no measurable difference, nor the times of batch norm against none, with no place in the order slower;
+    """Lab 1: batch norm + dropout ahead of dropout alone and dropout 0.9 behind (training and test accuracy), 0.1
+    against 0.25 no measurable difference; in the timing experiment, neither control differs and batch norm is faster;
     lab 4: fine-tuning ahead of feature extraction over the three seeds."""
     found = verdicts(stored(notebook("solutions/lab01_*.ipynb"))[1])
     assert verdict(found, "BN + dropout 0.25", "dropout 0.25", "test accuracy") == "BN + dropout 0.25"
-    assert verdict(found, "dropout 0.9", "dropout 0.25") == "dropout 0.25"
-    assert verdict(found, "dropout 0.1", "dropout 0.25", "test accuracy") is None
-    assert verdict(found, "dropout 0.1", "dropout 0.25", "seconds") is None
-    assert verdict(found, "BN + dropout 0.25", "dropout 0.25", "seconds") is None
-    import re  # the order of the networks was drawn anew for each seed, and no place in it was consistently slower
+    assert verdict(found, "dropout 0.9", "dropout 0.25", "test accuracy") == "dropout 0.25"
+    assert verdict(found, "BN + dropout 0.25", "dropout 0.25", "train accuracy") == "BN + dropout 0.25"
+    assert verdict(found, "dropout 0.9", "dropout 0.25", "train accuracy") == "dropout 0.25"
+    for under in ("test accuracy", "train accuracy"):
+        assert verdict(found, "dropout 0.1", "dropout 0.25", under) is None
+    # the timing experiment: its two controls (the same work per batch) find nothing; batch norm was faster
+    assert verdict(found, "dropout 0.1", "dropout 0.25", "seconds for") is None
+    assert verdict(found, "dropout 0.9", "dropout 0.25", "seconds for") is None
+    assert verdict(found, "BN + dropout 0.25", "dropout 0.25", "seconds for") == "BN + dropout 0.25"
+    import re
 
     text = stored(notebook("solutions/lab01_*.ipynb"))[1]
     assert len(set(re.findall(r"^seed \d runs: (.+)$", text, re.M))) == 3, "each seed's order, printed"
-    places = [(float(m), float(s)) for m, s in re.findall(r"\d\. (\d+\.\d) ± (\d+\.\d)", text.split("seconds by place")[1])]
-    assert len(places) == 4 and max(m for m, _ in places) - min(m for m, _ in places) <= max(s for _, s in places), places
     found = verdicts(stored(notebook("solutions/lab04_*.ipynb"))[1])
     assert verdict(found, "fine-tuning", "feature extraction") == "fine-tuning"
     assert verdict(found, "fine-tuning", "feature extraction, trained as long") == "fine-tuning"
