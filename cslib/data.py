@@ -301,13 +301,15 @@ def download_timeout(seconds: float) -> Iterator[None]:
         socket.setdefaulttimeout(previous)
 
 
-def load(name: str, train: bool = True, *, root: str | Path | None = None, download: bool = True, verbose: bool = True) -> ImageSet:
-    """Load a split of MNIST or Fashion-MNIST as uint8 tensors (see the module docstring)."""
+def load(name: str, train: bool = True, *, root: str | Path | None = None, download: bool = True, verbose: bool = True,
+         fast: bool | None = None) -> ImageSet:
+    """Load a split of MNIST or Fashion-MNIST as uint8 tensors (see the module docstring). ``fast``: the bundled
+    sample (True) or the full set (False); None follows fast mode (``CSLIB_FAST``)."""
     info = dataset_info(name)
     if not isinstance(train, bool):  # load("mnist", "test") would otherwise give the training split
         raise TypeError(f"train must be True (training split) or False (test split), got {train!r}")
     split = "train" if train else "test"
-    if fast_mode():
+    if fast_mode() if fast is None else fast:
         images, labels, source = _from_bundled(info, train)
     else:
         images, labels, source = _load_full(info, train, Path(root).expanduser() if root is not None else data_dir(), download)

@@ -409,6 +409,21 @@ def test_one_trained_network_reported_as_several_runs_fails():
     assert text.startswith("✗") and "are the same trained network" in text, text
 
 
+def test_the_judge_measures_in_the_notebooks_mode_whatever_its_own_process_says(monkeypatch, tmp_path):
+    """The grader's process may run without CSLIB_FAST (or with another data folder): the driver says the notebook's
+    mode, and the judge loads that data (here: the bundled samples, while its own environment says full mode)."""
+    from cslib.checks.probe import shipped_runs
+
+    monkeypatch.setenv("CSLIB_FAST", "0")
+    monkeypatch.setenv("CSLIB_DATA", str(tmp_path))  # no full MNIST here
+    check._mnist.cache_clear()
+    try:
+        outcome = check.results.judge(check.results.cases()[0][0].expected, {"fast": True, "results": shipped_runs(RESULTS)})
+    finally:
+        check._mnist.cache_clear()
+    assert outcome.passed, outcome.detail
+
+
 def test_a_network_built_as_a_class_with_the_same_layers_passes():
     class Network(nn.Module):
         def __init__(self, sequential):

@@ -354,6 +354,20 @@ def test_the_check_measures_on_the_test_set_it_loads_itself(monkeypatch):
     assert report(check.transfer_results, GOOD).startswith("✓")
 
 
+def test_the_judge_measures_in_the_notebooks_mode_whatever_its_own_process_says(monkeypatch, tmp_path):
+    from cslib.checks.probe import shipped_runs
+
+    monkeypatch.setenv("CSLIB_FAST", "0")
+    monkeypatch.setenv("CSLIB_DATA", str(tmp_path))  # no full MNIST here: the bundled sample must be used
+    check._mnist_test.cache_clear()
+    try:
+        case = check.transfer_results.cases()[0][0]
+        outcome = check.transfer_results.judge(case.expected, {"fast": True, "results": shipped_runs(GOOD)})
+    finally:
+        check._mnist_test.cache_clear()
+    assert outcome.passed, outcome.detail
+
+
 def test_a_model_of_another_architecture_is_not_measured():
     other = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
     text = report(check.transfer_results, with_run("fine-tuning", model=other))

@@ -226,7 +226,7 @@ def _mnist(fast: bool) -> dict:
 
     sets = {}
     for key, train in (("train_acc", True), ("test_acc", False)):
-        images = load_mnist(train=train, download=False, verbose=False)
+        images = load_mnist(train=train, download=False, verbose=False, fast=fast)
         sets[key] = (prepare(images.data, flatten=True), images.targets)
     return sets
 

@@ -450,7 +450,7 @@ def _mnist_test(fast: bool):
     """The notebook's (x_test, y_test), loaded here as its cell loads them."""
     from cslib.data import load, prepare
 
-    images = load("mnist", train=False, download=False, verbose=False)
+    images = load("mnist", train=False, download=False, verbose=False, fast=fast)
     return prepare(images.data), images.targets
 
 
