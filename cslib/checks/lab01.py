@@ -7,7 +7,7 @@ import functools
 from cslib.checks import (Case, Outcome, Question, as_int, as_number, compare_models, describe, fraction_problem,
                           measured_problem)
 from cslib.checks.probe import describe_model
-from cslib.checks.weights import fingerprint
+from cslib.checks.weights import fingerprint, not_shipped, unwrap
 
 MODEL_INPUT = (4, 784)
 NETWORKS = {"BN + dropout 0.25": (True, 0.25), "dropout 0.25": (False, 0.25), "dropout 0.1": (False, 0.1),
@@ -238,8 +238,8 @@ def remeasure_run(name: str, shipped, fast: bool) -> dict:
     from cslib.checks.weights import accuracy, load_shipped
     from cslib.models import mlp
 
-    if not isinstance(shipped, dict) or "weights" not in shipped:
-        return shipped if isinstance(shipped, dict) and "type" in shipped else {"type": describe(shipped)}
+    if not_shipped(shipped):
+        return not_shipped(shipped)
     batch_norm, dropout = NETWORKS[name]
     model = mlp(batch_norm=batch_norm, dropout=dropout)
     problem = load_shipped(model, shipped)
@@ -251,11 +251,7 @@ def remeasure_run(name: str, shipped, fast: bool) -> dict:
 
 
 def _judge_results(expected: dict, got) -> Outcome:
-    fast, got = (got["fast"], got["results"]) if isinstance(got, dict) and set(got) == {"fast", "results"} else (None, got)
-    if fast is None:  # the driver always says; a result without it was not made by the driver
-        from cslib.runtime import fast_mode
-
-        fast = fast_mode()
+    fast, got = unwrap(got)
     if not isinstance(got, dict):
         return Outcome(False, f"results should be a dict of runs, got {describe(got)}")
     missing = [name for name in expected["runs"] if name not in got]

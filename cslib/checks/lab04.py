@@ -10,7 +10,7 @@ import functools
 
 from cslib.checks import (Case, Outcome, Question, as_int, as_number, count_problem, describe, fraction_problem,
                           measured_problem, not_sequential)
-from cslib.checks.weights import fingerprint
+from cslib.checks.weights import fingerprint, not_shipped, unwrap
 
 LAYERS = ("conv1", "conv2", "pool", "dense1", "dense2", "output")
 
@@ -474,8 +474,8 @@ def remeasure_run(shipped, fast: bool) -> dict:
     from cslib.checks.weights import accuracy, load_shipped
     from cslib.models import small_convnet
 
-    if not isinstance(shipped, dict) or "weights" not in shipped:
-        return shipped if isinstance(shipped, dict) and "type" in shipped else {"type": describe(shipped)}
+    if not_shipped(shipped):
+        return not_shipped(shipped)
     model = transfer.replace_head(small_convnet(), 10)
     problem = load_shipped(model, shipped)
     if problem:
@@ -550,11 +550,7 @@ def _run_problem(name: str, seed: int, run, expected: dict, measured: dict) -> s
 
 
 def _judge_results(expected: dict, got) -> Outcome:
-    fast, got = (got["fast"], got["results"]) if isinstance(got, dict) and set(got) == {"fast", "results"} else (None, got)
-    if fast is None:  # the driver always says; a result without it was not made by the driver
-        from cslib.runtime import fast_mode
-
-        fast = fast_mode()
+    fast, got = unwrap(got)
     expected = {**expected, "fast": fast}
     if not isinstance(got, dict):
         return Outcome(False, f"transfer_results should be a dict of runs, got {describe(got)}")
