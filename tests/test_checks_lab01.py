@@ -1,5 +1,6 @@
 """Lab 1's checks: the model solution passes every case for many seeds; known-wrong answers fail with a
 message that names the problem; right values in another type pass; view_shape never shows its answer."""
+import re
 import sys
 
 import matplotlib
@@ -412,13 +413,14 @@ def test_one_trained_network_reported_as_several_runs_fails():
 def test_the_judge_measures_in_the_notebooks_mode_whatever_its_own_process_says(monkeypatch, tmp_path):
     """The grader's process may run without CSLIB_FAST (or with another data folder): the driver says the notebook's
     mode, and the judge loads that data (here: the bundled samples, while its own environment says full mode)."""
-    from cslib.checks.probe import shipped_runs
+    from cslib.checks import from_data
+    from cslib.checks.probe import shipped_runs, to_data
 
     monkeypatch.setenv("CSLIB_FAST", "0")
     monkeypatch.setenv("CSLIB_DATA", str(tmp_path))  # no full MNIST here
     check._mnist.cache_clear()
     try:
-        outcome = check.results.judge(check.results.cases()[0][0].expected, {"fast": True, "results": shipped_runs(RESULTS)})
+        outcome = check.results.judge(check.results.cases()[0][0].expected, from_data(to_data({"fast": True, "results": shipped_runs(RESULTS)})))
     finally:
         check._mnist.cache_clear()
     assert outcome.passed, outcome.detail
@@ -438,24 +440,44 @@ def test_a_network_built_as_a_class_with_the_same_layers_passes():
 
 @pytest.mark.parametrize("change, message", [
     (lambda w: w[:-1], "has 3 tensors of weights and buffers"),
-    (lambda w: [w[0], [w[1][0], {**w[1][1], "b64": "not base64!"}], *w[2:]], "cannot be read (0.bias: not base64)"),
-    (lambda w: [w[0], [w[1][0], {**w[1][1], "dtype": "object"}], *w[2:]], "cannot be read"),
-    (lambda w: [w[0], [w[1][0], {**w[1][1], "shape": [999]}], *w[2:]], "4000 bytes for a shape of 999 float32 numbers"),
-    (lambda w: [w[0], [w[1][0], {**w[1][1], "b64": "AAAAAAA="}], *w[2:]], "5 bytes for a shape of 1000 float32"),
-    (lambda w: [["x" * 10**6, {**w[0][1], "shape": [784, 1000]}], *w[1:]], "x" * 80 + "... of shape (784, 1000)"),
-    (lambda w: [[w[0][0], {**w[0][1], "b64": __import__("base64").b64encode(np.full((1000, 784), np.nan, np.float32).tobytes()).decode()}],
-                *w[1:]], "not finite"),
+    (lambda w: [w[0], [w[1][0], w[1][1].astype(np.float64)], *w[2:]], "cannot be read (0.bias: not an array of float32"),
+    (lambda w: [w[0], [w[1][0], {"data": "AAAA"}], *w[2:]], "cannot be read (0.bias: not an array"),
+    (lambda w: [w[0], [w[1][0], w[1][1][:999]], *w[2:]], "0.bias of shape (999,) where the network"),
+    (lambda w: [["x" * 10**6, w[0][1].reshape(784, 1000)], *w[1:]], "x" * 80 + "... of shape (784, 1000)"),
+    (lambda w: [[w[0][0], np.full((1000, 784), np.nan, np.float32)], *w[1:]], "not finite"),
 ])
 def test_forged_weights_are_refused_before_they_are_used(change, message):
-    from cslib.checks.probe import ship_model
+    """What the judge reads: the shipped weights after the one codec (``from_data``) rebuilt their arrays."""
+    from cslib.checks import from_data
+    from cslib.checks.probe import ship_model, to_data
     from cslib.checks.weights import load_shipped
 
-    shipped = ship_model(NETWORKS["dropout 0.25", 0])
+    shipped = from_data(to_data(ship_model(NETWORKS["dropout 0.25", 0])))
     model = cslib.models.mlp(dropout=0.25)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     problem = load_shipped(model, {**shipped, "weights": change(shipped["weights"])})
     assert message in problem, problem
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # nothing was loaded
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a: {**a, "data": "not base64!"}, "not base64"),
+    (lambda a: {**a, "dtype": "object"}, "not numbers"),
+    (lambda a: {**a, "dtype": "no such type"}, "unknown dtype"),
+    (lambda a: {**a, "shape": [999]}, "4000 bytes for a shape of 999 numbers of 4 bytes"),
+    (lambda a: {**a, "data": "AAAAAAA="}, "5 bytes for a shape of 1000 numbers"),
+    (lambda a: {**a, "shape": [-1]}, "a 'shape' list of sizes"),
+    (lambda a: {**a, "shape": "1000"}, "a 'shape' list of sizes"),
+])
+def test_forged_arrays_are_refused_by_the_codec(change, message):
+    """A kernel may send anything in place of an encoded array: the trusted side's decoder (``from_data``) refuses
+    what is not one, and the grader counts that result as failed (cslib.grade.scoring)."""
+    from cslib.checks import from_data
+    from cslib.checks.probe import encode_array
+
+    encoded = encode_array(np.zeros(1000, np.float32))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        from_data({"bias": {"$ndarray": change(encoded["$ndarray"])}})
 
 
 def test_the_results_driver_is_self_contained():

@@ -355,14 +355,15 @@ def test_the_check_measures_on_the_test_set_it_loads_itself(monkeypatch):
 
 
 def test_the_judge_measures_in_the_notebooks_mode_whatever_its_own_process_says(monkeypatch, tmp_path):
-    from cslib.checks.probe import shipped_runs
+    from cslib.checks import from_data
+    from cslib.checks.probe import shipped_runs, to_data
 
     monkeypatch.setenv("CSLIB_FAST", "0")
     monkeypatch.setenv("CSLIB_DATA", str(tmp_path))  # no full MNIST here: the bundled sample must be used
     check._mnist_test.cache_clear()
     try:
         case = check.transfer_results.cases()[0][0]
-        outcome = check.transfer_results.judge(case.expected, {"fast": True, "results": shipped_runs(GOOD)})
+        outcome = check.transfer_results.judge(case.expected, from_data(to_data({"fast": True, "results": shipped_runs(GOOD)})))
     finally:
         check._mnist_test.cache_clear()
     assert outcome.passed, outcome.detail

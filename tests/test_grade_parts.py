@@ -90,7 +90,7 @@ def test_run_question_reports_each_case_as_plain_data(capsys):
     ok, error, array = payload["cases"]
     assert ok == {"ok": True, "got": 3}
     assert error["kind"] == "exception" and error["error"] == "ValueError: three"
-    assert array["got"] == {"ndarray": [2.0, 2.0], "shape": [2], "dtype": "float"}
+    assert array["got"] == probe.encode_array(np.array([2.0, 2.0]))
 
 
 def test_run_question_handles_missing_unwritten_slow_and_huge_answers(capsys):
@@ -189,7 +189,7 @@ def test_hidden_failures_say_how_little_they_must(tmp_path):
     lab = grade_lab.load_lab("lab99", QUESTIONS)
     add = lab.questions[0]
     cases = grade_lab.draw_cases(lab, 3)[0]
-    wrong = {"ok": True, "got": {"ndarray": [0.0], "shape": [1], "dtype": "float"}}
+    wrong = {"ok": True, "got": probe.encode_array(np.array([0.0]))}
     raised = {"ok": False, "kind": "exception", "error": "IndexError: index 5123456 is out of bounds"}
     record = {"status": "ok", "payload": {"defined": True, "module": "__main__", "qualname": "add",
                                          "cases": [wrong, wrong, raised, {"ok": False, "kind": "timeout", "error": "x"}]}}
@@ -205,7 +205,7 @@ def test_a_hidden_failure_never_shows_what_the_students_code_wrote():
     lab = grade_lab.load_lab("lab99", QUESTIONS)
     add = lab.questions[0]
     cases = grade_lab.draw_cases(lab, 3)[0]
-    wrong = {"ok": True, "got": {"ndarray": [0.0], "shape": [1], "dtype": "float"}}
+    wrong = {"ok": True, "got": probe.encode_array(np.array([0.0]))}
     leak = {"ok": False, "kind": "exception", "error": "Hidden_args_5_2_9: whatever"}  # an exception class named after the inputs
     record = {"status": "ok", "payload": {"defined": True, "module": "__main__", "qualname": "add",
                                          "cases": [wrong, leak, leak, leak]}}
@@ -245,7 +245,7 @@ def test_only_answers_that_passed_every_visible_case_meet_their_hidden_cases():
         return {"status": "ok", "payload": {"defined": True, "module": "__main__", "qualname": "x",
                                            "cases": [{"ok": True, "got": got}]}}
 
-    right = {"add": {"ndarray": [2.0, 1.0, 1.0, 2.0], "shape": [2, 2], "dtype": "float"}, "shout": "HI!", "step": [4, 13]}
+    right = {"add": probe.encode_array(np.array([[2.0, 1.0], [1.0, 2.0]])), "shout": "HI!", "step": [4, 13]}
     records = [record(right.get(r["answer"], 42)) for r in visible]
     assert grade_score.visible_passed(lab, cases, requests, records) == [0, 1, 3]  # `answer` has no hidden cases
     records[1] = record("HI")  # shout fails its visible case
@@ -259,7 +259,7 @@ def test_a_result_the_question_cannot_judge_fails_that_case_with_a_note():
     lab = grade_lab.load_lab("lab99", QUESTIONS)
     step = lab.questions[3]
     cases = grade_lab.draw_cases(lab, 3)[3]
-    odd = {"ok": True, "got": {"ndarray": "garbage", "shape": [1], "dtype": "nonsense"}}
+    odd = {"ok": True, "got": {"$ndarray": {"data": "garbage", "shape": [1], "dtype": "nonsense"}}}
     record = {"status": "ok", "payload": {"defined": True, "cases": [odd] * len(cases)}}
     result, notes = grade_score.judge_question(step, cases, record)
     assert result.points == 0 and "could not be checked" in result.cases[0].detail and notes

@@ -38,7 +38,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from cslib.checks.probe import run_probe
+from cslib.checks.probe import decode_array, run_probe
 
 _MISSING = object()
 MAX_SHOWN_FAILURES = 2
@@ -237,13 +237,15 @@ def _normalize(case: Case) -> Case:
 
 
 def from_data(data: Any) -> Any:
-    """Undo ``probe.to_data``: {"ndarray": ...} dicts become NumPy arrays again."""
+    """Undo ``probe.to_data``: ``{"$ndarray": ...}`` becomes the NumPy array again (``probe.decode_array``, which
+    raises ValueError for anything that is not one), ``{"$float": "nan"}`` the float."""
     if isinstance(data, dict):
-        if set(data) == {"ndarray", "shape", "dtype"}:
-            values = [float(v) if isinstance(v, str) else v for v in data["ndarray"]]
-            return np.array(values, dtype={"bool": bool, "int": np.int64, "float": np.float64}[data["dtype"]]).reshape(data["shape"])
-        if set(data) == {"float"}:
-            return float(data["float"])
+        if set(data) == {"$ndarray"}:
+            return decode_array(data["$ndarray"])
+        if set(data) == {"$float"}:
+            if data["$float"] not in ("nan", "inf", "-inf"):
+                raise ValueError(f"not a float that JSON cannot hold: {str(data['$float'])[:40]!r}")
+            return float(data["$float"])
         return {k: from_data(v) for k, v in data.items()}
     if isinstance(data, list):
         return [from_data(v) for v in data]

@@ -5,11 +5,63 @@ would pass). They compare what :func:`to_data` makes of it. The grader sends thi
 source into the student's kernel and runs it there in a fresh namespace, so patching
 ``cslib`` inside the notebook changes nothing. Only the standard library, NumPy and torch
 are used, and everything is imported inside the functions.
+
+This file also holds the one encoding of arrays that crosses the kernel boundary, both ways:
+:func:`encode_array` and :func:`decode_array` (``{"$ndarray": {"data": base64 bytes, "dtype",
+"shape"}}``, exact), used for the grader's case arguments (``cslib.grade.lab.encode_value``),
+for answers (:func:`to_data`) and for trained weights (:func:`ship_model`). A float that is not
+finite travels as ``{"$float": "nan"}``.
 """
 
 
+def encode_array(array):
+    """``array`` (anything NumPy makes an array of numbers from) as ``{"$ndarray": {"data", "dtype", "shape"}}``:
+    its bytes in base64, its NumPy dtype string and its shape, so that :func:`decode_array` rebuilds it exactly."""
+    import base64
+
+    import numpy as np
+
+    array = np.asarray(array)
+    if array.dtype.kind not in "biufc":
+        raise TypeError(f"arrays of {'Python objects' if array.dtype == object else array.dtype} are not supported; "
+                        "use numbers")
+    data = base64.b64encode(array.tobytes(order="C")).decode("ascii")  # (tobytes, not ascontiguousarray: 0-d stays 0-d)
+    return {"$ndarray": {"data": data, "dtype": array.dtype.str, "shape": [int(n) for n in array.shape]}}
+
+
+def decode_array(value):
+    """The array :func:`encode_array` encoded (``value`` is the dict under ``"$ndarray"``); ValueError for anything
+    else: a dtype that is not a number, a shape that is not a list of sizes, or bytes that do not fill the shape."""
+    import base64
+    import binascii
+    import math
+
+    import numpy as np
+
+    if not isinstance(value, dict):
+        raise ValueError("an encoded array is a dict")
+    data, dtype, shape = value.get("data"), value.get("dtype"), value.get("shape")
+    if not isinstance(data, str) or not isinstance(dtype, str) or not isinstance(shape, list) \
+            or not all(type(n) is int and 0 <= n < 2**40 for n in shape):
+        raise ValueError("an encoded array has base64 'data', a 'dtype' string and a 'shape' list of sizes")
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise ValueError(f"unknown dtype {value['dtype'][:40]!r}") from None
+    if dtype.kind not in "biufc":
+        raise ValueError(f"arrays of {dtype} are not numbers")
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("the array's data are not base64") from None
+    if len(raw) != math.prod(shape) * dtype.itemsize:
+        raise ValueError(f"{len(raw)} bytes for a shape of {math.prod(shape)} numbers of {dtype.itemsize} bytes")
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+
+
 def to_data(obj, _depth=0):
-    """A JSON-compatible copy of ``obj``; arrays and tensors become {"ndarray": ..., "dtype": ...}."""
+    """A JSON-compatible copy of ``obj``; arrays and tensors become :func:`encode_array`'s ``{"$ndarray": ...}``, of
+    bools, int64 or float64 (what is compared is the values and their kind, not the student's exact dtype)."""
     import math
 
     import numpy as np
@@ -24,7 +76,7 @@ def to_data(obj, _depth=0):
         return int(obj)
     if isinstance(obj, (float, np.floating)):
         value = float(obj)
-        return value if math.isfinite(value) else {"float": repr(value)}
+        return value if math.isfinite(value) else {"$float": repr(value)}
     import sys
 
     torch = sys.modules.get("torch")  # a tensor can only exist once torch is imported: no import here
@@ -37,12 +89,9 @@ def to_data(obj, _depth=0):
         arr = np.asarray(obj)
         if arr.dtype.kind not in "biuf":  # objects, strings, complex numbers
             raise TypeError(f"arrays of {'Python objects' if arr.dtype == object else arr.dtype} are not supported; use numbers")
-        kind = "bool" if arr.dtype == bool else ("int" if np.issubdtype(arr.dtype, np.integer) else "float")
-        cast = {"bool": bool, "int": int, "float": float}[kind]
-        flat = [cast(v) for v in arr.reshape(-1).tolist()]
-        if kind == "float":
-            flat = [v if math.isfinite(v) else repr(v) for v in flat]
-        return {"ndarray": flat, "shape": [int(s) for s in arr.shape], "dtype": kind}
+        kind = arr.dtype.kind
+        wide = np.uint64 if kind == "u" and arr.dtype.itemsize == 8 else np.int64  # uint64 does not fit int64
+        return encode_array(arr.astype({"b": bool, "i": np.int64, "u": wide}.get(kind, np.float64)))
     if isinstance(obj, str):
         return str(obj)  # a str subclass becomes a plain str
     if isinstance(obj, (list, tuple)):
@@ -231,9 +280,7 @@ def with_models(answer, replace):
 def ship_model(model):
     """A trained model as plain data, for a judge that loads it into a network it builds itself and measures that
     (:func:`cslib.checks.weights.load_shipped`): its class name, its number of trainable parameters and its
-    ``state_dict`` in order, each tensor as ``[name, {"b64", "dtype", "shape"}]`` (float32 or int64, base64 bytes)."""
-    import base64
-
+    ``state_dict`` in order, each tensor as ``[name, encode_array(...)]`` (float32 or int64: as compact as exact)."""
     import torch
 
     tensors = []
@@ -241,9 +288,7 @@ def ship_model(model):
         if not torch.is_tensor(value):
             continue
         value = value.detach().cpu()
-        array = (value.float() if value.is_floating_point() else value.long()).contiguous().numpy()
-        tensors.append([str(name), {"b64": base64.b64encode(array.tobytes()).decode("ascii"), "dtype": str(array.dtype),
-                                    "shape": [int(n) for n in array.shape]}])
+        tensors.append([str(name), encode_array((value.float() if value.is_floating_point() else value.long()).numpy())])
     trainable = int(sum(p.numel() for p in model.parameters() if p.requires_grad))
     return {"type": type(model).__name__, "trainable": trainable, "weights": tensors}
 

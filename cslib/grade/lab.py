@@ -8,7 +8,6 @@ stay in the grader's process; only the arguments travel into the kernel, encoded
 """
 from __future__ import annotations
 
-import base64
 import importlib
 import importlib.util
 import inspect
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from cslib.checks import Question
+from cslib.checks.probe import encode_array
 
 
 class GradingSetupError(Exception):
@@ -107,8 +107,7 @@ def encode_value(value: Any) -> Any:
         array = np.asarray(value)
         if array.dtype == object:
             raise TypeError("arrays of Python objects cannot be sent to the kernel")
-        data = {"data": base64.b64encode(np.ascontiguousarray(array).tobytes()).decode(), "dtype": array.dtype.str,
-                "shape": list(array.shape)}
+        data = encode_array(array)["$ndarray"]
         return {"$npscalar" if isinstance(value, np.generic) else "$ndarray": data}
     torch = sys.modules.get("torch")
     if torch is not None:
@@ -122,8 +121,7 @@ def encode_value(value: Any) -> Any:
                 array = tensor.numpy()
             except TypeError:  # bfloat16 and friends: sent as float32, cast back in the kernel
                 array = tensor.float().numpy()
-            data = {"data": base64.b64encode(np.ascontiguousarray(array).tobytes()).decode(), "dtype": array.dtype.str,
-                    "shape": list(array.shape), "torch_dtype": str(tensor.dtype).removeprefix("torch."),
+            data = {**encode_array(array)["$ndarray"], "torch_dtype": str(tensor.dtype).removeprefix("torch."),
                     "requires_grad": bool(value.requires_grad)}
             return {"$tensor": data}
     if isinstance(value, (bool, int, float, str)):  # subclasses (IntEnum, ...); NumPy's are handled above
