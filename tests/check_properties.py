@@ -7,7 +7,8 @@
   fail a correct answer is a bug in the question.
 - :func:`verdict`: the inline check's text for an answer (fixed cases and one draw of random cases).
 - :func:`index`: each lab's ``WRONG_ANSWERS``, the list of the wrong answers its tests build, by question
-  (``tests/test_checks.py`` checks that every graded question has at least four).
+  (``tests/test_checks.py`` checks that every graded question has at least four), and its ``RIGHT_ANSWERS``, the
+  right answers written another way (another type, style or library) that its tests assert to pass (at least one).
 
 Seeds: 200 per question; 40 for the questions whose every case trains a network or draws a figure
 (``costly``), so that the whole suite stays within minutes on two cores. ``CSLIB_CHECK_SEEDS=N`` (the slow
@@ -69,8 +70,8 @@ def verdict(question: Question, answer, seed: int = 0) -> str:
 
 
 def index(*groups: tuple[str, str]) -> dict[str, list[str]]:
-    """``{question: [its wrong answers' names]}`` from (question, name) pairs; a name is what the check must say
-    (or the test's id where the list has ids)."""
+    """``{question: [its answers' names]}`` from (question, name) pairs: for WRONG_ANSWERS a name is what the check must
+    say (or the test's id where the list has ids); for RIGHT_ANSWERS it is the test's id."""
     found: dict[str, list[str]] = {}
     for question, name in groups:
         found.setdefault(question, []).append(name)

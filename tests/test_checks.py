@@ -239,3 +239,20 @@ def test_every_graded_question_has_at_least_four_wrong_answers_tested(lab):
     assert sorted(wrong) == sorted(questions), "WRONG_ANSWERS names a question the lab does not have, or lacks one"
     few = {question: names for question, names in wrong.items() if len(set(names)) < 4}
     assert few == {}, f"fewer than four different wrong answers: {few}"
+
+
+@pytest.mark.parametrize("lab", sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "cslib" / "checks").glob("lab*.py")))
+def test_every_graded_question_has_an_alternative_right_answer_tested(lab):
+    """Each lab's tests also list, by question, the right answers they build written another way than the model
+    solution (RIGHT_ANSWERS): another type, style or library where the question allows it, each asserted to pass.
+    Every graded question has at least one, and the names of a question's answers are all different."""
+    import importlib
+
+    questions = [question.answer for question in importlib.import_module(f"cslib.checks.{lab}").QUESTIONS]
+    right = getattr(importlib.import_module(f"test_checks_{lab}"), "RIGHT_ANSWERS", None)
+    assert right is not None, f"tests/test_checks_{lab}.py has no RIGHT_ANSWERS (docs/contributing.md, step 4)"
+    unknown, missing = sorted(set(right) - set(questions)), [q for q in questions if q not in right]
+    assert not unknown, f"RIGHT_ANSWERS names questions the lab does not have: {unknown}"
+    assert not missing, f"no alternative right answer tested for: {missing}"
+    repeated = {question: names for question, names in right.items() if len(set(names)) != len(names)}
+    assert repeated == {}, f"RIGHT_ANSWERS names an answer twice: {repeated}"

@@ -1,5 +1,6 @@
 """Lab 1's checks: the model solution passes every case for many seeds; known-wrong answers fail with a
-message that names the problem; right values in another type pass; view_shape never shows its answer."""
+message that names the problem; right answers written another way (other types, styles, helpers) pass; view_shape never
+shows its answer."""
 import re
 import sys
 
@@ -314,10 +315,91 @@ def test_a_wrapped_course_function_is_not_an_answer(question, answer):
     assert text.startswith("✗") and "cslib" in text, text
 
 
-# --------------------------------------------------------------------------- right values in another type
+# --------------------------------------------------------------------------- right answers written another way
+def named_layers(batch_norm=True, dropout=0.25):
+    """make_model with named layers: nn.Sequential of an OrderedDict."""
+    from collections import OrderedDict
+
+    layers = [("hidden", nn.Linear(784, 1000))] + ([("batch_norm", nn.BatchNorm1d(1000))] if batch_norm else [])
+    layers += [("relu", nn.ReLU())] + ([("dropout", nn.Dropout(dropout))] if dropout > 0 else [])
+    return nn.Sequential(OrderedDict(layers + [("output", nn.Linear(1000, 10))]))
+
+
+def appended(batch_norm=True, dropout=0.25):
+    """make_model grown layer by layer with append (and `if dropout:` for `dropout > 0`)."""
+    model = nn.Sequential()
+    model.append(nn.Linear(28 * 28, 1000))
+    if batch_norm:
+        model.append(nn.BatchNorm1d(num_features=1000))
+    model.append(nn.ReLU(inplace=True))
+    if dropout:
+        model.append(nn.Dropout(p=dropout))
+    return model.append(nn.Linear(1000, 10))
+
+
+def flatten_first(batch_norm=True, dropout=0.25):
+    """An nn.Flatten() in front, as for 28×28 images (a batch of 784-vectors goes through it unchanged)."""
+    return nn.Sequential(nn.Flatten(), *make_model(batch_norm, dropout))
+
+
+def hidden_block(batch_norm=True, dropout=0.25):
+    """The hidden layer as an nn.Sequential of its own inside the network (nested Sequentials are one Sequential)."""
+    hidden = [nn.Linear(784, 1000), *([nn.BatchNorm1d(1000)] if batch_norm else []), nn.ReLU(),
+              *([nn.Dropout(dropout)] if dropout > 0 else [])]
+    return nn.Sequential(nn.Sequential(*hidden), nn.Linear(1000, 10))
+
+
 def accuracies_as_tensors(model, train, test, n_epochs):
     result = train_and_evaluate(model, train, test, n_epochs)
     return {k: torch.tensor(v) for k, v in result.items()}  # 0-d tensors, as .float().mean() gives them
+
+
+def with_a_data_loader(model, train, test, n_epochs):
+    """A DataLoader for the mini-batches, time.time() for the clock, cslib.accuracy (the question allows it)."""
+    import time
+
+    from torch.utils.data import DataLoader, TensorDataset
+
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    loss_fn = nn.CrossEntropyLoss()
+    loader = DataLoader(TensorDataset(*train), batch_size=32, shuffle=True)
+    start = time.time()
+    for _ in range(n_epochs):
+        for x, y in loader:
+            cslib.train_batch(x, y, model, opt, loss_fn)
+    seconds = time.time() - start
+    return {"seconds": seconds, "train_acc": cslib.accuracy(*train, model), "test_acc": cslib.accuracy(*test, model)}
+
+
+def numpy_accuracies(model, train, test, n_epochs):
+    """Trained with cslib.train_batch; accuracies measured under torch.inference_mode, in NumPy (np.float64)."""
+    result = train_and_evaluate(model, train, test, n_epochs)
+    model.eval()
+    with torch.inference_mode():
+        accuracy = {key: np.mean(model(x).argmax(1).numpy() == y.numpy())
+                    for key, (x, y) in (("train_acc", train), ("test_acc", test))}
+    return {"seconds": np.float64(result["seconds"]), **accuracy}
+
+
+class Network(nn.Module):
+    """A run's network inside a class of one's own (results asks for the trained networks, not for nn.Sequential)."""
+
+    def __init__(self, sequential):
+        super().__init__()
+        self.layers = sequential
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+def grown_in_a_defaultdict():
+    from collections import defaultdict
+
+    results = defaultdict(list)
+    for seed in range(3):
+        for name in check.RUNS:
+            results[name].append(good_run(seed, name))
+    return results
 
 
 def bars_in_percent(results):
@@ -340,20 +422,73 @@ def errorbar_lowest_to_highest(results):
     return fig
 
 
-@pytest.mark.parametrize("question, answer", [
-    (check.train_and_evaluate, loop),  # by hand, without cslib
-    (check.train_and_evaluate, lambda *args: loop(*args, optimizer=torch.optim.Adam)),
-    (check.view_shape, (60000.0, 784.0)),  # sizes computed with /
-    (check.view_shape, torch.Size([60000, 784])),
-    (check.view_shape, [60000, 784]),
-    (check.view_shape, torch.tensor([60000, 784])),
-    (check.train_and_evaluate, accuracies_as_tensors),
-    (check.results, runs(lambda n, seed, run: {k: v if k == "model" else torch.tensor(v) for k, v in run.items()})),
-    (check.results, {n: tuple(good_runs(n)) for n in check.RUNS}),
-    (check.plot_results, bars_in_percent),
-    (check.plot_results, errorbar_lowest_to_highest),
-], ids=lambda v: getattr(v, "answer", None) or getattr(v, "__name__", None) or type(v).__name__)
-def test_right_values_in_another_type_pass(question, answer):
+def horizontal_bars(results):
+    """barh with xerr, the names as y tick labels, the population standard deviation (np.std's default)."""
+    names = list(results)
+    fig, ax = plt.subplots()
+    for offset, key in [(-0.2, "train_acc"), (0.2, "test_acc")]:
+        values = [[run[key] for run in results[n]] for n in names]
+        ax.barh(np.arange(len(names)) + offset, [np.mean(v) for v in values], 0.4, xerr=[np.std(v) for v in values],
+                label=key)
+    ax.set_yticks(range(len(names)), names)
+    ax.legend()
+    return fig
+
+
+def one_colour_per_network(results):
+    """Each network's pair of bars in its own colour, named in the legend; the ticks say train and test."""
+    fig, ax = plt.subplots()
+    for i, (name, runs) in enumerate(results.items()):
+        values = [[run[key] for run in runs] for key in ("train_acc", "test_acc")]
+        ax.bar([3 * i, 3 * i + 1], [np.mean(v) for v in values], yerr=[np.std(v, ddof=1) for v in values], label=name)
+    ax.set_xticks([3 * i + k for i in range(len(results)) for k in (0, 1)], ["train", "test"] * len(results))
+    ax.legend()
+    return fig
+
+
+def one_panel_per_split(results):
+    """Two axes side by side, train accuracy left and test accuracy right, the names as categorical x values."""
+    names = list(results)
+    fig, axes = plt.subplots(1, 2, sharey=True)
+    for ax, key in zip(axes, ("train_acc", "test_acc")):
+        values = [[run[key] for run in results[n]] for n in names]
+        ax.bar(names, [np.mean(v) for v in values], yerr=[np.std(v, ddof=1) for v in values], capsize=3)
+        ax.set_title(key)
+    return fig
+
+
+RIGHT = [  # (question, a right answer written another way than the model solution, its name)
+    (check.make_model, named_layers, "ordered-dict"),
+    (check.make_model, appended, "appended"),
+    (check.make_model, flatten_first, "flatten-first"),
+    (check.make_model, hidden_block, "nested-sequential"),
+    (check.train_and_evaluate, loop, "by-hand"),  # without cslib
+    (check.train_and_evaluate, accuracies_as_tensors, "0-d-tensors"),
+    (check.train_and_evaluate, with_a_data_loader, "data-loader"),
+    (check.train_and_evaluate, numpy_accuracies, "numpy-floats"),
+    (check.results, runs(lambda n, seed, run: {k: v if k == "model" else torch.tensor(v) for k, v in run.items()}), "0-d-tensors"),
+    (check.results, {n: tuple(good_runs(n)) for n in check.RUNS}, "tuples"),
+    (check.results, runs(lambda n, seed, run: {**run, "model": Network(run["model"])}), "model-in-a-class"),
+    (check.results, grown_in_a_defaultdict(), "defaultdict-in-seed-order"),
+    (check.results, runs(lambda n, seed, run: {**run, "seconds": np.float64(run["seconds"]),
+                                               "train_acc": np.float32(run["train_acc"]),
+                                               "test_acc": np.float64(run["test_acc"])}), "numpy-floats"),
+    (check.results, runs(lambda n, seed, run: {**run, "seed": seed, "network": n}), "extra-keys"),  # more than asked: fine
+    (check.plot_results, bars_in_percent, "percent"),
+    (check.plot_results, errorbar_lowest_to_highest, "errorbar-lowest-to-highest"),
+    (check.plot_results, horizontal_bars, "horizontal"),
+    (check.plot_results, one_colour_per_network, "legend-per-network"),
+    (check.plot_results, one_panel_per_split, "two-panels"),
+    (check.view_shape, (60000.0, 784.0), "whole-floats"),  # sizes computed with /
+    (check.view_shape, torch.Size([60000, 784]), "torch-size"),
+    (check.view_shape, [60000, 784], "list"),
+    (check.view_shape, torch.tensor([60000, 784]), "tensor"),
+    (check.view_shape, np.array([60000, 784]), "array"),
+]
+
+
+@pytest.mark.parametrize("question, answer", [pytest.param(q, a, id=f"{q.answer}-{name}") for q, a, name in RIGHT])
+def test_right_answers_written_another_way_pass(question, answer):
     text = verdict(question, answer)
     assert text.startswith(f"✓ {question.title}"), text
 
@@ -391,6 +526,8 @@ def test_a_forged_training_payload_fails_in_the_trusted_judge():
 
 # The wrong answers these tests build, by question, named by what the check must say about each.
 WRONG_ANSWERS = index(*((question.answer, message) for question, _, message in WRONG))
+# The right answers written another way that they build, by question, named by their ids.
+RIGHT_ANSWERS = index(*((question.answer, name) for question, _, name in RIGHT))
 
 
 def test_the_results_check_measures_on_data_it_loads_itself(monkeypatch):
@@ -424,18 +561,6 @@ def test_the_judge_measures_in_the_notebooks_mode_whatever_its_own_process_says(
     finally:
         check._mnist.cache_clear()
     assert outcome.passed, outcome.detail
-
-
-def test_a_network_built_as_a_class_with_the_same_layers_passes():
-    class Network(nn.Module):
-        def __init__(self, sequential):
-            super().__init__()
-            self.layers = sequential
-
-        def forward(self, x):
-            return self.layers(x)
-
-    assert verdict(check.results, runs(lambda n, seed, run: {**run, "model": Network(run["model"])})).startswith("✓")
 
 
 @pytest.mark.parametrize("change, message", [

@@ -1,8 +1,9 @@
 """Lab 2's checks: the model solution passes every case for many seeds; known-wrong answers fail with a
-message that names the problem; right values in another type pass; the by-hand questions (C, D, E,
+message that names the problem; right answers written another way pass; the by-hand questions (C, D, E,
 cnn_table) never show their expected values; cslib's own functions and tampering objects do not pass."""
 import inspect
 import sys
+from collections import OrderedDict
 
 import numpy as np
 import pytest
@@ -232,16 +233,86 @@ def test_a_wrapped_course_function_is_not_an_answer(question, answer):
     assert text.startswith("✗") and "cslib" in text, text
 
 
-@pytest.mark.parametrize("question, answer", [
-    (check.maxpool2d, lambda A, size=2, stride=2: maxpool2d(A, size, stride).tolist()),  # a nested list
-    (check.maxpool2d, lambda A, size=2, stride=2: torch.tensor(maxpool2d(A, size, stride))),
-    (check.conv2d, lambda A, B, stride=1: conv2d(A.astype(float), B, stride)),
-    (check.maxpool_backward, lambda A, g: torch.tensor(maxpool_backward(A, g), dtype=torch.float32)),
-    (check.pad, lambda A, p: torch.from_numpy(framed(A, p))),  # a tensor of the same integers
-], ids=["maxpool2d-list", "maxpool2d-tensor", "conv2d-float", "backward-tensor", "pad-tensor"])
-def test_right_values_in_another_type_pass(question, answer):
+# --------------------------------------------------------------------------- right answers written another way
+def maxpool_by_windows(A, size=2, stride=2):
+    """Every size×size window at once (NumPy's sliding_window_view), every stride-th one kept."""
+    return np.lib.stride_tricks.sliding_window_view(A, (size, size))[::stride, ::stride].max(axis=(2, 3))
+
+
+def pad_by_stacking(A, p):
+    """Blocks of zeros of A's dtype stacked around A (np.hstack, np.vstack)."""
+    m, n = A.shape
+    side, top = np.zeros((m, p), dtype=A.dtype), np.zeros((p, n + 2 * p), dtype=A.dtype)
+    return np.vstack([top, np.hstack([side, A, side]), top])
+
+
+def pad_zeros_like(A, p):
+    padded = np.zeros_like(A, shape=(A.shape[0] + 2 * p, A.shape[1] + 2 * p))
+    padded[p:p + A.shape[0], p:p + A.shape[1]] = A
+    return padded
+
+
+def conv_by_windows(A, B, stride=1):
+    """Every window at once, multiplied with B and summed by np.einsum."""
+    windows = np.lib.stride_tricks.sliding_window_view(A, B.shape)[::stride, ::stride]
+    return np.einsum("ijkl,kl->ij", windows, B)
+
+
+def backward_by_masks(A, grad_out):
+    """Each window's grad_out value where the window equals its maximum (the random cases have no ties)."""
+    grad = np.zeros(A.shape)
+    for i in range(grad_out.shape[0]):
+        for j in range(grad_out.shape[1]):
+            window = A[2 * i:2 * i + 2, 2 * j:2 * j + 2]
+            grad[2 * i:2 * i + 2, 2 * j:2 * j + 2] = (window == window.max()) * grad_out[i, j]
+    return grad
+
+
+def backward_vectorised(A, grad_out):
+    """No loop: each entry compared with its window's maximum (the student's own maxpool2d, spread by np.repeat)."""
+    m, n = 2 * grad_out.shape[0], 2 * grad_out.shape[1]
+    covered = A[:m, :n]  # a last odd row or column is in no window
+    maxima = np.repeat(np.repeat(maxpool2d(covered), 2, axis=0), 2, axis=1)
+    grad = np.zeros(A.shape)
+    grad[:m, :n] = (covered == maxima) * np.kron(grad_out, np.ones((2, 2)))
+    return grad
+
+
+RIGHT = [  # (question, a right answer written another way than the model solution, its name)
+    (check.maxpool2d, maxpool2d, "comprehension"),  # list comprehensions where the solution loops
+    (check.maxpool2d, lambda A, size=2, stride=2: maxpool2d(A, size, stride).tolist(), "list"),  # a nested list
+    (check.maxpool2d, lambda A, size=2, stride=2: torch.tensor(maxpool2d(A, size, stride)), "tensor"),
+    (check.maxpool2d, maxpool_by_windows, "sliding-windows"),
+    (check.pad, lambda A, p: torch.from_numpy(framed(A, p)), "tensor"),  # a tensor of the same integers
+    (check.pad, pad_by_stacking, "stacked"),
+    (check.pad, pad_zeros_like, "zeros-like"),
+    (check.conv2d, conv2d, "comprehension"),
+    (check.conv2d, lambda A, B, stride=1: conv2d(A.astype(float), B, stride), "float"),
+    (check.conv2d, conv_by_windows, "einsum"),
+    (check.maxpool_backward, lambda A, g: torch.tensor(maxpool_backward(A, g), dtype=torch.float32), "tensor"),
+    (check.maxpool_backward, backward_by_masks, "masks"),
+    (check.maxpool_backward, backward_vectorised, "vectorised"),
+]
+
+
+@pytest.mark.parametrize("question, answer", [pytest.param(q, a, id=f"{q.answer}-{name}") for q, a, name in RIGHT])
+def test_right_answers_written_another_way_pass(question, answer):
     text = verdict(question, answer)
     assert text.startswith(f"✓ {question.title}"), text
+
+
+A_RIGHT = [  # the question leaves A to the student: other choices than the model solution's 8×8 of π's digits
+    (MY_A, "6x6"),
+    (np.random.default_rng(0).integers(0, 10, size=(8, 8)), "random-integers"),
+    (np.arange(64).reshape(4, 16), "4x16"),  # rectangular, the largest side allowed
+    (MY_A.astype(np.int32), "int32"),
+    (MY_A.astype(np.uint8), "uint8"),
+]
+
+
+@pytest.mark.parametrize("A", [A for A, _ in A_RIGHT], ids=[name for _, name in A_RIGHT])
+def test_other_choices_of_A_pass(A):
+    assert report(check.A, A).startswith("✓ A")
 
 
 A_WRONG = [
@@ -319,11 +390,20 @@ def test_a_wrong_C_is_named_before_D_and_E(student_A):
     assert report(check.D, my_results(A)["D"]).startswith("✓")  # a right D is right, whatever C is
 
 
-def test_right_exercise_results_in_another_type_pass(student_A):
-    right = my_results(MY_A)
-    assert report(check.C, right["C"].tolist()).startswith("✓ C")  # a nested list of the right numbers
-    assert report(check.D, right["D"].astype(float)).startswith("✓ D")
-    assert report(check.E, torch.tensor(right["E"])).startswith("✓ E")
+EXERCISE_RIGHT = [  # (which result, the right result of the student's A in another type, its name)
+    ("C", lambda A: my_results(A)["C"].tolist(), "C-list"),  # a nested list of the right numbers
+    ("C", lambda A: torch.from_numpy(my_results(A)["C"]), "C-tensor"),
+    ("C", lambda A: A.reshape(len(A) // 2, 2, -1, 2).max(axis=(1, 3)).astype(np.int32), "C-reshaped-int32"),
+    ("D", lambda A: my_results(A)["D"].astype(float), "D-float"),
+    ("D", lambda A: my_results(A)["D"].tolist(), "D-list"),
+    ("E", lambda A: torch.tensor(my_results(A)["E"]), "E-tensor"),
+    ("E", lambda A: my_results(A)["E"].astype(np.float32), "E-float32"),
+]
+
+
+@pytest.mark.parametrize("name, right", [pytest.param(name, right, id=i) for name, right, i in EXERCISE_RIGHT])
+def test_right_exercise_results_in_another_type_pass(name, right, student_A):
+    assert report(getattr(check, name), right(MY_A)).startswith(f"✓ {name}")
 
 
 def test_results_need_a_valid_A(student_A):
@@ -364,9 +444,32 @@ def test_wrong_networks_fail(net, message):
 def test_a_class_with_the_same_layers_fails_the_question_asks_for_nn_sequential():
     text = report(check.bn_dropout_net, MNISTNeuralNet())
     assert text.startswith("✗") and "the network is a MNISTNeuralNet class with its own forward()" in text, text
-    nested = nn.Sequential(nn.Sequential(nn.Linear(784, 1000), nn.BatchNorm1d(1000), nn.ReLU()),
-                           nn.Sequential(nn.Dropout(0.25), nn.Linear(1000, 10)))
-    assert report(check.bn_dropout_net, nested).startswith("✓")  # Sequentials inside a Sequential are one
+
+
+def with_the_class_names():
+    """The layers named as the lecture's class names them, with add_module."""
+    net = nn.Sequential()
+    for name, layer in [("input_to_hidden_layer", nn.Linear(28 * 28, 1000)), ("batch_norm", nn.BatchNorm1d(1000)),
+                        ("hidden_layer_activation", nn.ReLU()), ("dropout", nn.Dropout(0.25)),
+                        ("hidden_to_output_layer", nn.Linear(1000, 10))]:
+        net.add_module(name, layer)
+    return net
+
+
+NETWORK_RIGHT = [
+    (nn.Sequential(nn.Sequential(nn.Linear(784, 1000), nn.BatchNorm1d(1000), nn.ReLU()),
+                   nn.Sequential(nn.Dropout(0.25), nn.Linear(1000, 10))), "nested"),  # Sequentials inside a Sequential are one
+    (nn.Sequential(OrderedDict(input_to_hidden_layer=nn.Linear(28 * 28, 1000), batch_norm=nn.BatchNorm1d(1000),
+                               hidden_layer_activation=nn.ReLU(), dropout=nn.Dropout(p=0.25),
+                               hidden_to_output_layer=nn.Linear(1000, 10))), "ordered-dict"),
+    (with_the_class_names(), "add-module"),
+    (nn.Sequential(nn.Flatten(), *bn_dropout_net()), "flatten-first"),  # for 28×28 images; 784-vectors pass unchanged
+]
+
+
+@pytest.mark.parametrize("net", [net for net, _ in NETWORK_RIGHT], ids=[name for _, name in NETWORK_RIGHT])
+def test_networks_built_another_way_pass(net):
+    assert report(check.bn_dropout_net, net).startswith("✓ bn_dropout_net")
 
 
 def table_with(**rows):
@@ -417,12 +520,17 @@ def test_wrong_cnn_tables_say_which_row_and_why_but_not_the_answer(table, messag
                 assert f"{params:,}" not in text and str(params) not in text, (name, text)
 
 
-@pytest.mark.parametrize("table", [
-    table_with(Flatten_7=(4608, 0), Linear_10=([10], 2010)),  # plain ints for flat shapes
-    table_with(Conv2d_1=((64, 30.0, 30.0), 1792), Linear_8=((200,), 921800.0)),  # whole numbers computed with /
-    table_with(Conv2d_1=(torch.Size([64, 30, 30]), torch.tensor(1792))),  # what PyTorch gives
-    {name: [list(shape), params] for name, (shape, params) in TABLE.items()},  # lists instead of tuples
-], ids=["flat-ints", "whole-floats", "torch", "lists"])
+TABLE_RIGHT = [
+    (table_with(Flatten_7=(4608, 0), Linear_10=([10], 2010)), "flat-ints"),  # plain ints for flat shapes
+    (table_with(Conv2d_1=((64, 30.0, 30.0), 1792), Linear_8=((200,), 921800.0)), "whole-floats"),  # whole numbers computed with /
+    (table_with(Conv2d_1=(torch.Size([64, 30, 30]), torch.tensor(1792))), "torch"),  # what PyTorch gives
+    ({name: [list(shape), params] for name, (shape, params) in TABLE.items()}, "lists"),  # lists instead of tuples
+    ({name: (np.array(shape), np.int64(params)) for name, (shape, params) in TABLE.items()}, "numpy"),  # computed with NumPy
+    (dict(reversed(TABLE.items())), "rows-in-another-order"),
+]
+
+
+@pytest.mark.parametrize("table", [table for table, _ in TABLE_RIGHT], ids=[name for _, name in TABLE_RIGHT])
 def test_right_tables_in_another_type_pass(table):
     assert report(check.cnn_table, table).startswith("✓")
 
@@ -488,3 +596,9 @@ WRONG_ANSWERS = index(*((question.answer, message) for question, _, message in W
                       *((name, wrong_id) for (name, _, _), wrong_id in zip(EXERCISE_WRONG, EXERCISE_WRONG_IDS)),
                       *(("bn_dropout_net", name) for name in NETWORK_WRONG_IDS),
                       *(("cnn_table", messages[0]) for _, messages in TABLE_WRONG))
+# The right answers written another way that they build (other types, styles, choices), by question, named by their ids.
+RIGHT_ANSWERS = index(*((question.answer, name) for question, _, name in RIGHT),
+                      *(("A", name) for _, name in A_RIGHT),
+                      *((result, name) for result, _, name in EXERCISE_RIGHT),
+                      *(("bn_dropout_net", name) for _, name in NETWORK_RIGHT),
+                      *(("cnn_table", name) for _, name in TABLE_RIGHT))

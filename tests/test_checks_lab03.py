@@ -1,5 +1,6 @@
 """Lab 3's checks: the model solution passes every case for many seeds; reasonable answers pass whatever
-their parameters; known-wrong answers fail with a message that names the problem."""
+their parameters, and right answers written another way; known-wrong answers fail with a message that names the
+problem."""
 import inspect
 
 import matplotlib
@@ -53,15 +54,18 @@ def test_plot_samples_cannot_fail_a_correct_grid_by_chance():
 
 
 # --------------------------------------------------------------------------- rotate_invert
-@pytest.mark.parametrize("answer", [
-    T.Compose([T.RandomAffine(180), T.RandomInvert()]),
-    T.Compose([T.RandomRotation(10), T.RandomInvert(p=0.2)]),  # small angles, rare inverts
-    T.Compose([T.RandomInvert(), T.RandomRotation(45)]),  # the other order
-    T.Compose([T.RandomRotation(30), T.RandomInvert(p=0.03)]),  # so rare that 40 calls may not show one: still seen
-    T.Compose([T.RandomRotation(30), T.RandomInvert(p=0.97)]),  # nearly always
-    nn.Sequential(T.RandomRotation(90), T.RandomInvert()),
-    T.Compose([T.RandomRotation(90), T.RandomApply([T.RandomInvert(p=1.0)], p=0.5)]),
-], ids=["affine", "small", "invert-first", "rare", "nearly-always", "sequential", "random-apply"])
+ROTATE_INVERT_RIGHT = [
+    (T.Compose([T.RandomAffine(180), T.RandomInvert()]), "affine"),
+    (T.Compose([T.RandomRotation(10), T.RandomInvert(p=0.2)]), "small"),  # small angles, rare inverts
+    (T.Compose([T.RandomInvert(), T.RandomRotation(45)]), "invert-first"),  # the other order
+    (T.Compose([T.RandomRotation(30), T.RandomInvert(p=0.03)]), "rare"),  # so rare that 40 calls may not show one: still seen
+    (T.Compose([T.RandomRotation(30), T.RandomInvert(p=0.97)]), "nearly-always"),  # nearly always
+    (nn.Sequential(T.RandomRotation(90), T.RandomInvert()), "sequential"),
+    (T.Compose([T.RandomRotation(90), T.RandomApply([T.RandomInvert(p=1.0)], p=0.5)]), "random-apply"),
+]
+
+
+@pytest.mark.parametrize("answer", [answer for answer, _ in ROTATE_INVERT_RIGHT], ids=[name for _, name in ROTATE_INVERT_RIGHT])
 def test_rotate_invert_accepts_reasonable_choices(answer):
     ok, text = passes(lab03.rotate_invert, answer)
     assert ok, text
@@ -90,12 +94,17 @@ def test_rotate_invert_rejects_wrong_transforms(answer, reason):
 
 
 # --------------------------------------------------------------------------- shift_scale
-@pytest.mark.parametrize("answer", [
-    T.RandomAffine(0, translate=(0.1, 0.1), scale=(0.8, 1.2)),
-    T.Compose([T.RandomAffine(0, translate=(0.2, 0)), T.RandomAffine(0, scale=(0.7, 1.3))]),
-    T.RandomResizedCrop(28, scale=(0.5, 1.0)),
-    T.RandomAffine(0, translate=(0.1, 0.1), scale=(0.9, 1.1), interpolation=T.InterpolationMode.BILINEAR),
-])
+SHIFT_SCALE_RIGHT = [
+    (T.RandomAffine(0, translate=(0.1, 0.1), scale=(0.8, 1.2)), "affine"),
+    (T.Compose([T.RandomAffine(0, translate=(0.2, 0)), T.RandomAffine(0, scale=(0.7, 1.3))]), "two-affines"),
+    (T.RandomResizedCrop(28, scale=(0.5, 1.0)), "resized-crop"),
+    (T.RandomAffine(0, translate=(0.1, 0.1), scale=(0.9, 1.1), interpolation=T.InterpolationMode.BILINEAR), "bilinear"),
+    (T.RandomAffine(degrees=(0, 0), translate=(0.2, 0.2), scale=(0.75, 1.25), fill=0), "degrees-as-a-range"),
+    (nn.Sequential(T.RandomAffine(0, translate=(0, 0.15)), T.RandomAffine(0, scale=(0.8, 1.1))), "sequential-vertical-shift"),
+]
+
+
+@pytest.mark.parametrize("answer", [answer for answer, _ in SHIFT_SCALE_RIGHT], ids=[name for _, name in SHIFT_SCALE_RIGHT])
 def test_shift_scale_accepts_reasonable_choices(answer):
     ok, text = passes(lab03.shift_scale, answer)
     assert ok, text
@@ -120,15 +129,19 @@ def test_shift_scale_rejects_wrong_transforms(answer, reason):
 
 
 # --------------------------------------------------------------------------- my_transform
-@pytest.mark.parametrize("answer", [
-    T.Compose([T.RandomPerspective(p=1), T.GaussianBlur(3)]),
-    T.Compose([T.RandomHorizontalFlip(), T.RandomInvert()]),
-    nn.Sequential(T.RandomRotation(20), T.RandomErasing(p=0.5)),
-    T.Compose([T.RandomApply([T.RandomRotation(30)], p=0.5), T.RandomChoice([T.RandomVerticalFlip(1.0), T.RandomInvert(1.0)])]),
-    T.Compose([T.RandomHorizontalFlip(p=0.05), T.GaussianBlur(3, sigma=1.0)]),  # a rare flip: random all the same
-    T.Compose([T.ToDtype(torch.float32, scale=True), T.GaussianNoise(sigma=0.05), T.RandomRotation(15),
-               T.ToDtype(torch.uint8, scale=True)]),  # float in the middle, uint8 at both ends
-], ids=["perspective-blur", "flip-invert", "sequential", "nested", "rare-flip", "float-inside"])
+MY_TRANSFORM_RIGHT = [
+    (T.Compose([T.RandomPerspective(p=1), T.GaussianBlur(3)]), "perspective-blur"),
+    (T.Compose([T.RandomHorizontalFlip(), T.RandomInvert()]), "flip-invert"),
+    (nn.Sequential(T.RandomRotation(20), T.RandomErasing(p=0.5)), "sequential"),
+    (T.Compose([T.RandomApply([T.RandomRotation(30)], p=0.5), T.RandomChoice([T.RandomVerticalFlip(1.0), T.RandomInvert(1.0)])]),
+     "nested"),
+    (T.Compose([T.RandomHorizontalFlip(p=0.05), T.GaussianBlur(3, sigma=1.0)]), "rare-flip"),  # a rare flip: random all the same
+    (T.Compose([T.ToDtype(torch.float32, scale=True), T.GaussianNoise(sigma=0.05), T.RandomRotation(15),
+                T.ToDtype(torch.uint8, scale=True)]), "float-inside"),  # float in the middle, uint8 at both ends
+]
+
+
+@pytest.mark.parametrize("answer", [answer for answer, _ in MY_TRANSFORM_RIGHT], ids=[name for _, name in MY_TRANSFORM_RIGHT])
 def test_my_transform_accepts_any_combination(answer):
     ok, text = passes(lab03.my_transform, answer)
     assert ok, text
@@ -218,6 +231,37 @@ def returns_axes(transforms, image, n=5):
     return good_grid(transforms, image, n).axes[0]
 
 
+def one_subfigure_per_row(transforms, image, n=5):
+    """A subfigure per transform, named by its suptitle (matplotlib's fig.subfigures)."""
+    fig = plt.figure(layout="constrained")
+    for subfig, (name, t) in zip(fig.subfigures(len(transforms), 1, squeeze=False)[:, 0], transforms.items()):
+        subfig.suptitle(name)
+        for ax in subfig.subplots(1, n, squeeze=False)[0]:
+            ax.imshow(t(image)[0])
+    return fig
+
+
+def one_subfigure_per_column(transforms, image, n=5):
+    """Subfigures again, one per column of samples, each holding one sample of every transform: drawn column by
+    column, but on the figure still one row per transform."""
+    fig = plt.figure(layout="constrained")
+    for subfig in fig.subfigures(1, n, squeeze=False)[0]:
+        for ax, (name, t) in zip(subfig.subplots(len(transforms), 1, squeeze=False)[:, 0], transforms.items()):
+            ax.imshow(t(image)[0])
+            ax.set_ylabel(name)
+    return fig
+
+
+def transposed_subfigures(transforms, image, n=5):
+    """One subfigure per transform, side by side, each a column of its samples: the grid transposed."""
+    fig = plt.figure(layout="constrained")
+    for subfig, (name, t) in zip(fig.subfigures(1, len(transforms), squeeze=False)[0], transforms.items()):
+        subfig.suptitle(name)
+        for ax in subfig.subplots(n, 1, squeeze=False)[:, 0]:
+            ax.imshow(t(image)[0])
+    return fig
+
+
 PLOT_SAMPLES_WRONG = [
     (lambda transforms, image, n=5: good_grid(dict(list(transforms.items())[:1]), image, n), "it shows 5"),
     (one_image_per_row, "each row repeats one image: call the transform once per sample"),
@@ -229,9 +273,10 @@ PLOT_SAMPLES_WRONG = [
     (transposed, "the samples of one transform are spread over several rows"),
     (ignores_n, "samples of its transform where n="),
     (returns_axes_array, "returned an array of axes, not the Figure: return fig"),
+    (transposed_subfigures, "the samples of one transform are spread over several rows"),
 ]
 PLOT_SAMPLES_WRONG_IDS = ["one-row", "once-per-row", "original-plus-n-1", "unnamed", "always-four", "none", "axes", "transposed", "ignores-n",
-        "axes-array"]
+        "axes-array", "transposed-subfigures"]
 
 
 @pytest.mark.parametrize("answer, reason", PLOT_SAMPLES_WRONG, ids=PLOT_SAMPLES_WRONG_IDS)
@@ -240,9 +285,110 @@ def test_plot_samples_names_the_mistake(answer, reason):
     assert not ok and reason in text, text
 
 
-def test_plot_samples_accepts_a_grid_with_the_originals_and_labels():
-    assert passes(lab03.plot_samples, good_grid)[0]
-    assert passes(lab03.plot_samples, SOLUTION["plot_samples"])[0]
+def with_add_subplot(transforms, image, n=5):
+    """fig.add_subplot(rows, n, k) for each sample, axes off, the name as the title of the row's first sample."""
+    fig = plt.figure(figsize=(n, len(transforms)))
+    for r, (name, t) in enumerate(transforms.items()):
+        for c in range(n):
+            ax = fig.add_subplot(len(transforms), n, r * n + c + 1)
+            ax.imshow(t(image).squeeze(), cmap="gray")
+            ax.axis("off")
+            if c == 0:
+                ax.set_title(name)
+    return fig
+
+
+def pyplot_state_machine(transforms, image, n=5):
+    """plt.subplot and plt.imshow (the current axes), then plt.gcf()."""
+    plt.figure()
+    for r, (name, t) in enumerate(transforms.items()):
+        for c in range(n):
+            plt.subplot(len(transforms), n, r * n + c + 1)
+            plt.imshow(t(image).permute(1, 2, 0).numpy()[:, :, 0], cmap="gray")
+            plt.xticks([])
+            plt.yticks([])
+            if c == 0:
+                plt.ylabel(name)
+    return plt.gcf()
+
+
+def names_as_text(transforms, image, n=5):
+    """Each row's name written left of it with ax.text, every axis off."""
+    fig, axes = plt.subplots(len(transforms), n, squeeze=False)
+    for row, (name, t) in zip(axes, transforms.items()):
+        row[0].text(-4, 14, name, ha="right", va="center")
+        for ax in row:
+            ax.imshow(t(image)[0])
+            ax.set_axis_off()
+    return fig
+
+
+def as_pil_images(transforms, image, n=5):
+    """The original first, then n samples, each shown as a PIL image (torchvision's to_pil_image)."""
+    from torchvision.transforms.v2.functional import to_pil_image
+
+    fig, axes = plt.subplots(len(transforms), n + 1, squeeze=False)
+    for row, (name, t) in zip(axes, transforms.items()):
+        row[0].imshow(to_pil_image(image), cmap="gray")
+        row[0].set_title("original")
+        row[1].set_title(name)
+        for ax in row[1:]:
+            ax.imshow(to_pil_image(t(image)), cmap="gray")
+    return fig
+
+
+def scaled_to_floats(transforms, image, n=5):
+    """Each sample as floats in [0, 1] (T.ToDtype(torch.float32, scale=True)), a y-label per row."""
+    to_float = T.ToDtype(torch.float32, scale=True)
+    fig, axes = plt.subplots(len(transforms), n, squeeze=False, sharex=True, sharey=True)
+    for i, (name, t) in enumerate(transforms.items()):
+        axes[i, 0].set_ylabel(name, rotation=0, ha="right")
+        for j in range(n):
+            axes[i, j].imshow(to_float(t(image))[0], cmap="gray", vmin=0, vmax=1)
+    return fig
+
+
+def squeezed_axes_made_2d(transforms, image, n=5):
+    """plt.subplots without squeeze=False, one row made 2-D again with np.atleast_2d."""
+    fig, axes = plt.subplots(len(transforms), n)
+    for row, (name, t) in zip(np.atleast_2d(axes), transforms.items()):
+        row[0].set_title(name)
+        for ax in row:
+            ax.imshow(t(image)[0])
+    return fig
+
+
+def with_image_grid(transforms, image, n=5):
+    """mpl_toolkits' ImageGrid (its axes have no subplot spec), a y-label per row."""
+    from mpl_toolkits.axes_grid1 import ImageGrid
+
+    fig = plt.figure()
+    grid = ImageGrid(fig, 111, nrows_ncols=(len(transforms), n), axes_pad=0.1)
+    for r, (name, t) in enumerate(transforms.items()):
+        grid[r * n].set_ylabel(name)
+        for c in range(n):
+            grid[r * n + c].imshow(t(image)[0])
+    return fig
+
+
+PLOT_SAMPLES_RIGHT = [
+    (good_grid, "y-labels"),
+    (with_add_subplot, "add-subplot"),
+    (pyplot_state_machine, "pyplot"),
+    (names_as_text, "names-as-text"),
+    (as_pil_images, "pil-images-with-originals"),
+    (scaled_to_floats, "floats"),
+    (squeezed_axes_made_2d, "atleast-2d"),
+    (with_image_grid, "image-grid"),
+    (one_subfigure_per_row, "subfigure-per-row"),
+    (one_subfigure_per_column, "subfigure-per-column"),
+]
+
+
+@pytest.mark.parametrize("answer", [answer for answer, _ in PLOT_SAMPLES_RIGHT], ids=[name for _, name in PLOT_SAMPLES_RIGHT])
+def test_plot_samples_accepts_grids_drawn_another_way(answer):
+    ok, text = passes(lab03.plot_samples, answer)
+    assert ok, text
 
 
 # --------------------------------------------------------------------------- vgg_output_shapes
@@ -337,12 +483,39 @@ def test_vgg_output_shapes_names_the_mistake(answer, reason):
     assert not ok and reason in text, text
 
 
-@pytest.mark.parametrize("answer", [
-    shapes_by_formula,
-    lambda layers, s: [torch.Size(t) for t in shapes_by_formula(layers, s)],
-    lambda layers, s: [list(map(float, t)) for t in shapes_by_formula(layers, s)],  # whole floats
-    lambda layers, s: [np.array(t) for t in shapes_by_formula(layers, s)],
-], ids=["tuples", "torch-size", "whole-floats", "arrays"])
+def shapes_with_math_floor(layers, input_shape):
+    """math.floor of the true division, one branch per kind of layer, lists for shapes, `type(layer).__name__` tests."""
+    import math
+
+    shape, out = list(input_shape), []
+    for layer in layers:
+        kind = type(layer).__name__
+        if kind in ("Conv2d", "MaxPool2d"):
+            k, s, p = (v if isinstance(v, tuple) else (v, v) for v in (layer.kernel_size, layer.stride, layer.padding))
+            channels = layer.out_channels if kind == "Conv2d" else shape[0]
+            shape = [channels] + [math.floor((shape[1 + i] + 2 * p[i] - k[i]) / s[i]) + 1 for i in range(2)]
+        elif kind == "AdaptiveAvgPool2d":
+            size = layer.output_size
+            shape = [shape[0], *(size if isinstance(size, tuple) else (size, size))]
+        elif kind == "Flatten":
+            shape = [math.prod(shape)]
+        elif kind == "Linear":
+            shape = [layer.out_features]
+        out.append(list(shape))
+    return out
+
+
+SHAPES_RIGHT = [
+    (shapes_by_formula, "tuples"),  # written otherwise than the model solution
+    (lambda layers, s: [torch.Size(t) for t in shapes_by_formula(layers, s)], "torch-size"),
+    (lambda layers, s: [list(map(float, t)) for t in shapes_by_formula(layers, s)], "whole-floats"),
+    (lambda layers, s: [np.array(t) for t in shapes_by_formula(layers, s)], "arrays"),
+    (shapes_with_math_floor, "lists-math-floor"),
+    (lambda layers, s: tuple(shapes_by_formula(layers, s)), "a-tuple-of-shapes"),
+]
+
+
+@pytest.mark.parametrize("answer", [answer for answer, _ in SHAPES_RIGHT], ids=[name for _, name in SHAPES_RIGHT])
 def test_vgg_output_shapes_accepts_right_shapes_in_another_type(answer):
     for seed in range(3):
         text = verdict(lab03.vgg_output_shapes, answer, seed)
@@ -401,3 +574,9 @@ WRONG_ANSWERS = index(*(("rotate_invert", name) for name in ROTATE_INVERT_WRONG_
                       *(("my_transform", name) for name in MY_TRANSFORM_WRONG_IDS),
                       *(("plot_samples", name) for name in PLOT_SAMPLES_WRONG_IDS),
                       *(("vgg_output_shapes", name) for name in SHAPES_WRONG_IDS))
+# The right answers written another way (other choices, types, styles) that they build, by question, named by their ids.
+RIGHT_ANSWERS = index(*(("rotate_invert", name) for _, name in ROTATE_INVERT_RIGHT),
+                      *(("shift_scale", name) for _, name in SHIFT_SCALE_RIGHT),
+                      *(("my_transform", name) for _, name in MY_TRANSFORM_RIGHT),
+                      *(("plot_samples", name) for _, name in PLOT_SAMPLES_RIGHT),
+                      *(("vgg_output_shapes", name) for _, name in SHAPES_RIGHT))

@@ -1,7 +1,8 @@
 """Lab 4's checks: the model solution passes every case for many seeds; known-wrong answers fail with a
-message that names the mistake; params_by_hand never shows PyTorch's counts."""
+message that names the mistake; right answers written another way pass; params_by_hand never shows PyTorch's counts."""
 import copy
 import sys
+from collections import OrderedDict
 
 import numpy as np
 import pytest
@@ -38,13 +39,50 @@ class_test_net, params_by_hand = SOLUTION["class_test_net"], SOLUTION["params_by
 feature_extractor, fine_tune_setup = SOLUTION["feature_extractor"], SOLUTION["fine_tune_setup"]
 
 
-def test_pool_before_relu_is_fine_too():
-    def pool_first():
-        return nn.Sequential(nn.Conv2d(1, 1, 2, stride=2), nn.ReLU(), nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(1, 2, 2),
-                             nn.MaxPool2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(8, 10), nn.ReLU(),
-                             nn.Linear(10, 10), nn.ReLU(), nn.Linear(10, 3))
+def pool_first():
+    """The ReLU after the max pooling (they commute), and 'same' padding as an explicit nn.ZeroPad2d."""
+    return nn.Sequential(nn.Conv2d(1, 1, 2, stride=2), nn.ReLU(), nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(1, 2, 2),
+                         nn.MaxPool2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(8, 10), nn.ReLU(),
+                         nn.Linear(10, 10), nn.ReLU(), nn.Linear(10, 3))
 
-    assert verdict(check.class_test_net, pool_first).startswith("✓")
+
+def named_layers():
+    return nn.Sequential(OrderedDict(
+        conv1=nn.Conv2d(1, 1, kernel_size=(2, 2), stride=(2, 2), padding="valid"), relu1=nn.ReLU(),  # the slide's words
+        conv2=nn.Conv2d(1, 2, kernel_size=(2, 2), stride=1, padding="same"), relu2=nn.ReLU(),
+        pool=nn.MaxPool2d(2), flatten=nn.Flatten(start_dim=1),
+        dense1=nn.Linear(2 * 2 * 2, 10), relu3=nn.ReLU(), dense2=nn.Linear(10, 10), relu4=nn.ReLU(), output=nn.Linear(10, 3)))
+
+
+def features_and_classifier():
+    """Two nn.Sequential parts, as torchvision's networks (nested Sequentials are one Sequential)."""
+    features = nn.Sequential(nn.Conv2d(1, 1, 2, stride=2, padding=0), nn.ReLU(inplace=True),
+                             nn.Conv2d(1, 2, 2, padding="same"), nn.ReLU(inplace=True), nn.MaxPool2d(2, 2))
+    classifier = nn.Sequential(nn.Flatten(), nn.Linear(8, 10), nn.ReLU(inplace=True), nn.Linear(10, 10), nn.ReLU(inplace=True),
+                               nn.Linear(10, 3))
+    return nn.Sequential(features, classifier)
+
+
+def appended_in_a_loop():
+    """The dense layers appended in a loop over their sizes."""
+    model = nn.Sequential(nn.Conv2d(1, 1, 2, 2), nn.ReLU(), nn.Conv2d(1, 2, 2, padding="same"), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten())
+    sizes = [8, 10, 10, 3]
+    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        model.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            model.append(nn.ReLU())
+    return model
+
+
+CLASS_TEST_RIGHT = [(pool_first, "pool-before-relu"), (named_layers, "ordered-dict"),
+                    (features_and_classifier, "features-and-classifier"), (appended_in_a_loop, "appended-in-a-loop")]
+
+
+@pytest.mark.parametrize("answer", [answer for answer, _ in CLASS_TEST_RIGHT], ids=[name for _, name in CLASS_TEST_RIGHT])
+def test_class_test_nets_built_another_way_pass(answer):
+    text = verdict(check.class_test_net, answer)
+    assert text.startswith("✓"), text
 
 
 class AsAClass(nn.Module):
@@ -94,11 +132,40 @@ def test_class_test_net_names_the_mistake_without_the_parameter_counts(answer, m
 
 
 # --------------------------------------------------------------------------- parameters by hand
-def test_params_by_hand_passes_as_dict_list_and_other_number_types():
+def counted_with_helpers(size=8):
+    """A helper per kind of layer, and the sides worked out in a loop."""
+    def conv(k, c_in, filters):
+        return (k * k * c_in + 1) * filters
+
+    def dense(n_in, units):
+        return (n_in + 1) * units
+
+    side = size
+    for kernel, stride in ((2, 2), (1, 1), (2, 2)):  # conv1 ('valid'), conv2 ('same' keeps the side), the pooling
+        side = side if (kernel, stride) == (1, 1) else (side - kernel) // stride + 1
+    return {"conv1": conv(2, 1, 1), "conv2": conv(2, 1, 2), "pool": 0, "dense1": dense(2 * side * side, 10),
+            "dense2": dense(10, 10), "output": dense(10, 3)}
+
+
+PARAMS_RIGHT = [
+    (lambda size=8: list(params_by_hand(size).values()), "list"),
+    (lambda size=8: {k: float(v) for k, v in params_by_hand(size).items()}, "whole-floats"),
+    (lambda size=8: {k: torch.tensor(v) for k, v in params_by_hand(size).items()}, "0-d-tensors"),
+    (lambda size=8: tuple(params_by_hand(size).values()), "tuple"),
+    (lambda size=8: {k: np.int64(v) for k, v in params_by_hand(size).items()}, "numpy-ints"),
+    (counted_with_helpers, "helpers"),
+    (lambda size=8: {**params_by_hand(size), "total": sum(params_by_hand(size).values())}, "with-a-total"),  # a key more
+]
+
+
+def test_params_by_hand_counts_what_pytorch_counts():
     assert check.reference_params(8) == {"conv1": 5, "conv2": 10, "pool": 0, "dense1": 90, "dense2": 110, "output": 33}
-    assert verdict(check.params_by_hand, lambda size=8: list(params_by_hand(size).values())).startswith("✓")
-    assert verdict(check.params_by_hand, lambda size=8: {k: float(v) for k, v in params_by_hand(size).items()}).startswith("✓")
-    assert verdict(check.params_by_hand, lambda size=8: {k: torch.tensor(v) for k, v in params_by_hand(size).items()}).startswith("✓")
+
+
+@pytest.mark.parametrize("answer", [answer for answer, _ in PARAMS_RIGHT], ids=[name for _, name in PARAMS_RIGHT])
+def test_params_by_hand_passes_as_dict_list_and_other_number_types(answer):
+    text = verdict(check.params_by_hand, answer)
+    assert text.startswith("✓"), text
 
 
 def true_division(size=8):
@@ -141,32 +208,86 @@ def test_a_wrapped_course_function_is_not_an_answer(answer):
 
 
 # --------------------------------------------------------------------------- feature extraction, fine-tuning
-def test_transfer_answers_written_other_ways_pass():
-    def rebuilt(base, n_classes):  # a new Sequential around the base's own (frozen) features: fine
-        base.requires_grad_(False)
-        for m in base.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                transfer.freeze_batchnorm(m)
-        return nn.Sequential(base.features, nn.Flatten(), nn.Linear(1152, n_classes))
+def rebuilt(base, n_classes):  # a new Sequential around the base's own (frozen) features: fine
+    base.requires_grad_(False)
+    for m in base.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            transfer.freeze_batchnorm(m)
+    return nn.Sequential(base.features, nn.Flatten(), nn.Linear(1152, n_classes))
 
-    assert verdict(check.feature_extractor, rebuilt).startswith("✓")
 
-    def module_by_module(model):
-        block = model.features.block3
-        block.requires_grad_(True)
-        for m in block.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.requires_grad_(False)
-                transfer.freeze_batchnorm(m)
-        return model
+def frozen_in_one_call(base, n_classes):  # freeze_batchnorm finds the batch-norm layers itself
+    base.requires_grad_(False)
+    transfer.freeze_batchnorm(base)
+    base.classifier[1] = nn.Linear(1152, n_classes)
+    return base
 
-    assert verdict(check.fine_tune_setup, module_by_module).startswith("✓")
 
-    def then_train_mode(model):  # model.train() at the end: freeze_batchnorm's layers stay frozen in training
-        return module_by_module(model).train()
+def head_first_then_unfrozen(base, n_classes):  # the head put in first, frozen with the rest, then made trainable again
+    base.classifier[-1] = nn.Linear(base.classifier[-1].in_features, n_classes)
+    for p in base.parameters():
+        p.requires_grad = False
+    transfer.freeze_batchnorm(base)
+    base.classifier[-1].requires_grad_(True)
+    return base
 
-    assert verdict(check.fine_tune_setup, then_train_mode).startswith("✓")
 
+def new_classifier(base, n_classes):  # the whole classifier replaced: a new Flatten and the new Linear
+    for name, p in base.named_parameters():
+        p.requires_grad = False
+    for m in base.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            transfer.freeze_batchnorm(m)
+    base.classifier = nn.Sequential(nn.Flatten(), nn.Linear(128 * 3 * 3, n_classes))
+    return base
+
+
+def module_by_module(model):
+    block = model.features.block3
+    block.requires_grad_(True)
+    for m in block.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.requires_grad_(False)
+            transfer.freeze_batchnorm(m)
+    return model
+
+
+def then_train_mode(model):  # model.train() at the end: freeze_batchnorm's layers stay frozen in training
+    return module_by_module(model).train()
+
+
+def by_parameter_names(model):  # the names say where each parameter is: block3's convolution is block3.0
+    for name, p in model.named_parameters():
+        if name.startswith("features.block3.0."):
+            p.requires_grad = True
+    transfer.freeze_batchnorm(model.features.block3[1])
+    return model
+
+
+def unfrozen_then_batchnorm_refrozen(model):  # freeze_batchnorm also takes the requires_grad back from batch norm
+    transfer.freeze_batchnorm(model.features.block3.requires_grad_(True))
+    return model
+
+
+TRANSFER_RIGHT = [
+    (check.feature_extractor, rebuilt, "rebuilt"),
+    (check.feature_extractor, frozen_in_one_call, "frozen-in-one-call"),
+    (check.feature_extractor, head_first_then_unfrozen, "head-first-then-unfrozen"),
+    (check.feature_extractor, new_classifier, "new-classifier"),
+    (check.fine_tune_setup, module_by_module, "module-by-module"),
+    (check.fine_tune_setup, then_train_mode, "then-train-mode"),
+    (check.fine_tune_setup, by_parameter_names, "by-parameter-names"),
+    (check.fine_tune_setup, unfrozen_then_batchnorm_refrozen, "unfrozen-then-batchnorm-refrozen"),
+]
+
+
+@pytest.mark.parametrize("question, answer", [pytest.param(q, a, id=f"{q.answer}-{name}") for q, a, name in TRANSFER_RIGHT])
+def test_transfer_answers_written_other_ways_pass(question, answer):
+    text = verdict(question, answer)
+    assert text.startswith(f"✓ {question.title}"), text
+
+
+def test_a_setup_that_returns_nothing_is_named():
     def returns_nothing(model):  # the question says: return the model
         module_by_module(model)
 
@@ -327,17 +448,40 @@ def with_run(name, **values):
     return {**GOOD, name: runs}
 
 
-def test_transfer_results_passes_in_other_number_types():
+def test_the_fixtures_runs_pass_and_score_differently():
     assert check.expected_trainable(10) == {"feature extraction": 11_530, "fine-tuning": 11_530 + 73_856}
     assert len({run["test_acc"] for run in GOOD["feature extraction"]}) == 3, "the seeds must score differently"
     assert report(check.transfer_results, GOOD).startswith("✓")
-    tensors = {name: [{k: v if k == "model" else torch.tensor(v) for k, v in run.items()} for run in runs]
-               for name, runs in GOOD.items()}
-    assert report(check.transfer_results, tensors).startswith("✓")
-    assert report(check.transfer_results, with_run("fine-tuning", trainable=85_386.0)).startswith("✓")
-    assert report(check.transfer_results, {name: tuple(runs) for name, runs in GOOD.items()}).startswith("✓")
-    off = GOOD["fine-tuning"][1]["test_acc"] + MEASURE_TOLERANCE / 2  # measured with other batches: a last-digit difference
-    assert report(check.transfer_results, with_run("fine-tuning", test_acc=off)).startswith("✓")
+
+
+def grown_in_a_defaultdict():
+    from collections import defaultdict
+
+    results = defaultdict(list)
+    for seed in range(3):
+        for name in ("feature extraction", "fine-tuning"):
+            results[name].append(GOOD[name][seed])
+    return results
+
+
+TRANSFER_RESULTS_RIGHT = [
+    ({name: [{k: v if k == "model" else torch.tensor(v) for k, v in run.items()} for run in runs] for name, runs in GOOD.items()},
+     "0-d-tensors"),
+    (with_run("fine-tuning", trainable=85_386.0), "whole-float-count"),
+    ({name: tuple(runs) for name, runs in GOOD.items()}, "tuples"),
+    (with_run("fine-tuning", test_acc=GOOD["fine-tuning"][1]["test_acc"] + MEASURE_TOLERANCE / 2),
+     "within-the-tolerance"),  # measured with other batches: a last-digit difference
+    ({name: [{**run, "test_acc": np.float32(run["test_acc"]), "trainable": np.int64(run["trainable"]),
+              "seconds": np.float64(run["seconds"])} for run in runs] for name, runs in GOOD.items()}, "numpy-numbers"),
+    (grown_in_a_defaultdict(), "defaultdict"),
+    ({name: [{**run, "seed": seed} for seed, run in enumerate(runs)] for name, runs in GOOD.items()}, "extra-keys"),
+]
+
+
+@pytest.mark.parametrize("value", [value for value, _ in TRANSFER_RESULTS_RIGHT], ids=[name for _, name in TRANSFER_RESULTS_RIGHT])
+def test_transfer_results_passes_in_other_number_types(value):
+    text = report(check.transfer_results, value)
+    assert text.startswith("✓"), text
 
 
 def test_the_models_are_measured_where_they_are_and_left_as_they_were():
@@ -478,3 +622,8 @@ WRONG_ANSWERS = index(*(("class_test_net", message) for _, message in CLASS_TEST
                       *(("params_by_hand", message) for _, message, _ in PARAMS_WRONG),
                       *((question.answer, message) for question, _, message in TRANSFER_WRONG),
                       *(("transfer_results", message) for _, message in TRANSFER_RESULTS_WRONG))
+# The right answers written another way (other types, styles, helpers) that they build, by question, named by their ids.
+RIGHT_ANSWERS = index(*(("class_test_net", name) for _, name in CLASS_TEST_RIGHT),
+                      *(("params_by_hand", name) for _, name in PARAMS_RIGHT),
+                      *((question.answer, name) for question, _, name in TRANSFER_RIGHT),
+                      *(("transfer_results", name) for _, name in TRANSFER_RESULTS_RIGHT))

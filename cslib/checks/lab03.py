@@ -187,17 +187,34 @@ def drive_plot_samples(answer, seed, n_transforms, n):
         inside = list(getattr(fig, "flat", [fig]))  # an array of axes (fig, axes = plt.subplots(2, 2)) holds its figure too
         return {"is_figure": False, "type": "an array of axes" if hasattr(fig, "flat") else type(fig).__name__,
                 "has_figure": any(isinstance(getattr(item, "figure", None), Figure) for item in inside)}
+
+    def bands(centers: list[float], tolerance: float) -> list[int]:
+        """The band (grid row or column) of each centre: centres closer than ``tolerance`` to the previous one share it."""
+        band, last, found = -1, None, {}
+        for k in sorted(range(len(centers)), key=centers.__getitem__):
+            if last is None or centers[k] - last > tolerance:
+                band += 1
+            found[k], last = band, centers[k]
+        return [found[k] for k in range(len(centers))]
+
+    panels = [fig]  # the figure and its subfigures (fig.subfigures), each with its own grid of axes and texts
+    for panel in panels:
+        panels += list(getattr(panel, "subfigs", []))
     image_axes = [ax for ax in fig.axes if ax.images]
     arrays = {ax.images[0].get_array().tobytes() for ax in image_axes}
+    boxes = [ax.get_window_extent() for ax in image_axes]  # where each image sits on the figure, subfigures included
+    rows = bands([-(b.y0 + b.y1) / 2 for b in boxes], min((b.height for b in boxes), default=1) / 2)  # top row first
+    columns = bands([(b.x0 + b.x1) / 2 for b in boxes], min((b.width for b in boxes), default=1) / 2)
     placement = []  # [grid row, grid column, the transform's row] of each sample that can be told apart
-    for ax in image_axes:
-        spec = ax.get_subplotspec()
+    for ax, row, column in zip(image_axes, rows, columns):
         source = made.get(key(ax.images[0].get_array()))
-        if spec is not None and source is not None:
-            placement.append([spec.rowspan.start, spec.colspan.start, source])
-    texts = [t.get_text() for t in fig.texts]
-    if getattr(fig, "_suptitle", None) is not None:
-        texts.append(fig._suptitle.get_text())
+        if source is not None:
+            placement.append([row, column, source])
+    texts = []
+    for panel in panels:
+        texts += [t.get_text() for t in panel.texts]
+        if getattr(panel, "_suptitle", None) is not None:
+            texts.append(panel._suptitle.get_text())
     for ax in fig.axes:
         texts += [ax.get_title(loc) for loc in ("left", "center", "right")] + [ax.get_ylabel(), ax.get_xlabel()]
         texts += [t.get_text() for t in ax.texts]
