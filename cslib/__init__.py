@@ -34,7 +34,7 @@ REPO = "dlcv-course/dlcv-pytorch"  # GitHub owner/name, used by the notebooks' C
 from cslib.runtime import budget, fast_mode, get_device, set_seed, setup  # noqa: E402
 from cslib.train import accuracy, evaluate, fit, predict_proba, train_batch  # noqa: E402
 
-_SUBMODULES = {"augment", "checks", "compare", "conv", "data", "grade", "labs", "models", "plot", "recipe", "runtime", "shifts",
+_SUBMODULES = {"augment", "checks", "compare", "conv", "data", "figcheck", "grade", "labs", "models", "plot", "recipe", "runtime", "shifts",
                "train", "transfer", "widgets"}
 
 

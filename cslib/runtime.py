@@ -116,4 +116,8 @@ def setup(seed: int = 0, fast: bool | int | str | None = None) -> torch.device:
     print(f"cslib {__version__} | torch {torch.__version__} | device: {describe_device(device)} | mode: {mode} | seed {seed}")
     if device.type == "cpu":
         print("No GPU found: this works on the CPU, only slower. In Colab: Runtime > Change runtime type > GPU.")
+    if os.environ.get("CSLIB_CHECK_FIGURES") == "1":  # the tests: fail a cell whose figure tells lines apart by colour alone
+        from cslib import figcheck
+
+        figcheck.watch()
     return device
