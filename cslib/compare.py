@@ -8,7 +8,10 @@ read off the paired differences, with a 95 % confidence interval for their mean 
     # dropout vs early stopping: dropout ahead in 5 of 5 seeds, mean +2.1 points (95 % interval +1.6 to +2.6)
     # dropout vs early stopping: no measurable difference (mean +0.3 points, 95 % interval -0.5 to +1.1; dropout ahead in 3 of 5 seeds)
 
-A verdict is given only when the interval leaves out zero. In fast mode (``CSLIB_FAST=1``), where
+A verdict is given only when the interval leaves out zero. Where several comparisons are printed together
+(``comparisons=k``), each interval is widened to 100 - 5/k % (Bonferroni), so that all k of them hold together
+with at least 95 %: among four comparisons of networks that do not differ, one would otherwise come out
+"ahead" about one time in five by chance. In fast mode (``CSLIB_FAST=1``), where
 nothing trains long enough, the line says so instead, and with fewer than 3 seeds it says there are too
 few. The standard every comparison follows is written down once, in docs/contributing.md ("Experiments").
 """
@@ -23,16 +26,38 @@ from cslib.runtime import fast_mode
 MIN_SEEDS = 3
 FAST_VERDICT = "fast mode: too little training to conclude"
 
-# Two-sided 95 % quantiles of Student's t distribution, by degrees of freedom (1 to 30); above 30, 1.96.
-_T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+def _inside(t: float, df: int) -> float:
+    """P(-t <= T <= t) for Student's t with ``df`` degrees of freedom, exactly: the finite sums for whole degrees of
+    freedom (Abramowitz and Stegun, 26.7.3 and 26.7.4), with theta = atan(t / sqrt(df))."""
+    theta = math.atan(t / math.sqrt(df))
+    s, c2 = math.sin(theta), math.cos(theta) ** 2
+    if df % 2 == 0:  # sin(theta) (1 + 1/2 cos^2 + 1*3/(2*4) cos^4 + ...), df/2 terms
+        term = total = 1.0
+        for k in range(1, df // 2):
+            term *= (2 * k - 1) / (2 * k) * c2
+            total += term
+        return s * total
+    term = total = 1.0  # 2/pi (theta + sin cos (1 + 2/3 cos^2 + 2*4/(3*5) cos^4 + ...)), (df - 1)/2 terms
+    for k in range(1, (df - 1) // 2):
+        term *= 2 * k / (2 * k + 1) * c2
+        total += term
+    return 2 / math.pi * (theta + (s * math.cos(theta) * total if df > 1 else 0.0))
 
 
-def t95(df: int) -> float:
-    """The two-sided 95 % quantile of Student's t with ``df`` degrees of freedom (1.96 above 30)."""
+def t_quantile(df: int, level: float = 0.95) -> float:
+    """The two-sided quantile of Student's t: the t with P(-t <= T <= t) = ``level``, for ``df`` degrees of freedom
+    (4.303 for df = 2 at 95 %), found by halving an interval."""
     if isinstance(df, bool) or not isinstance(df, int) or df < 1:
         raise ValueError(f"degrees of freedom must be a whole number of at least 1, got {df!r}")
-    return _T95[df - 1] if df <= len(_T95) else 1.96
+    if not 0 < level < 1:
+        raise ValueError(f"level is a probability between 0 and 1, got {level!r}")
+    low, high = 0.0, 1.0
+    while _inside(high, df) < level:
+        high *= 2
+    for _ in range(60):
+        middle = (low + high) / 2
+        low, high = (middle, high) if _inside(middle, df) < level else (low, middle)
+    return (low + high) / 2
 
 
 @dataclass(frozen=True)
@@ -46,6 +71,23 @@ class Comparison:
     higher_is_better: bool
     digits: int = 1  # decimals shown for the differences
     over: str = "seeds"  # what the pairs are: "seeds", "draws", "repeats"
+    comparisons: int = 1  # how many comparisons are printed together (Bonferroni: each at 100 - 5/k %)
+
+    def __post_init__(self):
+        if isinstance(self.comparisons, bool) or not isinstance(self.comparisons, int) or self.comparisons < 1:
+            raise ValueError(f"comparisons is how many comparisons are printed together (1 or more), got {self.comparisons!r}")
+
+    @property
+    def level(self) -> float:
+        """The interval's confidence: 0.95, or 1 - 0.05/k for one of k comparisons printed together."""
+        return 1 - 0.05 / self.comparisons
+
+    def _interval_text(self) -> str:
+        """ "95 % interval -0.5 to +1.1", or "98.75 % interval -0.9 to +1.5, one of 4 comparisons"."""
+        low, high = (f"{v:+.{self.digits}f}" for v in self.interval)
+        family = f", one of {self.comparisons} comparisons" if self.comparisons > 1 else ""
+        digits = 4 + max(0, len(str(self.comparisons)) - 2)  # 98.75, 99.95, 99.995: never a rounded-up 100
+        return f"{100 * self.level:.{digits}g} % interval {low} to {high}{family}"
 
     @property
     def n(self) -> int:
@@ -57,11 +99,11 @@ class Comparison:
 
     @property
     def half_width(self) -> float:
-        """Half the width of the 95 % interval of the mean difference (nan with one seed)."""
+        """Half the width of the interval of the mean difference at ``level`` (nan with one seed)."""
         if self.n < 2:
             return math.nan
         sd = math.sqrt(sum((d - self.mean) ** 2 for d in self.differences) / (self.n - 1))
-        return t95(self.n - 1) * sd / math.sqrt(self.n)
+        return t_quantile(self.n - 1, self.level) * sd / math.sqrt(self.n)
 
     @property
     def interval(self) -> tuple[float, float]:
@@ -98,13 +140,12 @@ class Comparison:
             return FAST_VERDICT
         if self.n < MIN_SEEDS:
             return f"too few {self.over} to conclude ({self.n}; at least {MIN_SEEDS} needed)"
-        low, high = (f"{v:+.{self.digits}f}" for v in self.interval)
         mean = f"mean {self.mean:+.{self.digits}f}" + (f" {self.unit}" if self.unit else "")
         if self.winner is None:
-            return (f"no measurable difference ({mean}, 95 % interval {low} to {high}; "
+            return (f"no measurable difference ({mean}, {self._interval_text()}; "
                     f"{self.name_a} ahead in {self.a_ahead} of {self.n} {self.over})")
         ahead = self.a_ahead if self.winner == self.name_a else self.b_ahead
-        return f"{self.winner} ahead in {ahead} of {self.n} {self.over}, {mean} (95 % interval {low} to {high})"
+        return f"{self.winner} ahead in {ahead} of {self.n} {self.over}, {mean} ({self._interval_text()})"
 
     def __str__(self) -> str:
         return f"{self.name_a} vs {self.name_b}: {self.verdict()}"
@@ -112,12 +153,14 @@ class Comparison:
 
 def paired(a: Sequence[float], b: Sequence[float], name_a: str = "A", name_b: str = "B", *,
            scale: float = 100, unit: str = "points", higher_is_better: bool = True, digits: int = 1,
-           over: str = "seeds") -> Comparison:
+           over: str = "seeds", comparisons: int = 1) -> Comparison:
     """Compare A and B measured with the same seeds: ``a[i]`` and ``b[i]`` share seed ``i``.
 
     Values are accuracies by default, shown in points (``scale=100``) with ``digits`` decimals; for times
     use ``scale=1, unit="s", higher_is_better=False, digits=2``. ``over`` names what the pairs are ("draws",
-    "repeats"); the default is "seeds". ``print()`` the result for its verdict line.
+    "repeats"); the default is "seeds". ``comparisons``: how many comparisons are printed together, this one
+    included (each interval then at 100 - 5/k %, so that together they hold with 95 %). ``print()`` the result for
+    its verdict line.
     """
     a, b = [float(v) for v in a], [float(v) for v in b]
     if len(a) != len(b):
@@ -126,7 +169,8 @@ def paired(a: Sequence[float], b: Sequence[float], name_a: str = "A", name_b: st
         raise ValueError("paired needs at least one seed's values")
     if not all(math.isfinite(v) for v in a + b):
         raise ValueError(f"paired got a value that is not a finite number: {a} / {b}")
-    return Comparison(name_a, name_b, tuple(scale * (x - y) for x, y in zip(a, b)), unit, higher_is_better, digits, over)
+    return Comparison(name_a, name_b, tuple(scale * (x - y) for x, y in zip(a, b)), unit, higher_is_better, digits, over,
+                      comparisons)
 
 
 def mean_sd(values: Sequence[float], digits: int = 3) -> str:

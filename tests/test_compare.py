@@ -11,14 +11,34 @@ def full_mode(monkeypatch):
     monkeypatch.setenv("CSLIB_FAST", "0")
 
 
-def test_t_quantiles_are_students():
-    assert compare.t95(1) == 12.706
-    assert compare.t95(2) == 4.303
-    assert compare.t95(4) == 2.776
-    assert compare.t95(30) == 2.042
-    assert compare.t95(200) == 1.96
+@pytest.mark.parametrize("df, level, table", [  # the printed tables of Student's t (two-sided)
+    (1, 0.95, 12.706), (2, 0.95, 4.303), (3, 0.95, 3.182), (4, 0.95, 2.776), (9, 0.95, 2.262), (30, 0.95, 2.042),
+    (120, 0.95, 1.980), (2, 0.99, 9.925), (10, 0.99, 3.169), (5, 0.98, 3.365), (3, 0.999, 12.924), (7, 0.90, 1.895),
+])
+def test_t_quantiles_are_students(df, level, table):
+    assert compare.t_quantile(df, level) == pytest.approx(table, abs=0.0006)
+
+
+def test_t_quantiles_refuse_what_they_cannot_take():
     with pytest.raises(ValueError, match="degrees of freedom"):
-        compare.t95(0)
+        compare.t_quantile(0)
+    with pytest.raises(ValueError, match="level is a probability"):
+        compare.t_quantile(3, 95)
+
+
+def test_comparisons_printed_together_widen_each_interval(full_mode):
+    """Four comparisons together: each interval at 98.75 %, so that a difference one 95 % interval would call
+    (here 3 of 3 seeds, just clear of zero) is no longer called; the line says which interval it is."""
+    a, b = [0.93, 0.91, 0.95], [0.90, 0.89, 0.91]
+    alone, together = compare.paired(a, b, "a", "b"), compare.paired(a, b, "a", "b", comparisons=4)
+    assert alone.winner == "a" and together.winner is None
+    width = (alone.interval[1] - alone.interval[0]) / (together.interval[1] - together.interval[0])
+    assert width == pytest.approx(compare.t_quantile(2) / compare.t_quantile(2, 0.9875))
+    assert str(alone) == "a vs b: a ahead in 3 of 3 seeds, mean +3.0 points (95 % interval +0.5 to +5.5)"
+    assert str(together) == ("a vs b: no measurable difference (mean +3.0 points, 98.75 % interval -2.1 to +8.1, "
+                             "one of 4 comparisons; a ahead in 3 of 3 seeds)")
+    with pytest.raises(ValueError, match="comparisons is how many"):
+        compare.paired(a, b, comparisons=0)
 
 
 def test_a_consistent_difference_names_the_winner_with_its_interval(full_mode):
@@ -27,8 +47,8 @@ def test_a_consistent_difference_names_the_winner_with_its_interval(full_mode):
     assert result.a_ahead == 5
     assert result.differences == pytest.approx((2.0, 2.5, 2.0, 2.0, 3.0))
     low, high = result.interval
-    assert low == pytest.approx(2.3 - 2.776 * 0.4472136 / 5 ** 0.5, abs=1e-6)
-    assert high == pytest.approx(2.3 + 2.776 * 0.4472136 / 5 ** 0.5, abs=1e-6)
+    assert low == pytest.approx(2.3 - 2.7764 * 0.4472136 / 5 ** 0.5, abs=1e-4)
+    assert high == pytest.approx(2.3 + 2.7764 * 0.4472136 / 5 ** 0.5, abs=1e-4)
     assert str(result) == ("dropout vs early stopping: dropout ahead in 5 of 5 seeds, mean +2.3 points "
                            "(95 % interval +1.7 to +2.9)")
 
