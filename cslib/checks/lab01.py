@@ -7,7 +7,7 @@ import functools
 from cslib.checks import (Case, Outcome, Question, as_int, as_number, compare_models, describe, fraction_problem,
                           measured_problem)
 from cslib.checks.probe import describe_model
-from cslib.checks.weights import fingerprint, not_shipped, unwrap
+from cslib.checks.weights import not_shipped, same_network, seeds_problem, unwrap
 
 MODEL_INPUT = (4, 784)
 NETWORKS = {"BN + dropout 0.25": (True, 0.25), "dropout 0.25": (False, 0.25), "dropout 0.1": (False, 0.1),
@@ -260,14 +260,12 @@ def _judge_results(expected: dict, got) -> Outcome:
         guesses = "; ".join(f"{m[0]!r} should be {name!r}" for name, m in close.items() if m)
         return Outcome(False, f"missing run(s): {', '.join(map(repr, missing))}; results has {list(got)}"
                        + (f" ({guesses}: use the keys exactly as the table writes them)" if guesses else ""))
-    seen = {}  # each run's weights (a hash) and where they were first
+    handed = {}  # every run so far, by where it is in results
     for name in expected["runs"]:
         runs = got[name]
-        if isinstance(runs, dict):
-            return Outcome(False, f"results[{name!r}] is one run: give a list of {SEEDS} runs, one per seed "
-                                  f"(seeds 0 to {SEEDS - 1}), each what train_and_evaluate returns")
-        if not isinstance(runs, (list, tuple)) or len(runs) != SEEDS:
-            return Outcome(False, f"results[{name!r}] should be a list of {SEEDS} runs, one per seed, got {describe(runs)}")
+        problem = seeds_problem(f"results[{name!r}]", runs, SEEDS, ", each what train_and_evaluate returns")
+        if problem:
+            return Outcome(False, problem)
         for seed, run in enumerate(runs):
             what = f"results[{name!r}][{seed}]"
             problem = _run_problem(what, run) or ("" if not isinstance(run, dict) or "model" in run else
@@ -280,11 +278,11 @@ def _judge_results(expected: dict, got) -> Outcome:
             problem = measured_problem(what, {**run, "model": remeasure_run(name, run["model"], fast)}, DATA)
             if problem:
                 return Outcome(False, problem)
-            print_ = fingerprint(run["model"])
-            if print_ in seen:
-                return Outcome(False, f"{seen[print_]} and {what} are the same trained network: build and train a new "
-                                      "network for each run, and call cslib.set_seed(seed) with the run's own seed before it")
-            seen[print_] = what
+        handed.update({f"results[{name!r}][{seed}]": run for seed, run in enumerate(runs)})
+        problem = same_network(handed, "build and train a new network for each run, and call cslib.set_seed(seed) with "
+                                       "the run's own seed before it")
+        if problem:
+            return Outcome(False, problem)
         accuracies = [(as_number(run["train_acc"]), as_number(run["test_acc"])) for run in runs]
         if len(set(accuracies)) == 1:
             return Outcome(False, f"the {SEEDS} runs of results[{name!r}] have the same accuracies: call "

@@ -10,7 +10,7 @@ import functools
 
 from cslib.checks import (Case, Outcome, Question, as_int, as_number, count_problem, describe, fraction_problem,
                           measured_problem, not_sequential)
-from cslib.checks.weights import fingerprint, not_shipped, unwrap
+from cslib.checks.weights import not_shipped, same_network, seeds_problem, unwrap
 
 LAYERS = ("conv1", "conv2", "pool", "dense1", "dense2", "output")
 
@@ -560,11 +560,9 @@ def _judge_results(expected: dict, got) -> Outcome:
     measured = {}
     for name in RUNS:
         runs = got[name]
-        if isinstance(runs, dict):
-            return Outcome(False, f"transfer_results[{name!r}] is one run: give a list of {SEEDS} runs, one per seed "
-                                  f"(seeds 0 to {SEEDS - 1})")
-        if not isinstance(runs, (list, tuple)) or len(runs) != SEEDS:
-            return Outcome(False, f"transfer_results[{name!r}] should be a list of {SEEDS} runs, one per seed, got {describe(runs)}")
+        problem = seeds_problem(f"transfer_results[{name!r}]", runs, SEEDS)
+        if problem:
+            return Outcome(False, problem)
         for seed, run in enumerate(runs):
             problem = _run_problem(name, seed, run, expected, measured)
             if problem:
@@ -572,13 +570,10 @@ def _judge_results(expected: dict, got) -> Outcome:
         if len({as_number(run["test_acc"]) for run in runs}) == 1:
             return Outcome(False, f"the {SEEDS} runs of transfer_results[{name!r}] have the same test accuracy: call "
                                   "cslib.set_seed(seed) with the run's own seed before each run")
-    prints = {}
-    for name in RUNS:
-        for seed, run in enumerate(got[name]):
-            what = f"transfer_results[{name!r}][{seed}]"
-            first = prints.setdefault(fingerprint(run["model"]), what)
-            if first != what:
-                return Outcome(False, f"{first} and {what} are the same trained network: train a new one for each run")
+    problem = same_network({f"transfer_results[{name!r}][{seed}]": run for name in RUNS for seed, run in enumerate(got[name])},
+                           "train a new one for each run")
+    if problem:
+        return Outcome(False, problem)
     problem = _start_problem({key: now["head"] for key, now in measured.items()})
     return Outcome(not problem, problem)
 

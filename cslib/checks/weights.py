@@ -83,6 +83,32 @@ def fingerprint(shipped: Any) -> str | None:
     return digest.hexdigest()
 
 
+def seeds_problem(what: str, runs: Any, seeds: int, one_run: str = "") -> str:
+    """What is wrong with ``runs`` as a list of one run per seed ("" if nothing); ``one_run`` ends the message for a
+    single run handed in where the list belongs."""
+    from cslib.checks import describe
+
+    if isinstance(runs, dict):
+        return f"{what} is one run: give a list of {seeds} runs, one per seed (seeds 0 to {seeds - 1}){one_run}"
+    if not isinstance(runs, (list, tuple)) or len(runs) != seeds:
+        return f"{what} should be a list of {seeds} runs, one per seed, got {describe(runs)}"
+    return ""
+
+
+def same_network(runs: dict[str, Any], fix: str) -> str:
+    """The first two of ``{where: run}`` that hand in one trained network (the same weights), or "": the message
+    names both and ends with ``fix``."""
+    seen: dict[str, str] = {}
+    for what, run in runs.items():
+        key = fingerprint(run.get("model")) if isinstance(run, dict) else None
+        if key is None:  # no weights: what is wrong with that run is said elsewhere
+            continue
+        first = seen.setdefault(key, what)
+        if first != what:
+            return f"{first} and {what} are the same trained network: {fix}"
+    return ""
+
+
 def _short(name: str, limit: int = 80) -> str:
     return name if len(name) <= limit else name[:limit] + "..."
 
