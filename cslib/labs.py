@@ -34,8 +34,9 @@ from pathlib import Path
 
 try:
     import nbformat
+    from nbconvert.exporters import HTMLExporter
 except ImportError as error:  # a student install: the lab builder is an instructor tool
-    raise ImportError('python -m cslib.labs is an instructor tool and needs nbformat: pip install -e ".[instructor]" '
+    raise ImportError('python -m cslib.labs is an instructor tool and needs nbformat and nbconvert: pip install -e ".[instructor]" '
                       '-c constraints.txt') from error
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -326,6 +327,59 @@ def out_of_sync(root: Path) -> list[str]:
         if path not in expected:
             problems.append(f"{path.relative_to(root)} has no solution notebook in solutions/")
     return problems
+
+
+# nbconvert's MathJax block (its `mathjax` macro, which nbgrader's feedback template calls without a URL): a
+# MathJax 2 script from a CDN and its configuration.
+MATHJAX_BLOCK = re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.S)
+MATH = re.compile(r"\$|\\\(|\\\[")  # where a markdown cell has a formula: $, \( or \[
+
+
+def offline_mathjax(html: str, has_math: bool = True) -> str:
+    """``html`` with nbconvert's MathJax block replaced by MathJax 3 in the file itself (or dropped where the
+    notebook has no formula): the page loads nothing from another server and renders its formulas offline."""
+    found = MATHJAX_BLOCK.search(html)
+    if found is None:
+        if not has_math:
+            return html
+        raise LabError("the feedback HTML has no MathJax block where nbconvert puts it (<!-- Load mathjax -->): "
+                       "nbconvert's template changed; update cslib.labs.MATHJAX_BLOCK")
+    inline = ""
+    if has_math:
+        from cslib.site import SiteError, mathjax_dir
+
+        try:
+            script = (mathjax_dir() / "tex-svg.js").read_text(encoding="utf-8")  # SVG output: no font files to load
+        except (SiteError, OSError) as e:
+            raise LabError("offline feedback needs MathJax from the sphinx-mathjax-offline package, which the instructor "
+                           f"install brings: pip install -e \".[instructor]\" -c constraints.txt ({e})") from None
+        config = ("window.MathJax = {tex: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']], "
+                  "displayMath: [['$$', '$$'], ['\\\\[', '\\\\]']], processEscapes: true, tags: 'ams'}, "
+                  "svg: {fontCache: 'global'}};")
+        inline = f"<script>{config}</script>\n<script>{script}</script>"
+    return html[:found.start()] + inline + html[found.end():]
+
+
+def has_formula(nb: nbformat.NotebookNode) -> bool:
+    """Whether a markdown cell, or a markdown or LaTeX output, of ``nb`` holds a formula ($, \\( or \\[)."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and MATH.search(cell.source):
+            return True
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if any(MATH.search("".join(data.get(kind, ""))) for kind in ("text/markdown", "text/latex")):
+                return True
+    return False
+
+
+class OfflineFeedback(HTMLExporter):
+    """nbgrader's feedback as HTML, with MathJax inside the file instead of loaded from a CDN, so that a student
+    offline sees the formulas typeset. docs/nbgrader_config.py sets it:
+    ``c.GenerateFeedback.exporter_class = "cslib.labs.OfflineFeedback"``."""
+
+    def from_notebook_node(self, nb, resources=None, **kw):
+        html, resources = super().from_notebook_node(nb, resources, **kw)
+        return offline_mathjax(html, has_formula(nb)), resources
 
 
 def main(argv: list[str] | None = None) -> int:

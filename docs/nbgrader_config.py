@@ -13,3 +13,6 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     "nbgrader.preprocessors.ClearHiddenTests",
 ]
+# Feedback that shows its formulas offline: MathJax inside each feedback file (from the sphinx-mathjax-offline
+# package, which the instructor install brings), where nbconvert's default loads it from a CDN.
+c.GenerateFeedback.exporter_class = "cslib.labs.OfflineFeedback"

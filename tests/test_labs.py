@@ -366,3 +366,57 @@ def test_grade_ids_must_be_unique(tmp_path):
     nbformat.write(nb, path)
     with pytest.raises(labs.LabFormatError, match="grade_id 'conv2d' is already used"):
         labs.build_all(tmp_path)
+
+
+GRADES = {"nbgrader": {"notebook": "lab02", "score": 0, "max_score": 13, "late_penalty": 0}}  # what GetGrades adds
+
+
+def feedback_exporter():
+    """OfflineFeedback with nbgrader's feedback template, as nbgrader's GenerateFeedback sets it up."""
+    nbgrader = pytest.importorskip("nbgrader")
+    formgrader = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
+    return labs.OfflineFeedback(template_name="feedback", extra_template_basedirs=[str(formgrader / "templates")],
+                                extra_template_paths=[str(formgrader / "static" / "node_modules" / "bootstrap" / "dist" / "css")])
+
+
+def test_feedback_carries_its_own_mathjax_and_loads_nothing_from_a_cdn():
+    """OfflineFeedback (docs/nbgrader_config.py) replaces nbconvert's MathJax block, a CDN script, with MathJax in the
+    file where the notebook has a formula, and drops it where it has none."""
+    with_math = new_notebook(cells=[new_markdown_cell("The stride $s$ moves the window: \\(A_{is+k}\\).")])
+    html, _ = feedback_exporter().from_notebook_node(with_math, resources=GRADES)
+    assert "cdnjs" not in html and "window.MathJax = {tex:" in html and "MathJax.Hub" not in html
+    assert html.count("<script>") >= 2 and len(html) > 2_000_000  # the whole of MathJax, not a link to it
+    without, _ = feedback_exporter().from_notebook_node(new_notebook(cells=[new_markdown_cell("No formula.")]), resources=GRADES)
+    assert "cdnjs" not in without and "MathJax" not in without
+    with pytest.raises(labs.LabError, match="no MathJax block where nbconvert puts it"):
+        labs.offline_mathjax("<html><head></head></html>")
+    assert labs.offline_mathjax("<html></html>", has_math=False) == "<html></html>"
+    latex_out = new_code_cell("display(Math('x^2'))", outputs=[new_output("display_data", data={"text/latex": "$x^2$"})])
+    assert labs.has_formula(new_notebook(cells=[latex_out])) and not labs.has_formula(new_notebook(cells=[new_code_cell("x")]))
+
+
+def test_feedback_formulas_render_in_a_browser_with_no_network(tmp_path):
+    """The feedback of lab 2's text (which has formulas), opened in Chromium with every request blocked: MathJax
+    typesets its formulas from the file itself, and the page asks no server for code, styles or fonts (the lab's
+    own Colab badge, a picture, is the notebook's content)."""
+    import re
+
+    from browser import chromium, missing_requirements
+
+    if missing_requirements():
+        pytest.skip(missing_requirements())
+    lab = nbformat.read(ROOT / "labs" / "lab02_convolutions.ipynb", as_version=4)
+    text = new_notebook(cells=[new_markdown_cell(cell.source) for cell in lab.cells if cell.cell_type == "markdown"])
+    html, _ = feedback_exporter().from_notebook_node(text, resources=GRADES)
+    page_file = tmp_path / "lab02_convolutions.html"
+    page_file.write_text(html, encoding="utf-8")
+    requests = []
+    with chromium(tmp_path / "profile") as page:
+        page.context.route(re.compile(r"^(?!file://).*"), lambda route: (requests.append(
+            (route.request.resource_type, route.request.url)), route.abort()))
+        page.goto(page_file.as_uri())
+        page.wait_for_function("document.querySelectorAll('mjx-container svg').length > 0", timeout=60_000)
+        typeset = page.evaluate("document.querySelectorAll('mjx-container').length")
+        left = page.evaluate("document.body.innerText.includes('$C_{i,j}')")
+    code = [(kind, url) for kind, url in requests if kind != "image"]
+    assert typeset >= 4 and not left and code == [], (typeset, left, requests)

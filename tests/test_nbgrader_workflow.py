@@ -67,3 +67,6 @@ def test_the_documented_nbgrader_workflow_releases_the_lab_and_feedback_without_
     assert "check.conv2d()" in text  # the visible tests are there...
     for secret in ("HIDDEN TESTS", ".hidden("):  # ...the hidden ones, with their seeds, are not
         assert secret not in text, secret
+    html = feedback[0].read_text(encoding="utf-8")  # formulas typeset offline: MathJax inside, nothing from a CDN
+    assert "window.MathJax = {tex:" in html and "cdnjs" not in html
+    assert not re.search(r"<(script|link)[^>]+(src|href)=[\"']https?://", html), "the feedback loads something from a server"

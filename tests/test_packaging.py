@@ -99,7 +99,7 @@ print("loaded:", sorted(name for name in sys.modules if name.split(".")[0] in {b
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert "loaded: []" in result.stdout and "✓ pad" in result.stdout
-    assert 'labs: python -m cslib.labs is an instructor tool and needs nbformat: pip install -e ".[instructor]"' in result.stdout
+    assert 'labs: python -m cslib.labs is an instructor tool and needs nbformat and nbconvert: pip install -e ".[instructor]"' in result.stdout
 
 
 def test_requirements_admit_the_torch_on_local_disk():
