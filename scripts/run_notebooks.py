@@ -3,7 +3,8 @@
     CSLIB_DATA=/path/to/data python scripts/run_notebooks.py notebooks/02_*.ipynb solutions/lab02_*.ipynb
 
 Runs in full mode unless CSLIB_FAST=1 is set, records in each notebook's metadata when, where
-and in which mode it ran, and rebuilds labs/ afterwards when a solution was executed.
+and in which mode it ran, writes a lecture's slide types for RISE (cslib.site.slides.write_live_metadata), and
+rebuilds labs/ afterwards when a solution was executed.
 
 Progress bars (tqdm.auto in Jupyter) are widgets: the text/plain stored with each one is the text of
 the bar when it was first displayed ("0%| 0/160"), which is what GitHub, nbviewer and an untrusted
@@ -110,6 +111,17 @@ def main() -> int:
         return 0
     for path in args.notebooks:
         run(path.resolve(), args.timeout)
+    lectures = [p.resolve() for p in args.notebooks if p.resolve().parent.name == "notebooks"]
+    if lectures:  # the slide types RISE presents them with, as the slides compute them (after the run: it is stored)
+        sys.path.insert(0, str(ROOT))
+        from cslib.site.slides import SlidesError, write_live_metadata
+
+        for path in lectures:
+            try:
+                if write_live_metadata(path):
+                    print(f"{path.relative_to(ROOT)}: slide types written for RISE")
+            except SlidesError as e:  # the run is stored already; say what to fix, and go on
+                print(f"{path.relative_to(ROOT)}: no slide types written for RISE: {e}", file=sys.stderr)
     if any(p.resolve().parent.name == "solutions" for p in args.notebooks):
         sys.path.insert(0, str(ROOT))
         from cslib.labs import build_all

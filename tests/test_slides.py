@@ -160,6 +160,47 @@ def built(built_site):
     return built_site
 
 
+def test_live_slide_types_are_the_slideshows_and_keep_the_authors(tmp_path):
+    """RISE presents a notebook by its cells' slideshow metadata: write_live_metadata writes, for every cell without
+    the author's own, the type its first part has in the slideshow, with a copy that marks it as computed; the
+    author's stays, a computed one is computed again when the cell changes, one the author changed afterwards (in
+    JupyterLab, which leaves the copy alone) is the author's, and the slideshow is the same with or without them."""
+    nb = new_notebook(cells=[
+        new_markdown_cell("# Title"),
+        new_markdown_cell("Some text."),
+        new_code_cell("x = 1"),  # code without output: it joins the slide above
+        new_code_cell("", metadata={}),  # empty: skipped
+        new_markdown_cell("> **The slide says** that 2 + 2 = 5. It is 4."),  # a correction: the slide says where it went
+        new_code_cell("plot()", outputs=[new_output("display_data", data=PICTURE)]),
+        new_markdown_cell("## Mine", metadata={"slideshow": {"slide_type": "fragment"}}),  # the author's
+    ])
+    path = tmp_path / "01_lecture.ipynb"
+    nbformat.write(nb, path)
+    before = slides.for_slides(nb)
+    original = path.read_bytes()
+    assert slides.write_live_metadata(path, check=True) is True and path.read_bytes() == original, "check writes nothing"
+    assert slides.write_live_metadata(path) is True
+    written = nbformat.read(path, as_version=4)
+    assert kinds(written) == ["slide", "-", "-", "skip", "-", "subslide", "fragment"]
+    assert [c.metadata.get("cslib", {}).get("slideshow") for c in written.cells] == kinds(written)[:6] + [None]
+    assert [c.source for c in written.cells] == [c.source for c in nb.cells], "only the metadata changes"
+    assert slides.write_live_metadata(path) is False and slides.write_live_metadata(path, check=True) is False
+    assert kinds(slides.for_slides(written)) == kinds(before), "the slideshow is the same"
+
+    written.cells[1].source = "## Now a heading"  # the author edits a cell whose type was computed
+    nbformat.write(written, path)
+    assert slides.write_live_metadata(path, check=True) is True, "out of date"
+    slides.write_live_metadata(path)
+    again = nbformat.read(path, as_version=4)
+    assert kinds(again)[1] == "slide"
+    assert not list(tmp_path.glob(".*partial")), "written in one step, nothing left behind"
+
+    again.cells[2].metadata["slideshow"]["slide_type"] = "fragment"  # the author sets a type where one was computed
+    nbformat.write(again, path)
+    assert kinds(slides.for_slides(again))[2] == "fragment", "the build follows the author"
+    assert slides.write_live_metadata(path) is False and kinds(nbformat.read(path, as_version=4))[2] == "fragment"
+
+
 def test_every_lecture_has_slides_linked_from_its_page_and_back(built):
     for lecture in LECTURES:
         deck = (built / "slides" / f"{lecture.stem}.html").read_text(encoding="utf-8")

@@ -40,6 +40,17 @@ CORRECTION = re.compile(r"^> \*\*The slide says\*\*")
 NOTES_HINT = "*Corrected from the deck: the speaker notes (press S) say what it said.*"
 
 
+def _authored(cell) -> bool:
+    """Whether the cell's ``slideshow`` metadata is the author's (kept, and it wins over every default). A slide type
+    that write_live_metadata computed carries a copy of itself in ``metadata.cslib.slideshow``; once the type differs
+    from that copy (an author changed it in JupyterLab or RISE, which leave the copy alone), it is the author's."""
+    if "slideshow" not in cell.metadata:
+        return False
+    computed = cell.metadata.get("cslib", {}).get("slideshow")
+    own = cell.metadata["slideshow"].get("slide_type") if isinstance(cell.metadata["slideshow"], dict) else None
+    return computed is None or computed != own
+
+
 class SlidesError(RuntimeError):
     """A slideshow cannot be made (bad metadata, reveal.js missing); the message says why and what to do."""
 
@@ -84,6 +95,7 @@ def slide_type(cell, index: int) -> str:
     every heading of level 1 or 2 start a slide; a level-3 heading, a figure and a long text a subslide (below the
     slide, reached with the down arrow); a code cell that shows nothing is skipped; the rest joins the slide above."""
     own = cell.metadata.get("slideshow", {}).get("slide_type") if isinstance(cell.metadata.get("slideshow"), dict) else None
+    own = own if _authored(cell) else None  # computed metadata is computed again, from the cell as it is now
     if own == "":
         own = "-"  # what some editors write for "-"
     if own is not None:
@@ -233,22 +245,26 @@ def _leads_in(entry) -> bool:
             and len(cell.source) < 200 and cell.source.rstrip().endswith(":"))
 
 
-def for_slides(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+def for_slides(nb: nbformat.NotebookNode, origins: list[int] | None = None) -> nbformat.NotebookNode:
     """A copy of ``nb`` (already without widgets: ``cslib.site.pages.static_notebook``) as the slides show it: every
     cell's slide type set (:func:`slide_type`), long code and printed output cut, corrections in the speaker notes, and
-    a cell that would not fit below the ones above it (by :func:`_height`) moved to a subslide of its own."""
+    a cell that would not fit below the ones above it (by :func:`_height`) moved to a subslide of its own. A list given
+    as ``origins`` receives, for each cell of the result, the index in ``nb`` of the cell it comes from."""
     cells = []
     for index, cell in enumerate(nb.cells):
         kind = slide_type(cell, index)
         if kind == "skip":
             continue
-        author_set = "slideshow" in cell.metadata
+        author_set = _authored(cell)
+        before = len(cells)
         if cell.cell_type == "markdown":  # the author's slide type is kept, and the corrections still go to the notes
             for i, (part_kind, text) in enumerate(_split_markdown(cell, kind, split=not author_set)):
                 part = nbformat.v4.new_markdown_cell(text, metadata={"slideshow": {"slide_type": part_kind}})
                 if cell.get("attachments"):
                     part.attachments = cell.attachments  # pictures pasted into the text
                 cells.append((author_set and i == 0, part))
+            if origins is not None:
+                origins.extend([index] * (len(cells) - before))
             continue
         cell = copy.deepcopy(cell)
         cell.metadata["slideshow"] = {"slide_type": kind}
@@ -256,8 +272,12 @@ def for_slides(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cell.source = _cut_code(cell.source, PICTURE_CODE_LINES if _has_picture(cell) else CODE_LINES)
             cell.outputs = _cut_outputs(cell.get("outputs", []))
             cells += [(author_set and i == 0, part) for i, part in enumerate(_split_code(cell, kind))]
+            if origins is not None:
+                origins.extend([index] * (len(cells) - before))
             continue
         cells.append((author_set, cell))
+        if origins is not None:
+            origins.append(index)
     filled, previous = 0, None
     for author_set, cell in cells:
         kind = cell.metadata["slideshow"]["slide_type"]
@@ -274,6 +294,48 @@ def for_slides(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     out = copy.deepcopy(nb)
     out.cells = [cell for _, cell in cells]
     return out
+
+
+def live_types(nb: nbformat.NotebookNode) -> list[str]:
+    """For each cell of ``nb``, the slide type to present it live with (RISE reads ``slideshow.slide_type``): the type
+    the slideshow gives its first part (:func:`for_slides`), "skip" for a cell the slides leave out. What the slideshow
+    does within a cell (a long text split, a correction moved to the notes, code cut) RISE cannot: it shows the cell."""
+    from cslib.site import pages
+
+    origins: list[int] = []
+    shown = for_slides(pages.static_notebook(nb), origins)
+    types = ["skip"] * len(nb.cells)
+    for index, cell in reversed(list(zip(origins, shown.cells))):  # each cell's first part wins
+        types[index] = cell.metadata["slideshow"]["slide_type"]
+    return types
+
+
+def write_live_metadata(path: Path, check: bool = False) -> bool:
+    """Write into the notebook at ``path`` the slide type of every cell whose ``slideshow`` metadata is not the author's
+    (:func:`live_types`), with a copy of it in ``metadata.cslib.slideshow`` that marks it as computed, so that RISE
+    presents the lecture as the slides do. The author's metadata and everything else stay as they are. Returns whether
+    anything was (with ``check``: would be) changed; the notebook is replaced in one step (its permissions kept), and
+    not written at all when nothing changes."""
+    import shutil
+
+    nb = nbformat.read(path, as_version=4)
+    changed = False
+    for cell, kind in zip(nb.cells, live_types(nb)):
+        if _authored(cell):
+            continue
+        if cell.metadata.get("slideshow") != {"slide_type": kind} or cell.metadata.get("cslib", {}).get("slideshow") != kind:
+            cell.metadata["slideshow"] = {"slide_type": kind}
+            cell.metadata.setdefault("cslib", {})["slideshow"] = kind
+            changed = True
+    if changed and not check:
+        partial = path.with_name(f".{path.name}.partial")
+        try:
+            nbformat.write(nb, partial)
+            shutil.copymode(path, partial)
+            partial.replace(path)
+        finally:
+            partial.unlink(missing_ok=True)
+    return changed
 
 
 def export(nb: nbformat.NotebookNode, title: str, notebook_page: str, static: str) -> str:
