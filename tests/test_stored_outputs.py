@@ -200,7 +200,8 @@ def verdict(found: list, a: str, b: str, under: str = "") -> str | None:
 
 
 def test_lecture_1_stored_run_shows_what_its_text_concludes():
-    """Section 6: the slides' number lies above the seeds' spread of the slides' loop; section 7: early stopping beats
+    """Section 6: the slides' number, held against the seeds' spread of the slides' loop (the text reads either
+    outcome); section 7: early stopping beats
     training to the end, weight decay and dropout beat early stopping (dropout more), the wrong labels and the gap show
     no measurable difference from early stopping; section 8: batch norm lowers the training loss and raises the test
     accuracy, dropout on top makes no measurable difference; section 9: evaluation mode; section 10: fit is ahead."""
@@ -220,8 +221,7 @@ def test_lecture_1_stored_run_shows_what_its_text_concludes():
     assert verdict(found, "batch norm", "plain", "test accuracy") == "batch norm"
     assert verdict(found, "batch norm + dropout 0.25", "batch norm", "test accuracy") is None
     assert verdict(found, "evaluation mode", "training mode") == "evaluation mode"
-    loop = re.search(r"the slides' loop\s+(0\.\d{4}) ± (0\.\d{4})", text)
-    assert loop and float(loop[1]) + 2 * float(loop[2]) < 0.9638, "the slides' 0.9638 lies above the loop's seeds"
+    assert re.search(r"the slides' loop\s+(0\.\d{4}) ± (0\.\d{4})", text), "the loop's seeds, to hold the slides' 0.9638 against"
 
 
 def test_lecture_2_stored_run_shows_what_its_text_concludes():
@@ -242,7 +242,8 @@ def test_lecture_2_stored_run_shows_what_its_text_concludes():
 def test_lab_solutions_stored_runs_show_what_their_model_answers_read():
     """Lab 1: batch norm + dropout ahead of dropout alone and dropout 0.9 behind (training and test accuracy), 0.1
     against 0.25 no measurable difference; in the balanced timing experiment nothing differs, its control included;
-    lab 4: fine-tuning ahead of feature extraction over the three seeds."""
+    lab 4: with the two comparisons read together, fine-tuning shows no measurable difference from either feature
+    extraction. Every verdict block reads its comparisons together (comparisons=k, said on each line)."""
     found = verdicts(stored(notebook("solutions/lab01_*.ipynb"))[1])
     assert verdict(found, "BN + dropout 0.25", "dropout 0.25", "test accuracy") == "BN + dropout 0.25"
     assert verdict(found, "dropout 0.9", "dropout 0.25", "test accuracy") == "dropout 0.25"
@@ -252,14 +253,19 @@ def test_lab_solutions_stored_runs_show_what_their_model_answers_read():
         assert verdict(found, "dropout 0.1", "dropout 0.25", under) is None
     # the timing experiment: its control (the same network twice) finds nothing, nor does any other comparison
     for name in ("dropout 0.25 (again)", "BN + dropout 0.25", "dropout 0.1", "dropout 0.9"):
-        assert verdict(found, name, "dropout 0.25", "seconds for") is None
+        assert verdict(found, name, "dropout 0.25", "Paired over the rounds") is None
     import re
 
     text = stored(notebook("solutions/lab01_*.ipynb"))[1]
+    assert "10 rounds (every network in every place equally often)" in text, "the full run's timing design, balanced"
+    assert re.search(r"^dropout 0\.25 took \d+\.\d\d ± \d+\.\d\d s\.", text, re.M), "the time the differences are of"
     assert len(set(re.findall(r"^seed \d runs: (.+)$", text, re.M))) == 3, "each seed's order, printed"
-    found = verdicts(stored(notebook("solutions/lab04_*.ipynb"))[1])
-    assert verdict(found, "fine-tuning", "feature extraction") == "fine-tuning"
-    assert verdict(found, "fine-tuning", "feature extraction, trained as long") == "fine-tuning"
+    assert text.count("98.33 % interval") == 6 and text.count("98.75 % interval") == 4, "each block's comparisons together"
+    text = stored(notebook("solutions/lab04_*.ipynb"))[1]
+    found = verdicts(text)
+    assert verdict(found, "fine-tuning", "feature extraction") is None
+    assert verdict(found, "fine-tuning", "feature extraction, trained as long") is None
+    assert text.count("97.5 % interval") == 2 and "one of 2 comparisons" in text
 
 
 def test_lecture_4_stored_run_shows_what_its_text_concludes():
