@@ -201,6 +201,13 @@ def test_live_slide_types_are_the_slideshows_and_keep_the_authors(tmp_path):
     assert slides.write_live_metadata(path) is False and kinds(nbformat.read(path, as_version=4))[2] == "fragment"
 
 
+def test_the_stored_lectures_carry_their_live_slide_types():
+    """Each lecture notebook holds the slide types RISE needs, as the slides compute them (python -m cslib.site
+    slideshow writes them; scripts/run_notebooks.py does after each run)."""
+    stale = [path.name for path in LECTURES if slides.write_live_metadata(path, check=True)]
+    assert stale == [], f"run python -m cslib.site slideshow: {stale}"
+
+
 def test_every_lecture_has_slides_linked_from_its_page_and_back(built):
     for lecture in LECTURES:
         deck = (built / "slides" / f"{lecture.stem}.html").read_text(encoding="utf-8")
