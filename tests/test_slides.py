@@ -114,6 +114,18 @@ def test_long_code_and_output_are_cut_and_progress_bars_left_out():
     assert text.splitlines()[0] == "row 0" and text.rstrip().endswith("(37 more lines in the notebook)")
 
 
+def test_printed_lines_count_the_rows_they_wrap_to():
+    """Twelve verdict lines of about 250 characters are twelve lines but some 36 rows on a slide: cut to the rows
+    that fit, and the rest named."""
+    lines = [f"verdict {i}: " + "x" * 240 for i in range(12)]
+    shown = slides.for_slides(new_notebook(cells=[new_markdown_cell("# T"), new_code_cell("print(verdicts)", outputs=[
+        new_output("stream", name="stdout", text="\n".join(lines) + "\n")])]))
+    text = "".join(out["text"] for cell in shown.cells if cell.cell_type == "code" for out in cell.outputs)
+    kept = text.splitlines()[:-1]
+    assert kept == lines[:len(kept)] and sum(map(slides._rows, kept)) <= slides.OUTPUT_LINES - 1
+    assert text.rstrip().endswith(f"({12 - len(kept)} more lines in the notebook)") and len(kept) < 12
+
+
 def test_a_figure_that_does_not_fit_under_its_code_goes_to_a_subslide_of_its_own():
     code = "\n".join(f"step_{i}()" for i in range(4))
     cell = new_code_cell(code, outputs=[new_output("stream", name="stdout", text="".join(f"r{i}\n" for i in range(12))),

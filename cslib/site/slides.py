@@ -29,7 +29,8 @@ HERE = Path(__file__).resolve().parent
 TEMPLATE = HERE / "slides_template"
 SLIDE_TYPES = ("slide", "subslide", "fragment", "-", "skip", "notes")
 CODE_LINES = 12  # more lines of code than this do not fit on a slide with their output
-OUTPUT_LINES = 24  # more lines of printed output than this do not fit on a slide of their own
+OUTPUT_LINES = 24  # more rows of printed output than this do not fit on a slide of their own
+WRAP_CHARS = 105  # characters of printed output in one row of a slide; a longer line wraps
 RICH = ("text/html", "text/markdown", "text/latex")  # outputs a slide shows as they are
 PROGRESS_BAR = re.compile(r"^.*\d+%\|.*\|.*$\n?", re.M)  # tqdm's line (the site shows it, a slide need not)
 PICTURE_CODE_LINES = 5  # above a figure
@@ -127,11 +128,23 @@ def _cut_code(source: str, limit: int) -> str:
     return "\n".join(lines[:limit - 1] + [f"# ... {len(lines) - limit + 1} more lines in the notebook (linked below)"])
 
 
+def _rows(line: str) -> int:
+    """How many rows of a slide a printed line takes: a long one wraps every ``WRAP_CHARS`` characters."""
+    return max(1, -(-len(line) // WRAP_CHARS))
+
+
 def _cut_text(text: str) -> str:
+    """Printed text as a slide shows it: at most ``OUTPUT_LINES`` rows, counting the rows a long line wraps to."""
     lines = text.rstrip("\n").splitlines()
-    if len(lines) <= OUTPUT_LINES:
+    if sum(map(_rows, lines)) <= OUTPUT_LINES:
         return text
-    return "\n".join(lines[:OUTPUT_LINES - 1] + [f"... ({len(lines) - OUTPUT_LINES + 1} more lines in the notebook)"]) + "\n"
+    kept, rows = [], 0
+    for line in lines:
+        if rows + _rows(line) > OUTPUT_LINES - 1:
+            break
+        kept.append(line)
+        rows += _rows(line)
+    return "\n".join(kept + [f"... ({len(lines) - len(kept)} more lines in the notebook)"]) + "\n"
 
 
 def _cut_outputs(outputs: list) -> list:
@@ -200,7 +213,7 @@ def _output_height(out) -> int:
     if _is_picture(out):
         return PICTURE_HEIGHT + 10
     text = "".join(out.get("text") or data.get("text/plain") or data.get("text/html") or "")
-    return 17 * sum(max(1, -(-len(line) // 105)) for line in text.splitlines()) + 20
+    return 17 * sum(map(_rows, text.splitlines())) + 20
 
 
 def _height(cell) -> int:
