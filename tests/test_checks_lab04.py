@@ -242,13 +242,8 @@ def new_classifier(base, n_classes):  # the whole classifier replaced: a new Fla
     return base
 
 
-def module_by_module(model):
-    block = model.features.block3
-    block.requires_grad_(True)
-    for m in block.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.requires_grad_(False)
-            transfer.freeze_batchnorm(m)
+def module_by_module(model):  # block3 unfrozen, then each of its batch-norm layers frozen again (unfreeze_all below)
+    unfreeze_all(model.features.block3)
     return model
 
 
