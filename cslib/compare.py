@@ -11,12 +11,18 @@ read off the paired differences, with a 95 % confidence interval for their mean 
 A verdict is given only when the interval leaves out zero. Where several comparisons are printed together
 (``comparisons=k``), each interval is widened to 100 - 5/k % (Bonferroni), so that all k of them hold together
 with at least 95 %: among four comparisons of networks that do not differ, one would otherwise come out
-"ahead" about one time in five by chance. In fast mode (``CSLIB_FAST=1``), where
+"ahead" about one time in five by chance.
+
+The differences over seeds say how much training varies; they do not say how much the test set itself varies:
+another test set from the same source would give other accuracies. Where the differences are a few dozen test
+images, that noise matters too: :func:`paired_by_example` takes what each network got right, image by image, and
+adds it to the interval. In fast mode (``CSLIB_FAST=1``), where
 nothing trains long enough, the line says so instead, and with fewer than 3 seeds it says there are too
 few. The standard every comparison follows is written down once, in docs/contributing.md ("Experiments").
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -72,6 +78,8 @@ class Comparison:
     digits: int = 1  # decimals shown for the differences
     over: str = "seeds"  # what the pairs are: "seeds", "draws", "repeats"
     comparisons: int = 1  # how many comparisons are printed together (Bonferroni: each at 100 - 5/k %)
+    test_examples: int = 0  # with paired_by_example: the test examples whose own noise the interval counts
+    example_variance: float = 0.0  # their share of the variance of the mean difference, in unit squared
 
     def __post_init__(self):
         if isinstance(self.comparisons, bool) or not isinstance(self.comparisons, int) or self.comparisons < 1:
@@ -86,8 +94,9 @@ class Comparison:
         """ "95 % interval -0.5 to +1.1", or "98.75 % interval -0.9 to +1.5, one of 4 comparisons"."""
         low, high = (f"{v:+.{self.digits}f}" for v in self.interval)
         family = f", one of {self.comparisons} comparisons" if self.comparisons > 1 else ""
+        examples = f" over {self.over} and {self.test_examples:,} test examples" if self.test_examples else ""
         digits = 4 + max(0, len(str(self.comparisons)) - 2)  # 98.75, 99.95, 99.995: never a rounded-up 100
-        return f"{100 * self.level:.{digits}g} % interval {low} to {high}{family}"
+        return f"{100 * self.level:.{digits}g} % interval {low} to {high}{examples}{family}"
 
     @property
     def n(self) -> int:
@@ -99,11 +108,12 @@ class Comparison:
 
     @property
     def half_width(self) -> float:
-        """Half the width of the interval of the mean difference at ``level`` (nan with one seed)."""
+        """Half the width of the interval of the mean difference at ``level`` (nan with one seed): Student's t with
+        n - 1 degrees of freedom, times the standard error over seeds and, where known, the test set's."""
         if self.n < 2:
             return math.nan
-        sd = math.sqrt(sum((d - self.mean) ** 2 for d in self.differences) / (self.n - 1))
-        return t_quantile(self.n - 1, self.level) * sd / math.sqrt(self.n)
+        variance = sum((d - self.mean) ** 2 for d in self.differences) / (self.n - 1)
+        return t_quantile(self.n - 1, self.level) * math.sqrt(variance / self.n + self.example_variance)
 
     @property
     def interval(self) -> tuple[float, float]:
@@ -171,6 +181,36 @@ def paired(a: Sequence[float], b: Sequence[float], name_a: str = "A", name_b: st
         raise ValueError(f"paired got a value that is not a finite number: {a} / {b}")
     return Comparison(name_a, name_b, tuple(scale * (x - y) for x, y in zip(a, b)), unit, higher_is_better, digits, over,
                       comparisons)
+
+
+def paired_by_example(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]], name_a: str = "A", name_b: str = "B",
+                      **options) -> Comparison:
+    """:func:`paired` from what A and B got right on the same test examples: ``a[i][j]`` is 1 (or True) where A, trained
+    with seed ``i``, classified test example ``j`` correctly, else 0; the accuracies are the means of the rows.
+
+    The interval then also counts the test set's own sampling noise. With d_j the difference A - B on example j,
+    averaged over the seeds, the mean difference is the mean of the d_j, and its variance over test sets drawn from
+    the same source is var(d_j) / (number of examples); it is added to the variance over seeds. (The seeds' share
+    is then counted a little twice: the interval errs on the wide side.) ``options`` are :func:`paired`'s.
+    """
+    rows_a, rows_b = ([[float(v) for v in (row.tolist() if hasattr(row, "tolist") else row)] for row in rows]
+                      for rows in (a, b))
+    if len(rows_a) != len(rows_b) or not rows_a:
+        raise ValueError(f"paired_by_example needs one row of each per seed: got {len(rows_a)} for {name_a} and "
+                         f"{len(rows_b)} for {name_b}")
+    size = len(rows_a[0])
+    if size < 2 or any(len(row) != size for row in rows_a + rows_b):
+        raise ValueError(f"paired_by_example needs rows of the same length (the test examples), at least 2: got lengths "
+                         f"{sorted({len(row) for row in rows_a + rows_b})}")
+    if any(v not in (0.0, 1.0) for row in rows_a + rows_b for v in row):
+        raise ValueError("paired_by_example takes 1 (right) or 0 (wrong) per test example, not accuracies: for those, "
+                         "use paired")
+    result = paired([sum(row) / size for row in rows_a], [sum(row) / size for row in rows_b], name_a, name_b, **options)
+    per_example = [sum(ra[j] - rb[j] for ra, rb in zip(rows_a, rows_b)) / len(rows_a) for j in range(size)]
+    mean = sum(per_example) / size
+    variance = sum((d - mean) ** 2 for d in per_example) / (size - 1)
+    scale = options.get("scale", 100)
+    return dataclasses.replace(result, test_examples=size, example_variance=scale ** 2 * variance / size)
 
 
 def mean_sd(values: Sequence[float], digits: int = 3) -> str:

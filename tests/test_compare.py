@@ -99,6 +99,41 @@ def test_bad_input_is_named():
         compare.paired([1, float("nan"), 2], [1, 2, 3])
 
 
+def test_a_difference_of_a_few_test_images_is_inside_the_test_sets_noise(full_mode):
+    """A ahead by the same 2 of 100 test images in all 3 seeds: over seeds alone that is certain (no spread at all);
+    another 100 test images could well give no difference, and paired_by_example says so."""
+    b = [[1] * 50 + [0] * 50 for _ in range(3)]
+    a = [[1] * 52 + [0] * 48 for _ in range(3)]
+    seeds_only = compare.paired([sum(r) / 100 for r in a], [sum(r) / 100 for r in b], "a", "b")
+    both = compare.paired_by_example(a, b, "a", "b")
+    assert seeds_only.winner == "a" and both.winner is None
+    assert both.differences == pytest.approx(seeds_only.differences) and both.mean == pytest.approx(2.0)
+    # d_j: 1 on 2 examples, 0 on 98: variance 2 * 0.98 / 99, over 100 examples, in points squared
+    assert both.example_variance == pytest.approx(1e4 * (2 * 0.98 / 99) / 100)
+    assert both.half_width == pytest.approx(compare.t_quantile(2) * both.example_variance ** 0.5)
+    assert str(both) == ("a vs b: no measurable difference (mean +2.0 points, 95 % interval -4.1 to +8.1 over seeds "
+                         "and 100 test examples; a ahead in 3 of 3 seeds)")
+
+
+def test_by_example_a_clear_difference_still_wins_and_takes_tensors(full_mode):
+    torch.manual_seed(0)
+    b = (torch.rand(4, 2000) < 0.80).int()
+    a = b | (torch.rand(4, 2000) < 0.5).int()  # A gets right everything B does, and half of the rest
+    result = compare.paired_by_example(a.bool(), b, "a", "b", over="draws", comparisons=3)
+    assert result.winner == "a" and result.test_examples == 2000
+    assert result.mean == pytest.approx(100 * (a.float().mean() - b.float().mean()).item())
+    assert "over draws and 2,000 test examples, one of 3 comparisons" in str(result)
+
+
+def test_by_example_refuses_accuracies_and_ragged_rows():
+    with pytest.raises(ValueError, match="1 \\(right\\) or 0 \\(wrong\\) per test example, not accuracies"):
+        compare.paired_by_example([[0.9, 0.8]], [[0.7, 0.9]])
+    with pytest.raises(ValueError, match="rows of the same length"):
+        compare.paired_by_example([[1, 0, 1], [1, 0]], [[1, 1, 1], [0, 0, 0]])
+    with pytest.raises(ValueError, match="one row of each per seed: got 2 for a and 1 for b"):
+        compare.paired_by_example([[1, 0], [1, 1]], [[1, 0]], "a", "b")
+
+
 def test_mean_sd():
     assert compare.mean_sd([0.9, 0.91, 0.92]) == "0.910 ± 0.010"
     assert compare.mean_sd([0.5]) == "0.500 ± 0.000"
