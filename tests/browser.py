@@ -141,7 +141,7 @@ def run_through(page, code: str, timeout_ms: int) -> None:
 
     Waits on what the page shows (the cell's execution count, no cell still queued), not on the
     status bar, which a busy machine may not update before the wait starts. The notebook must be
-    opened with clear prompts (``clear_outputs``), so a count can only come from this run.
+    opened with clear prompts (never executed), so a count can only come from this run.
     """
     cell = page.locator(".jp-CodeCell", has=page.locator(".jp-InputArea-editor", has_text=code)).first
     cell.locator(".jp-InputPrompt").click()  # select the cell without entering its editor
@@ -149,18 +149,6 @@ def run_through(page, code: str, timeout_ms: int) -> None:
     run_menu(page, "Run Selected Cell")  # queued behind the cells above
     page.wait_for_function(CELL_RAN, arg=cell.element_handle(), timeout=timeout_ms)
     wait_idle(page, timeout_ms)
-
-
-def clear_outputs(path: Path) -> None:
-    """Remove the stored outputs and execution counts of a notebook copy, as "Clear All Outputs" does."""
-    import json
-
-    nb = json.loads(path.read_text(encoding="utf-8"))
-    for cell in nb["cells"]:
-        if cell.get("cell_type") == "code":
-            cell["outputs"], cell["execution_count"] = [], None
-    nb.get("metadata", {}).pop("widgets", None)
-    path.write_text(json.dumps(nb), encoding="utf-8")
 
 
 def press_slider(page, description: str, key: str, times: int = 1, scope=None) -> None:

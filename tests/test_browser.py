@@ -1,5 +1,10 @@
 """End to end: the lecture widgets in JupyterLab, in headless Chromium, driven the way a student would.
 
+Each widget runs in a small notebook: a cell that makes the names the lecture's call uses (for the shift explorer,
+untrained networks and the bundled test images: the widget is under test here, not the networks), then the
+lecture's own cell, copied from the lecture. nbval runs the lectures themselves; running them again up to their
+widgets here would only repeat that work.
+
 Skipped, with a message saying how to enable it, where Chromium or Playwright is missing;
 .ci/run installs both, so CI always runs it. Screenshots go to artifacts/ (look at them).
 
@@ -7,34 +12,58 @@ Every wait is on a condition the page shows, with limits meant for a busy machin
 two cores with the notebook tests): no fixed sleeps, no wall-clock assertions (speed is the
 benchmarks' business).
 """
-import shutil
 from pathlib import Path
 
 import pytest
 
-from browser import (chromium, clear_outputs, jupyterlab, missing_requirements, open_notebook, press_slider, run_through,
+from browser import (chromium, jupyterlab, missing_requirements, open_notebook, press_slider, run_through,
                      wait_idle)
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(missing_requirements() is not None, reason=str(missing_requirements()))]
-CELL_MS = 600_000  # running the cells above an explorer (fast mode), on a loaded machine
+CELL_MS = 300_000  # running the cells of a widget notebook, on a loaded machine
 WIDGET_MS = 120_000  # one redraw of an explorer after a slider moved
 
 
-def notebook(pattern: str) -> Path:
+CONV_EXPLORER, SHIFT_EXPLORER = "cslib.widgets.conv_explorer()", "cslib.widgets.shift_explorer("
+SHIFT_SETUP = """import torch
+import cslib
+from cslib.data import load
+
+cslib.set_seed(0)
+test_set = load("fashion-mnist", train=False)
+classes, y_test = test_set.classes, test_set.targets
+x_test_images = test_set.data
+ix = int((y_test == classes.index("Trouser")).nonzero()[0])
+cnn_model, mlp_model, aug_model = cslib.models.cnn(), cslib.models.mlp(), cslib.models.cnn()  # untrained"""
+
+
+def lecture_cell(pattern: str, call: str) -> str:
+    """The source of the one cell of the lecture matching ``pattern`` that makes ``call``."""
+    import nbformat
+
     (path,) = ROOT.glob(f"notebooks/{pattern}")
+    (source,) = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code" and call in c.source]
+    return source
+
+
+def write_notebook(path: Path, *sources: str) -> Path:
+    import nbformat
+
+    kernel = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}  # else JupyterLab asks
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources], metadata=kernel), path)
     return path
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """JupyterLab serving copies of the lecture 2 and 3 notebooks, and a Chromium page on it."""
+    """JupyterLab serving the two widget notebooks (lecture 2's explorer, lecture 3's), and a Chromium page on it."""
     tmp = tmp_path_factory.mktemp("browser")
     root = tmp / "course"
     root.mkdir()
-    for pattern in ("02_*.ipynb", "03_*.ipynb"):
-        clear_outputs(Path(shutil.copy(notebook(pattern), root)))
+    write_notebook(root / "conv_explorer.ipynb", "import cslib", lecture_cell("02_*.ipynb", CONV_EXPLORER))
+    write_notebook(root / "shift_explorer.ipynb", SHIFT_SETUP, lecture_cell("03_*.ipynb", SHIFT_EXPLORER))
     ARTIFACTS.mkdir(exist_ok=True)
     with jupyterlab(root, ARTIFACTS / "jupyterlab.log") as (url, token), chromium(tmp / "chromium-profile") as page:
         page.course_root = root  # the folder JupyterLab serves
@@ -53,8 +82,8 @@ def wait_for_change(page, selector: str, old: str, timeout_ms: int = WIDGET_MS) 
 
 def test_stride_and_padding_explorer_reacts_to_its_sliders(lab):
     page, url, token = lab
-    open_notebook(page, url, token, notebook("02_*.ipynb").name, WIDGET_MS)
-    run_through(page, "cslib.widgets.conv_explorer()", CELL_MS)
+    open_notebook(page, url, token, "conv_explorer.ipynb", WIDGET_MS)
+    run_through(page, CONV_EXPLORER, CELL_MS)
     explorer = page.locator(".cslib-conv-explorer").first
     explorer.scroll_into_view_if_needed()
     shape = ".cslib-conv-explorer .cslib-conv-shape"
@@ -83,8 +112,8 @@ def test_stride_and_padding_explorer_reacts_to_its_sliders(lab):
 
 def test_shift_explorer_predictions_move_with_the_slider(lab):
     page, url, token = lab
-    open_notebook(page, url, token, notebook("03_*.ipynb").name, WIDGET_MS)
-    run_through(page, "cslib.widgets.shift_explorer(", CELL_MS)
+    open_notebook(page, url, token, "shift_explorer.ipynb", WIDGET_MS)
+    run_through(page, SHIFT_EXPLORER, CELL_MS)
     predictions = ".cslib-shift-predictions"
     page.wait_for_selector(predictions, timeout=WIDGET_MS)
     page.locator(predictions).first.scroll_into_view_if_needed()
