@@ -7,7 +7,6 @@ the notebook kernels that nbval starts inherit these variables. The kernels of t
 cell whose figure tells legend entries apart by colour alone, with colours that look alike (cslib/figcheck.py).
 Other tests' kernels (the grader's, nbgrader's) do not.
 """
-import functools
 import os
 
 import pytest
@@ -18,27 +17,13 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 
 _CALLER_CHECKS_FIGURES = os.environ.get("CSLIB_CHECK_FIGURES")  # as the caller set it, put back after each cell
-# A notebook whose stored figures came before the check, by the date of its stored run: not checked until its next
-# full run (which changes the date). Lecture 3's receptive-field squares are told apart by colour alone; the fix
-# (a line style each) goes in with that run, so that the stored figure is the one its code draws.
-FIGURES_CHECKED_FROM_NEXT_RUN = {"03_augmentation_deep_cnns.ipynb": "2026-12-05"}
-
-
-@functools.lru_cache(maxsize=None)
-def _stored_run_date(path) -> str:
-    import json
-
-    with open(path, encoding="utf-8") as f:
-        return json.load(f).get("metadata", {}).get("cslib", {}).get("executed", {}).get("date", "")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     """Before nbval starts a notebook's kernel (in the setup of its first cell), ask it to check its figures."""
     if item.path.suffix == ".ipynb":
-        exempt = FIGURES_CHECKED_FROM_NEXT_RUN.get(item.path.name)
-        if exempt is None or _stored_run_date(item.path) != exempt:
-            os.environ["CSLIB_CHECK_FIGURES"] = "1"
+        os.environ["CSLIB_CHECK_FIGURES"] = "1"
 
 
 def pytest_runtest_teardown(item):
@@ -46,3 +31,21 @@ def pytest_runtest_teardown(item):
         os.environ.pop("CSLIB_CHECK_FIGURES", None)
     else:
         os.environ["CSLIB_CHECK_FIGURES"] = _CALLER_CHECKS_FIGURES
+
+
+# Test files that take a minute or more of one worker (nbgrader autogrades, browsers, the sandboxed grader's classes),
+# longest first. pytest-xdist hands out whole files (--dist loadfile) in collection order: these go first, then the
+# notebooks, then the quick unit tests, so that the run does not end with one worker on a long file and the other idle.
+LONG_FILES = ["test_nbgrader.py", "test_grade_labs.py", "test_grade_sandbox.py", "test_accessibility.py",
+              "test_grade.py", "test_nbgrader_workflow.py", "test_browser.py", "test_grade_progress.py",
+              "test_grade_parts.py"]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Order the collected tests: LONG_FILES first, then the notebooks, then the rest; within a file, as collected."""
+    def rank(item):
+        if item.path.name in LONG_FILES:
+            return LONG_FILES.index(item.path.name)
+        return len(LONG_FILES) + (0 if item.path.suffix == ".ipynb" else 1)
+
+    items.sort(key=rank)  # a stable sort: each file's tests keep their order

@@ -306,9 +306,10 @@ def test_lecture_4_stored_run_shows_what_its_text_concludes():
 
 
 def test_lecture_3_stored_run_shows_what_its_text_concludes():
-    """Section 3: the same operation per image and per batch, the loop, the workers, decided repeat by repeat; section
-    4: the plain CNN collapses under shifts, the augmented ones do not; over three seeds augmentation costs the plain
-    CNN clean accuracy (problem b) and the deeper network's control, trained without it, collapses like the plain CNN."""
+    """Section 3: the loop, decided repeat by repeat, five timings read together; section 4: the plain CNN collapses
+    under shifts, the augmented ones do not, and the deeper network's control, trained without augmentation,
+    collapses like the plain CNN (three verdicts read together, per block). The markdown reads the other verdicts
+    either way (problem b, the workers); these are the ones it states."""
     import re
 
     _, text, _, _ = stored(notebook("notebooks/03_*.ipynb"))
@@ -323,8 +324,7 @@ def test_lecture_3_stored_run_shows_what_its_text_concludes():
     assert verdict(found, "cslib.fit", "slides' loop") == "cslib.fit"
     assert verdict(found, "augmented CNN", "CNN", "shifted by 5 px") == "augmented CNN"
     assert verdict(found, "deep CNN, augmented", "deep CNN (control)", "shifted by 5 px") == "deep CNN, augmented"
-    assert verdict(found, "augmented CNN", "CNN", "clean test images") == "CNN", "problem b, over three seeds"
-    assert verdict(found, "deep CNN, augmented", "deep CNN (control)", "clean test images") == "deep CNN (control)"
+    assert text.count("one of 5 comparisons") == 5 and text.count("one of 3 comparisons") == 6
 
 
 # --------------------------------------------------------------------------- progress bars, stored finished
