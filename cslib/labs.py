@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -335,6 +336,19 @@ MATHJAX_BLOCK = re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configu
 MATH = re.compile(r"\$|\\\(|\\\[")  # where a markdown cell has a formula: $, \( or \[
 
 
+@functools.lru_cache(maxsize=1)
+def _mathjax_script() -> str:
+    """MathJax 3 with SVG output (no font files to load), read once per process: a class's feedback inlines it
+    in every file."""
+    from cslib.site import SiteError, mathjax_dir
+
+    try:
+        return (mathjax_dir() / "tex-svg.js").read_text(encoding="utf-8")
+    except (SiteError, OSError) as e:
+        raise LabError("offline feedback needs MathJax from the sphinx-mathjax-offline package, which the instructor "
+                       f"install brings: pip install -e \".[instructor]\" -c constraints.txt ({e})") from None
+
+
 def offline_mathjax(html: str, has_math: bool = True) -> str:
     """``html`` with nbconvert's MathJax block replaced by MathJax 3 in the file itself (or dropped where the
     notebook has no formula): the page loads nothing from another server and renders its formulas offline."""
@@ -346,13 +360,7 @@ def offline_mathjax(html: str, has_math: bool = True) -> str:
                        "nbconvert's template changed; update cslib.labs.MATHJAX_BLOCK")
     inline = ""
     if has_math:
-        from cslib.site import SiteError, mathjax_dir
-
-        try:
-            script = (mathjax_dir() / "tex-svg.js").read_text(encoding="utf-8")  # SVG output: no font files to load
-        except (SiteError, OSError) as e:
-            raise LabError("offline feedback needs MathJax from the sphinx-mathjax-offline package, which the instructor "
-                           f"install brings: pip install -e \".[instructor]\" -c constraints.txt ({e})") from None
+        script = _mathjax_script()
         config = ("window.MathJax = {tex: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']], "
                   "displayMath: [['$$', '$$'], ['\\\\[', '\\\\]']], processEscapes: true, tags: 'ams'}, "
                   "svg: {fontCache: 'global'}};")
