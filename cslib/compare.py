@@ -80,6 +80,7 @@ class Comparison:
     comparisons: int = 1  # how many comparisons are printed together (Bonferroni: each at 100 - 5/k %)
     test_examples: int = 0  # with paired_by_example: the test examples whose own noise the interval counts
     example_variance: float = 0.0  # their share of the variance of the mean difference, in unit squared
+    df: int | None = None  # the interval's degrees of freedom: n - 1 unless paired_by_example says otherwise
 
     def __post_init__(self):
         if isinstance(self.comparisons, bool) or not isinstance(self.comparisons, int) or self.comparisons < 1:
@@ -109,11 +110,11 @@ class Comparison:
     @property
     def half_width(self) -> float:
         """Half the width of the interval of the mean difference at ``level`` (nan with one seed): Student's t with
-        n - 1 degrees of freedom, times the standard error over seeds and, where known, the test set's."""
+        n - 1 degrees of freedom (or ``df``), times the standard error over seeds and, where known, the test set's."""
         if self.n < 2:
             return math.nan
         variance = sum((d - self.mean) ** 2 for d in self.differences) / (self.n - 1)
-        return t_quantile(self.n - 1, self.level) * math.sqrt(variance / self.n + self.example_variance)
+        return t_quantile(self.df or self.n - 1, self.level) * math.sqrt(variance / self.n + self.example_variance)
 
     @property
     def interval(self) -> tuple[float, float]:
@@ -188,10 +189,13 @@ def paired_by_example(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]
     """:func:`paired` from what A and B got right on the same test examples: ``a[i][j]`` is 1 (or True) where A, trained
     with seed ``i``, classified test example ``j`` correctly, else 0; the accuracies are the means of the rows.
 
-    The interval then also counts the test set's own sampling noise. With d_j the difference A - B on example j,
-    averaged over the seeds, the mean difference is the mean of the d_j, and its variance over test sets drawn from
-    the same source is var(d_j) / (number of examples); it is added to the variance over seeds. (The seeds' share
-    is then counted a little twice: the interval errs on the wide side.) ``options`` are :func:`paired`'s.
+    The interval then also counts the test set's own sampling noise. In the table of differences c[i][j] (seed i,
+    example j; n seeds, m examples), the mean difference varies with the seeds, with the test examples drawn, and
+    with how the two interact: var = s_a / n + s_b / m + s_e / (n m), the three parts of a two-way analysis of
+    variance without replication. Its estimate is (MS_seeds + MS_examples - MS_residual) / (n m): the variance over
+    seeds alone (MS_seeds / (n m)) plus the test set's share, (MS_examples - MS_residual) / (n m), never taken below
+    zero. The degrees of freedom are Welch and Satterthwaite's for that sum (rounded down, never fewer than
+    n - 1). ``options`` are :func:`paired`'s.
     """
     rows_a, rows_b = ([[float(v) for v in (row.tolist() if hasattr(row, "tolist") else row)] for row in rows]
                       for rows in (a, b))
@@ -206,11 +210,24 @@ def paired_by_example(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]
         raise ValueError("paired_by_example takes 1 (right) or 0 (wrong) per test example, not accuracies: for those, "
                          "use paired")
     result = paired([sum(row) / size for row in rows_a], [sum(row) / size for row in rows_b], name_a, name_b, **options)
-    per_example = [sum(ra[j] - rb[j] for ra, rb in zip(rows_a, rows_b)) / len(rows_a) for j in range(size)]
-    mean = sum(per_example) / size
-    variance = sum((d - mean) ** 2 for d in per_example) / (size - 1)
-    scale = options.get("scale", 100)
-    return dataclasses.replace(result, test_examples=size, example_variance=scale ** 2 * variance / size)
+    n, m, scale = len(rows_a), size, options.get("scale", 100)
+    table = [[scale * (x - y) for x, y in zip(ra, rb)] for ra, rb in zip(rows_a, rows_b)]
+    seed_means = [sum(row) / m for row in table]
+    example_means = [sum(row[j] for row in table) / n for j in range(m)]
+    grand = sum(seed_means) / n
+    ss_seeds = m * sum((v - grand) ** 2 for v in seed_means)
+    ss_examples = n * sum((v - grand) ** 2 for v in example_means)
+    ss_residual = max(0.0, sum(v * v for row in table for v in row) - n * m * grand ** 2 - ss_seeds - ss_examples)
+    if n < 2:  # no interval at all (paired says so): the test set's share alone
+        return dataclasses.replace(result, test_examples=m, example_variance=ss_examples / (m - 1) / (n * m))
+    parts = [(ss_seeds / (n - 1) / (n * m), n - 1), (ss_examples / (m - 1) / (n * m), m - 1),
+             (ss_residual / ((n - 1) * (m - 1)) / (n * m), (n - 1) * (m - 1))]  # variance, degrees of freedom
+    (v_seeds, _), (v_examples, _), (v_residual, _) = parts
+    example_variance = max(0.0, v_examples - v_residual)
+    total = v_seeds + example_variance
+    spread = sum(v * v / df for v, df in parts)
+    df = max(n - 1, math.floor(total * total / spread)) if total > 0 and spread > 0 else n - 1
+    return dataclasses.replace(result, test_examples=m, example_variance=example_variance, df=df)
 
 
 def mean_sd(values: Sequence[float], digits: int = 3) -> str:

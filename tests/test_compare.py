@@ -108,11 +108,29 @@ def test_a_difference_of_a_few_test_images_is_inside_the_test_sets_noise(full_mo
     both = compare.paired_by_example(a, b, "a", "b")
     assert seeds_only.winner == "a" and both.winner is None
     assert both.differences == pytest.approx(seeds_only.differences) and both.mean == pytest.approx(2.0)
-    # d_j: 1 on 2 examples, 0 on 98: variance 2 * 0.98 / 99, over 100 examples, in points squared
+    # d_j: 1 on 2 examples, 0 on 98: variance 2 * 0.98 / 99, over 100 examples, in points squared; no interaction
     assert both.example_variance == pytest.approx(1e4 * (2 * 0.98 / 99) / 100)
-    assert both.half_width == pytest.approx(compare.t_quantile(2) * both.example_variance ** 0.5)
-    assert str(both) == ("a vs b: no measurable difference (mean +2.0 points, 95 % interval -4.1 to +8.1 over seeds "
+    assert both.df == 99  # all of the variance is the test set's: its degrees of freedom (Welch-Satterthwaite)
+    assert both.half_width == pytest.approx(compare.t_quantile(99) * both.example_variance ** 0.5)
+    assert str(both) == ("a vs b: no measurable difference (mean +2.0 points, 95 % interval -0.8 to +4.8 over seeds "
                          "and 100 test examples; a ahead in 3 of 3 seeds)")
+
+
+def test_by_example_counts_the_seeds_disagreements_on_single_examples_once(full_mode):
+    """Two networks that are right at random, independently on each example and in each seed: there is no test-set
+    effect to add (each example's difference is noise that the seeds already measure), so the interval is about the
+    seeds' alone; adding var(d_j) / m to it would count that noise twice."""
+    import random
+    import statistics
+
+    random.seed(0)
+    a, b = ([[random.random() < 0.8 for _ in range(2000)] for _ in range(5)] for _ in range(2))
+    result = compare.paired_by_example(a, b, "a", "b")
+    seeds = statistics.variance(result.differences) / 5
+    per_example = [sum(ra[j] - rb[j] for ra, rb in zip(a, b)) / 5 for j in range(2000)]
+    naive = 1e4 * statistics.variance(per_example) / 2000  # var(d_j) / m: the interaction again
+    assert naive > 0.5 * seeds and result.example_variance < 0.1 * seeds
+    assert result.df == 4
 
 
 def test_by_example_a_clear_difference_still_wins_and_takes_tensors(full_mode):
