@@ -8,6 +8,7 @@ slides per lecture are saved to artifacts/ (look at them). tests/test_accessibil
 on the same slides and on every page. The browser part is skipped, with a message saying how to
 enable it, where Chromium or Playwright is missing.
 """
+import html
 import re
 from pathlib import Path
 
@@ -115,15 +116,35 @@ def test_long_code_and_output_are_cut_and_progress_bars_left_out():
 
 
 def test_printed_lines_count_the_rows_they_wrap_to():
-    """Twelve verdict lines of about 250 characters are twelve lines but some 36 rows on a slide: cut to the rows
-    that fit, and the rest named."""
-    lines = [f"verdict {i}: " + "x" * 240 for i in range(12)]
+    """Fifteen verdict lines of about 250 characters are fifteen lines but some 30 rows on a slide (shown at the
+    smallest size, they wrap every WIDE_CHARS characters): cut to the rows that fit, and the rest named."""
+    lines = [f"verdict {i}: " + "x" * 240 for i in range(15)]
     shown = slides.for_slides(new_notebook(cells=[new_markdown_cell("# T"), new_code_cell("print(verdicts)", outputs=[
         new_output("stream", name="stdout", text="\n".join(lines) + "\n")])]))
-    text = "".join(out["text"] for cell in shown.cells if cell.cell_type == "code" for out in cell.outputs)
+    text = "".join(out["data"]["text/plain"] for cell in shown.cells if cell.cell_type == "code" for out in cell.outputs)
     kept = text.splitlines()[:-1]
-    assert kept == lines[:len(kept)] and sum(map(slides._rows, kept)) <= slides.OUTPUT_LINES - 1
-    assert text.rstrip().endswith(f"({12 - len(kept)} more lines in the notebook)") and len(kept) < 12
+    assert kept == lines[:len(kept)] and sum(slides._rows(line, slides.WIDE_CHARS) for line in kept) <= slides.OUTPUT_LINES - 1
+    assert text.rstrip().endswith(f"({15 - len(kept)} more lines in the notebook)") and len(kept) < 15
+
+
+def test_a_table_a_little_wider_than_a_row_is_shown_smaller_with_its_rows_whole():
+    """A printed table of 130 characters would wrap every row at 105: the slide shows it in a font small enough for
+    130 (its text kept as text/plain); text wider than WIDE_CHARS is shown at the smallest size and wraps at that."""
+    table = "\n".join(f"method {i:<28d}" + "0.584 (0.56-0.61)  " * 5 for i in range(10)) + "\n"
+    lines = table.splitlines()
+    assert {len(line) for line in lines} == {130}
+    short = "loss 0.25\n"
+    shown = slides.for_slides(new_notebook(cells=[new_markdown_cell("# T"), new_code_cell("print(table)", outputs=[
+        new_output("stream", name="stdout", text=table), new_output("stream", name="stdout", text=short),
+        new_output("stream", name="stdout", text="x" * 300 + "\n")])]))
+    outputs = [out for cell in shown.cells if cell.cell_type == "code" for out in cell.outputs]
+    wide, plain, widest = outputs
+    assert wide["output_type"] == "display_data" and wide["data"]["text/plain"] == table
+    assert wide["data"]["text/html"].startswith(f'<pre class="cslib-wide" style="font-size: {13 * 105 / 130:.1f}px">')
+    assert html.unescape(wide["data"]["text/html"].split(">", 1)[1].rsplit("</pre>", 1)[0]) == table
+    assert plain["output_type"] == "stream" and plain["text"] == short  # a narrow one stays as it was
+    assert f"font-size: {13 * 105 / 140:.1f}px" in widest["data"]["text/html"]
+    assert slides._output_height(wide) == 17 * 10 + 20 and slides._output_height(widest) == 17 * 3 + 20
 
 
 def test_a_figure_that_does_not_fit_under_its_code_goes_to_a_subslide_of_its_own():

@@ -30,7 +30,8 @@ TEMPLATE = HERE / "slides_template"
 SLIDE_TYPES = ("slide", "subslide", "fragment", "-", "skip", "notes")
 CODE_LINES = 12  # more lines of code than this do not fit on a slide with their output
 OUTPUT_LINES = 24  # more rows of printed output than this do not fit on a slide of their own
-WRAP_CHARS = 105  # characters of printed output in one row of a slide; a longer line wraps
+WRAP_CHARS = 105  # characters of printed output in one row of a slide, at its usual size (13 px); a longer line wraps
+WIDE_CHARS = 140  # a printed table up to this wide is shown smaller (down to 13 * 105 / 140, about 10 px), rows whole
 RICH = ("text/html", "text/markdown", "text/latex")  # outputs a slide shows as they are
 PROGRESS_BAR = re.compile(r"^.*\d+%\|.*\|.*$\n?", re.M)  # tqdm's line (the site shows it, a slide need not)
 PICTURE_CODE_LINES = 5  # above a figure
@@ -128,23 +129,41 @@ def _cut_code(source: str, limit: int) -> str:
     return "\n".join(lines[:limit - 1] + [f"# ... {len(lines) - limit + 1} more lines in the notebook (linked below)"])
 
 
-def _rows(line: str) -> int:
-    """How many rows of a slide a printed line takes: a long one wraps every ``WRAP_CHARS`` characters."""
-    return max(1, -(-len(line) // WRAP_CHARS))
+def _width(text: str) -> int:
+    """Characters in one row of a slide for this printed text: ``WRAP_CHARS``, or up to ``WIDE_CHARS`` for a wider
+    table, which is then shown in a smaller font so that its rows stay whole."""
+    return min(WIDE_CHARS, max([WRAP_CHARS] + [len(line) for line in text.splitlines()]))
+
+
+def _rows(line: str, width: int = WRAP_CHARS) -> int:
+    """How many rows of a slide a printed line takes: a long one wraps every ``width`` characters."""
+    return max(1, -(-len(line) // width))
 
 
 def _cut_text(text: str) -> str:
     """Printed text as a slide shows it: at most ``OUTPUT_LINES`` rows, counting the rows a long line wraps to."""
-    lines = text.rstrip("\n").splitlines()
-    if sum(map(_rows, lines)) <= OUTPUT_LINES:
+    lines, width = text.rstrip("\n").splitlines(), _width(text)
+    if sum(_rows(line, width) for line in lines) <= OUTPUT_LINES:
         return text
     kept, rows = [], 0
     for line in lines:
-        if rows + _rows(line) > OUTPUT_LINES - 1:
+        if rows + _rows(line, width) > OUTPUT_LINES - 1:
             break
         kept.append(line)
-        rows += _rows(line)
+        rows += _rows(line, width)
     return "\n".join(kept + [f"... ({len(lines) - len(kept)} more lines in the notebook)"]) + "\n"
+
+
+def _printed(out: dict, text: str) -> dict:
+    """A printed output as a slide shows it: cut to the rows that fit; a table wider than a row, in a smaller font
+    (an HTML ``<pre>`` of its own size, with the text kept as text/plain)."""
+    text = _cut_text(text)
+    width = _width(text)
+    if width == WRAP_CHARS:
+        return {**out, "text": text} if out.get("output_type") == "stream" else {**out, "data": {"text/plain": text}, "metadata": {}}
+    size = 13 * WRAP_CHARS / width
+    wide = f'<pre class="cslib-wide" style="font-size: {size:.1f}px">{html.escape(text)}</pre>'
+    return {"output_type": "display_data", "data": {"text/html": wide, "text/plain": text}, "metadata": {}}
 
 
 def _cut_outputs(outputs: list) -> list:
@@ -155,7 +174,7 @@ def _cut_outputs(outputs: list) -> list:
         if out.get("output_type") == "stream":
             text = PROGRESS_BAR.sub("", "".join(out.get("text", "")))
             if out.get("name") == "stdout" and text.strip():
-                kept.append({**out, "text": _cut_text(text)})
+                kept.append(_printed(out, text))
         elif out.get("output_type") in ("display_data", "execute_result"):
             data = out.get("data", {})
             text = PROGRESS_BAR.sub("", "".join(data.get("text/plain", "")))
@@ -164,7 +183,7 @@ def _cut_outputs(outputs: list) -> list:
             elif any(kind in data for kind in RICH):  # Markdown, HTML, LaTeX: shown as such, not as their repr
                 kept.append(out)
             elif text.strip():
-                kept.append({**out, "data": {"text/plain": _cut_text(text)}, "metadata": {}})
+                kept.append(_printed(out, text))
     return [nbformat.from_dict(out) for out in kept]
 
 
@@ -213,7 +232,8 @@ def _output_height(out) -> int:
     if _is_picture(out):
         return PICTURE_HEIGHT + 10
     text = "".join(out.get("text") or data.get("text/plain") or data.get("text/html") or "")
-    return 17 * sum(map(_rows, text.splitlines())) + 20
+    width = _width(text)
+    return 17 * sum(_rows(line, width) for line in text.splitlines()) + 20
 
 
 def _height(cell) -> int:
