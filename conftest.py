@@ -33,12 +33,14 @@ def pytest_runtest_teardown(item):
         os.environ["CSLIB_CHECK_FIGURES"] = _CALLER_CHECKS_FIGURES
 
 
-# Test files that take a minute or more of one worker (nbgrader autogrades, browsers, the sandboxed grader's classes),
-# longest first. pytest-xdist hands out whole files (--dist loadfile) in collection order: these go first, then the
-# notebooks, then the quick unit tests, so that the run does not end with one worker on a long file and the other idle.
-LONG_FILES = ["test_nbgrader.py", "test_grade_labs.py", "test_grade_sandbox.py", "test_accessibility.py",
-              "test_grade.py", "test_nbgrader_workflow.py", "test_browser.py", "test_grade_progress.py",
-              "test_grade_parts.py"]
+# Test files that take half a minute or more of one worker (nbgrader autogrades, the sandboxed grader's classes,
+# browsers), longest first. pytest-xdist hands out whole files (--dist loadfile, in the order collected with
+# --no-loadscope-reorder: by default it would start with the files of most tests, and end on these). They go first,
+# then the notebooks, then the quick unit tests, so that the run does not end with one worker on a long file and
+# the other idle.
+LONG_FILES = ["test_nbgrader.py", "test_grade_labs.py", "test_nbgrader_workflow.py", "test_grade_sandbox.py",
+              "test_grade.py", "test_grade_parts.py", "test_accessibility.py", "test_grade_progress.py",
+              "test_browser.py"]
 
 
 def pytest_collection_modifyitems(config, items):
