@@ -110,8 +110,9 @@ def chromium(user_data_dir: Path):
 
 
 def open_notebook(page, base_url: str, token: str, name: str, timeout_ms: int = 60_000) -> None:
-    """Open ``name`` in JupyterLab and wait until its kernel is idle."""
-    page.goto(f"{base_url}/lab/tree/{name}?token={token}")
+    """Open ``name`` in JupyterLab, alone (``reset``: the notebooks of earlier tests are not reopened, nor any
+    dialog of theirs), and wait until its kernel is idle."""
+    page.goto(f"{base_url}/lab/tree/{name}?reset&token={token}")
     page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=timeout_ms)
     wait_idle(page, timeout_ms)
 
@@ -122,7 +123,10 @@ def wait_idle(page, timeout_ms: int) -> None:
 
 
 def run_menu(page, item: str) -> None:
-    """Choose ``item`` in JupyterLab's Run menu, as a student would (returns at once; see wait_ran)."""
+    """Choose ``item`` in JupyterLab's Run menu, as a student would (returns at once; see wait_ran). A dialog in the
+    way fails at once, with its text."""
+    dialog = page.locator(".jp-Dialog")
+    assert dialog.count() == 0, f"a JupyterLab dialog is open: {dialog.first.inner_text()!r}"
     page.get_by_role("menuitem", name="Run", exact=True).click()
     label = page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}$"))
     page.locator(".lm-Menu-content .lm-Menu-item", has=label).first.click()  # (a shortcut, if any, is not in the label)

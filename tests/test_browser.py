@@ -141,8 +141,7 @@ def test_an_executed_explorer_shows_its_picture_before_anything_runs(lab):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import cslib.widgets\ncslib.widgets.conv_explorer()")])
     NotebookClient(nb, timeout=600, kernel_name="python3").execute()
     (page.course_root / "executed_elsewhere.ipynb").write_text(nbformat.writes(nb), encoding="utf-8")
-    page.goto(f"{url}/lab/tree/executed_elsewhere.ipynb?token={token}")
-    # JupyterLab reopens the notebooks of the earlier tests too (hidden tabs): look in the one in front
+    page.goto(f"{url}/lab/tree/executed_elsewhere.ipynb?reset&token={token}")  # alone, as open_notebook does
     panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)", has_text="conv_explorer()").first
     panel.wait_for(timeout=WIDGET_MS)
     output = panel.locator(".jp-CodeCell .jp-OutputArea-output").first
