@@ -212,7 +212,7 @@ def paired_by_example(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]
     result = paired([sum(row) / size for row in rows_a], [sum(row) / size for row in rows_b], name_a, name_b, **options)
     n, m, scale = len(rows_a), size, options.get("scale", 100)
     table = [[scale * (x - y) for x, y in zip(ra, rb)] for ra, rb in zip(rows_a, rows_b)]
-    seed_means = [sum(row) / m for row in table]
+    seed_means = list(result.differences)  # each seed's mean of its row of the table
     example_means = [sum(row[j] for row in table) / n for j in range(m)]
     grand = sum(seed_means) / n
     ss_seeds = m * sum((v - grand) ** 2 for v in seed_means)
