@@ -94,6 +94,8 @@ def shout(word):
         except BaseException:  # swallows the grader's time limit and its interrupt
             pass
 """, *ANSWERS[2:]),
+        # a right answer that takes most of --test-timeout (8 s) for every test: --grading-timeout (15 s) ends them all
+        "dawdle.ipynb": notebook(IMPORTS, "import time\ndef add(a, b):\n    time.sleep(6)\n    return a + b", *ANSWERS[1:]),
         # the wrong lab
         "lab98.ipynb": notebook(IMPORTS, *ANSWERS, lab="lab98"),
         "other_course.ipynb": notebook("x = 1\nprint(x)", lab=None),
@@ -188,6 +190,7 @@ def add(a, b):
 
 
 TIMING = ("loop.ipynb", "stubborn.ipynb", "slow.ipynb", "hang_on_call.ipynb")  # graded by a second run with short time limits
+SLOW_TESTS = "dawdle.ipynb"  # graded by a third run, alone: it sleeps most of the time, next to the others
 
 
 @pytest.fixture(scope="module")
@@ -196,11 +199,11 @@ def graded(tmp_path_factory):
     the others at the same time in this process; (CSV rows by student id, paths, printed summary)."""
     base = tmp_path_factory.mktemp("class")
     subs, outside, out, timing, timing_out = base / "submissions", base / "outside", base / "out", base / "timing", base / "timing_out"
-    for folder in (subs, outside, timing):
+    for folder in (subs, outside, timing, base / "slow"):
         folder.mkdir()
     files = class_notebooks(subs, outside)
     for name, content in files.items():
-        path = (timing if name in TIMING else subs) / name
+        path = (timing if name in TIMING else base / "slow" if name == SLOW_TESTS else subs) / name
         if isinstance(content, bytes):
             path.write_bytes(content)
         else:
@@ -217,6 +220,9 @@ def graded(tmp_path_factory):
     cli = subprocess.Popen([sys.executable, "-m", "cslib.grade", "lab99", *map(str, sorted(timing.iterdir())),
                             "--out", str(timing_out / "grades.csv"), "-j", "4", "--cell-timeout", "2",
                             "--timeout", "25", *common, "--test-timeout", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    slow = subprocess.Popen([sys.executable, "-m", "cslib.grade", "lab99", str(base / "slow" / SLOW_TESTS), "--out",
+                             str(timing_out / "slow.csv"), *common, "--test-timeout", "8", "--grading-timeout", "15"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
     argv = ["lab99", str(subs), "--out", str(out / "grades.csv"), "--gradescope", str(out / "gradescope"),
             "-j", "3", "--cell-timeout", "30", "--timeout", "60", "--memory", "2", "--max-output", "1", *common]
     printed = io.StringIO()
@@ -224,12 +230,14 @@ def graded(tmp_path_factory):
         assert grade.main(argv) == 0
     cli_output = cli.communicate(timeout=120)[0]
     assert cli.returncode == 0, cli_output
+    slow_output = slow.communicate(timeout=120)[0]
+    assert slow.returncode == 0, slow_output
     rows = {}
-    for csv_file in (out / "grades.csv", timing_out / "grades.csv"):
+    for csv_file in (out / "grades.csv", timing_out / "grades.csv", timing_out / "slow.csv"):
         with open(csv_file, newline="", encoding="utf-8") as f:
             rows.update({row["student_id"]: row for row in csv.DictReader(f)})
     return {"rows": rows, "out": out, "subs": subs, "outside": outside, "printed": printed.getvalue(),
-            "originals": originals, "cli_output": cli_output}
+            "originals": originals, "cli_output": cli_output, "timing_out": timing_out}
 
 
 def feedback(graded, name: str) -> str:
@@ -244,7 +252,7 @@ def assert_points(row: dict, **points: str) -> None:
 # --------------------------------------------------------------------------- the basics
 def test_one_row_per_student_with_all_columns(graded):
     rows = graded["rows"]
-    assert len(rows) == 40  # 41 files, carol twice (37 files in one run, 4 in the other)
+    assert len(rows) == 41  # 42 files, carol twice (37 files in one run, 4 in the second, 1 in the third)
     assert list(next(iter(rows.values()))) == ["student_id", "file", "add", "shout", "answer", "step", "total",
                                                "max_total", "status", "notes", "seed", "isolation"]
     isolation = "none" if sandboxing.grade_args() else "bubblewrap"
@@ -408,6 +416,16 @@ def test_an_answer_that_hangs_when_called_loses_only_its_question(graded):
     assert "shout: testing this answer did not stop when interrupted" in row["notes"]
 
 
+def test_answers_that_each_take_most_of_the_test_time_limit_meet_the_limit_of_all_the_tests(graded):
+    """6 s per call, under --test-timeout (8 s): the visible test of add and its first hidden one end by about 13 s,
+    the second is stopped at --grading-timeout (15 s), and the hidden tests of shout and step are not run."""
+    row = graded["rows"]["dawdle"]
+    assert_points(row, status="ran", add="1", shout="0.33", answer="1", step="0.33")
+    assert "shout: its hidden tests did not run: the time for all the grading tests of this notebook (--grading-timeout) ran out" in row["notes"]
+    text = (graded["timing_out"] / "slow-feedback" / "dawdle.md").read_text(encoding="utf-8")
+    assert "- ✗ hidden test 1: not run: the time for all the tests of this notebook ran out" in text
+
+
 # --------------------------------------------------------------------------- the same student twice
 def test_the_newest_file_of_a_student_counts_and_the_others_are_noted(graded):
     row = graded["rows"]["carol"]
@@ -486,7 +504,7 @@ def test_gradescope_results_follow_the_autograder_format(graded):
     shout = result["tests"][1]
     assert shout["max_score"] == 1 and shout["score"] == pytest.approx(0.3333, abs=1e-3) and shout["visibility"] == "visible"
     assert "hidden test 1: failed (wrong result)" in shout["output"]
-    assert {p.name for p in (graded["out"] / "gradescope").iterdir()} == set(graded["rows"]) - {"loop", "stubborn", "slow", "hang_on_call"}
+    assert {p.name for p in (graded["out"] / "gradescope").iterdir()} == set(graded["rows"]) - {"loop", "stubborn", "slow", "hang_on_call", "dawdle"}
 
 
 def test_summary_lists_counts_failures_and_means(graded):

@@ -213,6 +213,20 @@ def test_a_hidden_failure_never_shows_what_the_students_code_wrote():
     assert [c.detail for c in result.cases[1:]] == ["your code raised an error"] * 3
 
 
+def test_a_hidden_result_that_cannot_be_read_puts_none_of_its_text_in_the_notes():
+    """An answer can return text dressed as a float (from_data's ValueError quotes it): for a hidden case, its inputs."""
+    lab = grade_lab.load_lab("lab99", QUESTIONS)
+    add = lab.questions[0]
+    cases = grade_lab.draw_cases(lab, 3)[0]
+    leak = {"ok": True, "got": {"$float": "hidden_args_5_2_9"}}
+    record = {"status": "ok", "payload": {"defined": True, "module": "__main__", "qualname": "add",
+                                         "cases": [leak, leak, leak, leak]}}
+    result, notes = grade_score.judge_question(add, cases, record)
+    assert len(notes) == 4 and "hidden_args" in notes[0]  # the visible case's own text: the student wrote it, sees it
+    assert all("hidden_args" not in note and "ValueError" in note for note in notes[1:]), notes
+    assert all("hidden_args" not in c.detail for c in result.cases[1:])
+
+
 def test_hidden_inputs_go_into_the_kernel_only_after_every_visible_case_and_the_records_are_merged_back():
     lab = grade_lab.load_lab("lab99", QUESTIONS)
     cases = grade_lab.draw_cases(lab, 3)

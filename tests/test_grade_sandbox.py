@@ -504,6 +504,9 @@ HOGS = {  # each takes something the whole machine shares; none may cost the hon
     "memory": "import mmap\nm = mmap.mmap(-1, 3 * 2**30, flags=mmap.MAP_SHARED)\nfor i in range(0, 3 * 2**30, 2**20):\n    m[i:i + 2**20] = b'x' * 2**20",
     "shm": "with open('/dev/shm/fill', 'wb') as f:\n    for _ in range(3 * 1024):\n        f.write(b'x' * 2**20)",
     "disk": "import os\nfor i in range(4 * 1024):\n    with open(f'fill-{i}', 'wb') as f:\n        f.write(b'x' * 2**20)",
+    "settings": ("import os\nfor i in range(4 * 1024):  # the kernel's start folder, which holds its settings and sockets\n"
+                 "    with open(os.path.join(os.environ['IPYTHONDIR'], '..', f'fill-{i}'), 'wb') as f:\n"
+                 "        f.write(b'x' * 2**20)"),
     "tasks": ("import os, time\nn = 0\ntry:\n    for _ in range(2000):\n        if os.fork() == 0:\n            os.setsid()\n"
               "            t = time.time() + 60\n            while time.time() < t:\n                pass\n            os._exit(0)\n"
               "        n += 1\nexcept OSError:\n    pass\nraise RuntimeError(f'forked {n} busy processes')"),
@@ -534,6 +537,8 @@ def test_a_submission_that_takes_memory_disk_tasks_or_cpu_costs_no_one_else_a_po
     assert "killed: it used more than its memory limit (1 GiB" in notes["memory"], notes  # shared memory is counted
     assert "more than its memory limit" in notes["shm"] or "No space left on device" in notes["shm"], notes
     assert "OSError: [Errno 28] No space left on device" in notes["disk"], notes  # the in-memory scratch is full
+    assert "OSError: [Errno 28] No space left on device" in notes["settings"], notes  # the start folder is full
+    assert "its start folder (settings, sockets) in memory, 64 MiB" in done.stderr, done.stderr[-2000:]
     forked = int(re.search(r"RuntimeError: forked (\d+) busy processes", notes["tasks"]).group(1))
     assert forked < 64, notes["tasks"]
     free_after = os.statvfs(tmp_path).f_bavail * os.statvfs(tmp_path).f_frsize

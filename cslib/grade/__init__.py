@@ -56,6 +56,7 @@ from cslib.grade.submissions import (Submission, check_lab, collect_files, read_
 MAX_NOTEBOOK_BYTES = 100 * 2**20
 FILE_SIZE_LIMIT = 4 * 2**30  # largest file a kernel may write (RLIMIT_FSIZE)
 RESULT_CHARS = 2 * 2**20  # largest result of one test case, as JSON
+START_FOLDER_BYTES = 64 * 2**20  # in-memory folder of each kernel start: its settings (IPython, matplotlib) and sockets
 CSLIB_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds the cslib package
 SECRET_ENV = re.compile(r"TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE|API_?KEY|PRIVATE|^AWS_|^AZURE_|^GH_|^GITHUB_|^GOOGLE_APPLICATION", re.I)
 # The only variables of the grader's environment a kernel gets (plus LC_* and CSLIB_*); the rest it
@@ -75,6 +76,7 @@ class Options:
     timeout: float = 1200.0  # whole notebook, seconds
     cell_timeout: float = 300.0
     test_timeout: float = 60.0  # one grading test case
+    grading_timeout: float = 1200.0  # all the grading tests of one notebook together, seconds
     memory_gb: float = 8.0  # all the memory of one kernel and what it starts (cgroup); 0 = none
     tasks: int = 512  # processes and threads of one kernel (cgroup); 0 = none
     scratch_gb: float = 1.0  # size of the kernel's in-memory scratch folder (counted in its memory too)
@@ -117,8 +119,8 @@ class Grader:
         self.sandbox = grade_sandbox.Sandbox(grade_sandbox.NONE)  # set by prepare()
         self.kernel_sources = [inspect.getsource(probe), inspect.getsource(kernelside)]
         # a backstop only: cells, a re-run after a crash, a re-run while grading, every question, kernel starts
-        self.hard_timeout = options.hard_timeout or (3 * options.timeout + sum(worker.question_budget(r, options.test_timeout) for r in self.requests)
-                             + 60 * (options.max_restarts + 1) + 30)
+        tests = min(options.grading_timeout, sum(worker.question_budget(r, options.test_timeout) for r in self.requests))
+        self.hard_timeout = options.hard_timeout or (3 * options.timeout + tests + 60 * (options.max_restarts + 1) + 30)
 
     def prepare(self, paths: list[Path]) -> list[Submission]:
         """Snapshot every file (so nothing can change it later), find ids, pre-check each one, find the sandbox."""
@@ -151,8 +153,19 @@ class Grader:
                 raise GradingSetupError(f"{e}. Without a sandbox a submission can read solutions/ and the other "
                                         f"submissions and change files and grades; to grade anyway (e.g. your own "
                                         f"notebooks), pass --no-sandbox (recorded as isolation: none)") from e
-        self.sandbox.cgroups = grade_limits.check() if self.options.cgroups else "--no-cgroups"
+        self.sandbox.cgroups, self.sandbox.cpu_share = grade_limits.check() if self.options.cgroups else ("--no-cgroups", False)
+        self.sandbox.start_on_disk = self.check_start_folder() if self.sandbox.kind != grade_sandbox.NONE else "--no-sandbox"
         return submissions
+
+    def check_start_folder(self) -> str:
+        """'' if each kernel's start folder (its settings and sockets, which the sandbox must share with this
+        process) can be an in-memory folder of its own, else why not."""
+        folder = self.work / "mount-check"
+        folder.mkdir()
+        why = grade_limits.mount_in_memory(folder, 2**20)
+        grade_limits.unmount_all(folder)
+        remove_tree(folder)
+        return why
 
     def job_dir(self, sub: Submission) -> Path:
         return self.work / f"{sub.number:04d}"
@@ -219,12 +232,14 @@ class Grader:
             "kernel_pids": str(job_dir / "kernels.txt"), "kernel_sources": self.kernel_sources,
             "cgroup": None if self.sandbox.cgroups else {"memory_bytes": memory_bytes, "tasks": self.options.tasks or None},
             "limits": {"notebook_timeout": self.options.timeout, "cell_timeout": self.options.cell_timeout,
-                       "test_timeout": self.options.test_timeout, "max_restarts": self.options.max_restarts,
+                       "test_timeout": self.options.test_timeout, "grading_timeout": self.options.grading_timeout,
+                       "max_restarts": self.options.max_restarts,
                        "memory_bytes": memory_bytes, "file_bytes": FILE_SIZE_LIMIT,
                        # --keep-scratch (debugging): the scratch folder on disk, to be read afterwards
                        "scratch_bytes": None if self.options.keep_scratch else int(self.options.scratch_gb * 2**30) or None,
                        "output_chars": int(self.options.output_mb * 1e6), "result_chars": RESULT_CHARS,
-                       "hard_timeout": self.hard_timeout},
+                       "hard_timeout": self.hard_timeout,
+                       "start_bytes": None if self.sandbox.start_on_disk else START_FOLDER_BYTES},
         }
         _write_new(job_dir / "job.json", json.dumps(job).encode())
         return job
@@ -309,6 +324,7 @@ class Grader:
         except Exception as e:
             graded = Graded(sub, "failed", f"grader error: {type(e).__name__}: {e}", [], list(sub.notes))
         finally:
+            grade_limits.unmount_all(self.job_dir(sub))  # a kernel's start folder, if its worker was killed
             if not self.options.keep_scratch:
                 remove_tree(self.job_dir(sub))
         graded.seconds = round(time.monotonic() - start, 1)
@@ -408,15 +424,20 @@ ISOLATION_NOTES = {
 }
 
 
-def limits_note(options: Options, cgroups: str) -> str:
-    """One line on the OS limits each kernel runs under (``cgroups``: '' when cgroups are used, else why not)."""
+def limits_note(options: Options, sandbox: grade_sandbox.Sandbox) -> str:
+    """One line on the OS limits each kernel runs under."""
     memory = f"{options.memory_gb:g} GiB" if options.memory_gb else "no limit"
-    if not cgroups:
+    folder = (f"; its start folder (settings, sockets) in memory, {START_FOLDER_BYTES // 2**20} MiB" if not sandbox.start_on_disk
+              else f"; WARNING: its start folder (settings, sockets) is on the disk ({sandbox.start_on_disk}): a "
+                   f"kernel can fill the disk there (grade as root)")
+    if not sandbox.cgroups:
+        cpu = ("an equal share of the CPU" if sandbox.cpu_share else "WARNING: no cpu controller, so no equal share of "
+               "the CPU: a kernel that starts many processes can slow down the others graded at the same time (-j 1)")
         return (f"each kernel in a cgroup of its own: memory {memory} (all its processes, shared memory and in-memory "
-                f"files included), {options.tasks or 'any number of'} tasks, an equal share of the CPU")
-    return (f"WARNING: no cgroups ({cgroups}): memory limited per process ({memory} of data segment), tasks not "
+                f"files included), {options.tasks or 'any number of'} tasks, {cpu}{folder}")
+    return (f"WARNING: no cgroups ({sandbox.cgroups}): memory limited per process ({memory} of data segment), tasks not "
             f"limited, and a kernel that starts many processes takes more of the CPU: one submission can slow down "
-            f"the others graded at the same time (grade as root, or with -j 1)")
+            f"the others graded at the same time (grade as root, or with -j 1){folder}")
 
 
 def grade_files(lab: Lab, paths: list[Path], options: Options, outputs: list[Path] = (),
@@ -473,11 +494,14 @@ def grade_files(lab: Lab, paths: list[Path], options: Options, outputs: list[Pat
 
 # --------------------------------------------------------------------------- command line
 GUARANTEES = """\
-Guaranteed (the operating system or this process enforces it): the OS sandbox; memory, tasks, CPU
-share and scratch size per kernel (cgroups); every time limit, from outside the kernel; points
-computed here from size-capped plain data (trained models' accuracies measured here, from their
-weights); no hidden input or hidden error text in any feedback;
-a row per file, each on disk (<out>-progress.jsonl) as soon as it is known (--resume after a crash).
+Guaranteed (the operating system or this process enforces it): the OS sandbox; per kernel, the limits
+that the "Limits:" line at the start lists (memory, tasks, CPU share, in-memory scratch and start
+folders; cgroups and mounts need root, and the line warns of each one missing); every time limit (cell,
+notebook, test, all the tests of a notebook), from outside the kernel; points computed here from
+size-capped plain data (trained models' accuracies measured here, from their weights); no hidden input,
+and nothing that the code tested on one wrote or returned, in any feedback; a row per student (the
+newest file; the summary names the others), each on disk (<out>-progress.jsonl) as soon as it is known
+(--resume after a crash).
 Advisory (it runs in the student's kernel, which can change anything): the "write your own" rule
 (flagged "possible tampering: review by hand"), what a driver measures in the kernel, the output
 cap per cell, that hidden tests run only for answers that passed their visible ones (judged here,
@@ -501,6 +525,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=Options.timeout, help="seconds for all cells of one notebook (default: %(default)g)")
     p.add_argument("--cell-timeout", type=float, default=Options.cell_timeout, help="seconds for one cell (default: %(default)g)")
     p.add_argument("--test-timeout", type=float, default=Options.test_timeout, help="seconds for one grading test (default: %(default)g)")
+    p.add_argument("--grading-timeout", type=float, default=Options.grading_timeout,
+                   help="seconds for all grading tests of one notebook, after its cells ran (default: %(default)g)")
     p.add_argument("--memory", type=float, default=Options.memory_gb,
                    help="GiB of memory per kernel: all its processes, shared memory and its in-memory files included (a cgroup; "
                         "without cgroups, the data segment of each process); 0: no limit (default: %(default)g)")
@@ -543,7 +569,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     feedback = Path(args.feedback) if args.feedback else out.with_name(out.stem + "-feedback")
     options = Options(jobs=args.jobs, seed=args.seed, timeout=args.timeout, cell_timeout=args.cell_timeout,
-                      test_timeout=args.test_timeout, memory_gb=args.memory, output_mb=args.max_output,
+                      test_timeout=args.test_timeout, grading_timeout=args.grading_timeout, memory_gb=args.memory, output_mb=args.max_output,
                       max_restarts=args.max_restarts, full=args.full, id_pattern=args.id_pattern, deny=args.deny,
                       workdir=args.workdir, keep_scratch=args.keep_scratch, quiet=args.quiet,
                       sandbox=not args.no_sandbox, allow_read=args.allow_read, gpu=args.gpu, tasks=args.tasks,
@@ -578,7 +604,7 @@ def main(argv: list[str] | None = None) -> int:
         if sandbox.skipped:
             print(f"  not mounted in the sandbox, because they hold private files: {', '.join(sandbox.skipped)}",
                   file=sys.stderr, flush=True)
-        print(f"Limits: {limits_note(options, sandbox.cgroups)}", file=sys.stderr, flush=True)
+        print(f"Limits: {limits_note(options, sandbox)}", file=sys.stderr, flush=True)
         bars.append(tqdm(total=len(paths), desc=f"grading {lab.lab_id or lab.source}", unit="notebook",
                          disable=args.quiet, file=sys.stderr))
 

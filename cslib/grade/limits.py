@@ -18,7 +18,9 @@ This file is loaded by path in the worker (which does not import the cslib packa
 from __future__ import annotations
 
 import os
+import re
 import signal
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +42,7 @@ class Group:
 
     version: int
     paths: list[str] = field(default_factory=list)
+    cpu: bool = False  # whether the cpu controller gives it an equal share (where the system has one)
 
     def procs_files(self) -> list[str]:
         return [str(Path(p) / "cgroup.procs") for p in self.paths]
@@ -128,6 +131,7 @@ def create(name: str, memory_bytes: int | None, tasks: int | None) -> Group:
                     except OSError:
                         if controller != "cpu":
                             raise
+            group.cpu = "cpu" in (base / "cgroup.subtree_control").read_text().split()
             path = base / name
             path.mkdir()
             group.paths.append(str(path))
@@ -147,6 +151,7 @@ def create(name: str, memory_bytes: int | None, tasks: int | None) -> Group:
                 path = hierarchy / _own_path(controller).lstrip("/") / f"{PREFIX}-{name}"
                 path.mkdir()
                 group.paths.append(str(path))
+                group.cpu = group.cpu or controller == "cpu"
                 if controller == "memory" and memory_bytes:
                     _write(path / "memory.limit_in_bytes", str(memory_bytes))
                     if (path / "memory.memsw.limit_in_bytes").exists():  # swap too, where it is accounted
@@ -168,10 +173,38 @@ def enter_command(group: Group, command: list[str]) -> list[str]:
     return ["/bin/sh", "-c", ENTER, "cslib-limits", *group.procs_files(), "--", *command]
 
 
-def check() -> str:
-    """'' if cgroups with limits can be made here, else why not."""
+def check() -> tuple[str, bool]:
+    """('', whether kernels get an equal CPU share) if cgroups with limits can be made here, else (why not, False)."""
     try:
-        create(f"check-{os.getpid()}", 2**30, 64).remove()
+        group = create(f"check-{os.getpid()}", 2**30, 64)
     except LimitsError as e:
-        return str(e)
-    return ""
+        return str(e), False
+    group.remove()
+    return "", group.cpu
+
+
+def mount_in_memory(folder: str | Path, size_bytes: int) -> str:
+    """Mount a fresh in-memory folder (tmpfs) of ``size_bytes`` on ``folder``: '' if done, else why not (it takes
+    root). What a kernel writes there cannot fill the disk, and with a cgroup it counts in the kernel's memory."""
+    try:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_bytes},mode=0700", "cslib-grade", str(folder)],
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as e:
+        return f"{type(e).__name__}: {e}"
+    return "" if done.returncode == 0 else (done.stderr.strip() or f"mount exited with {done.returncode}")
+
+
+def unmount_all(folder: str | Path) -> None:
+    """Unmount every mount at or under ``folder`` (lazily: a process still inside keeps it until it ends); never
+    raises."""
+    top = os.path.realpath(folder)
+    try:
+        points = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    except (OSError, IndexError):
+        return
+    points = [re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), p) for p in points]  # mountinfo's escapes
+    for point in sorted({p for p in points if p == top or p.startswith(top + "/")}, key=len, reverse=True):
+        try:
+            subprocess.run(["umount", "-l", point], stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            pass

@@ -52,6 +52,8 @@ class Sandbox:
     devices: list[str] = field(default_factory=list)  # device files passed in (--gpu)
     skipped: list[str] = field(default_factory=list)  # paths not mounted because they hold private files
     cgroups: str = ""  # set by the grader: '' when each kernel also gets a cgroup with limits, else why not
+    cpu_share: bool = False  # set by the grader: whether those cgroups also give each kernel an equal CPU share
+    start_on_disk: str = ""  # set by the grader: '' when each kernel's start folder is in memory, else why not
 
     def to_json(self) -> dict:
         return {"kind": self.kind, "bwrap": self.bwrap, "read_only": self.read_only, "devices": self.devices}

@@ -62,7 +62,9 @@ BUILTIN_ERRORS = {name for name, value in vars(builtins).items() if isinstance(v
 HIDDEN_REASONS = {"timeout": "took too long", "not_written": "not written yet", "missing": "not defined",
                   "too_large": "the result was too large", "exception": "your code raised {name}",
                   "gated": "not run: the visible tests did not all pass",
-                  "gate_error": "not run: a grader error (the instructor will regrade)"}
+                  "gate_error": "not run: a grader error (the instructor will regrade)",
+                  "out_of_time": "not run: the time for all the tests of this notebook ran out"}
+OUT_OF_TIME = "the time for all the grading tests of this notebook (--grading-timeout) ran out"
 
 
 def _review(*names: str) -> str:
@@ -103,6 +105,8 @@ def judge_question(question: Question, cases: list[GradingCase], record: dict) -
         notes.append(f"{question.answer}: calls or wraps {reference_label(used)}{_review(*used)}")
         return all_failed(f"`{question.answer}` calls or wraps {reference_label(used)}; write your own version"), notes
     kinds = {raw.get("kind") if isinstance(raw, dict) else None for raw in raw_cases}
+    if "out_of_time" in kinds:
+        notes.append(f"{question.answer}: its hidden tests did not run: {OUT_OF_TIME}")
     if "gate_error" in kinds:
         notes.append(f"{question.answer}: its hidden tests did not run (a grader error between the visible and the "
                      "hidden tests, see the worker's log): regrade this submission")
@@ -117,19 +121,21 @@ def judge_question(question: Question, cases: list[GradingCase], record: dict) -
                 outcome = question.judge(case.expected, from_data(raw["got"]))
                 passed, detail = outcome.passed is True, str(outcome.detail)
             except Exception as e:  # a malformed result, or a bug in the question's compare
-                detail = "the result could not be checked"
-                notes.append(f"{question.answer}: a result could not be checked ({type(e).__name__}: {str(e)[:100]})")
+                detail = "the result could not be checked"  # a hidden case's message may quote its inputs: not shown
+                why = type(e).__name__ if case.hidden else f"{type(e).__name__}: {str(e)[:100]}"
+                notes.append(f"{question.answer}: a result could not be checked ({why})")
         elif kind == "not_written":
             detail = "not written yet (the cell still raises NotImplementedError)"
         elif kind == "exception":
             detail = f"raised {str(raw.get('error', ''))[:300]}"
-        elif kind in ("timeout", "too_large", "missing", "gated", "gate_error"):
+        elif kind in ("timeout", "too_large", "missing", "gated", "gate_error", "out_of_time"):
             detail = str(raw.get("error") or HIDDEN_REASONS[kind])
         else:
             detail = "no valid result"
-        if case.hidden and not passed:  # nothing the student's code wrote: an exception's name only if it is Python's own
+        if case.hidden:  # nothing the student's code wrote, nor a comparison's words: an exception's name if Python's own
             name = str(raw.get("error", "")).split(":")[0].strip() if isinstance(raw, dict) else ""
-            detail = HIDDEN_REASONS.get(kind or "", "wrong result").format(name=name if name in BUILTIN_ERRORS else "an error")
+            detail = "" if passed else HIDDEN_REASONS.get(kind or "", "wrong result").format(
+                name=name if name in BUILTIN_ERRORS else "an error")
         results.append(CaseResult(numbered(i, case), case.hidden, passed, "" if case.hidden else case.shown, detail))
     points = question.points * sum(r.passed for r in results) / len(results)
     return QuestionResult(question, points, results), notes
@@ -210,7 +216,8 @@ def merge_phases(requests: list[dict], records: list) -> list[dict] | None:
         cases = payload.get("cases") if isinstance(payload.get("cases"), list) else []
         more = (record.get("payload") or {}).get("cases") if record.get("status") == "ok" else None
         if not isinstance(more, list) or len(more) != len(request["cases"]):
-            kind = {"timeout": "timeout", "gated": "gated", "gate_error": "gate_error"}.get(record.get("status"), "no_result")
+            kind = {"timeout": "timeout", "gated": "gated", "gate_error": "gate_error",
+                    "out_of_time": "out_of_time"}.get(record.get("status"), "no_result")
             more = [{"kind": kind, "error": ""}] * len(request["cases"])
         payload["cases"] = cases + more
         merged[number] = {**first, "payload": payload}

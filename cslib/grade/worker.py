@@ -203,7 +203,10 @@ class GradingKernel:
         base = Path(self.job["job_dir"])
         if len(str(base)) + len("/kernel-12345678/ipc-12") > MAX_SOCKET_PATH:  # a long --workdir: sockets go elsewhere
             base = Path("/tmp") if Path("/tmp").is_dir() else Path(tempfile.gettempdir())
-        return Path(tempfile.mkdtemp(prefix="cslib-kernel-" if base != Path(self.job["job_dir"]) else "kernel-", dir=base))
+        run = Path(tempfile.mkdtemp(prefix="cslib-kernel-" if base != Path(self.job["job_dir"]) else "kernel-", dir=base))
+        if self.job["limits"].get("start_bytes"):  # in memory: the kernel writes its settings here, and could fill a disk
+            _load("limits").mount_in_memory(run, self.job["limits"]["start_bytes"])  # (the grader checked it can)
+        return run
 
     def start(self) -> None:
         from jupyter_client import KernelManager
@@ -283,8 +286,10 @@ class GradingKernel:
             self.oom_kills += self.group.oom_kills()
             self.group.remove()  # kills anything left in it
             self.group = None
-        if self.start_dir is not None and not _under(self.start_dir, Path(self.job["job_dir"])):
-            remove_tree(self.start_dir)  # a short folder outside the job's
+        if self.start_dir is not None:
+            _load("limits").unmount_all(self.start_dir)
+            if not _under(self.start_dir, Path(self.job["job_dir"])):
+                remove_tree(self.start_dir)  # a short folder outside the job's
         self.km = self.kc = None
 
     def how_it_ended(self) -> str:
@@ -460,6 +465,7 @@ class NotebookRun:
         questions = self.job["questions"]
         sources = self.job["kernel_sources"] + [q["driver_source"] for q in questions if q.get("driver_source")]
         test_timeout = self.limits["test_timeout"]
+        deadline = time.monotonic() + self.limits.get("grading_timeout", float("inf"))  # all the questions together
         asked, allowed = False, None  # the questions whose hidden cases may run (None: the grader did not say)
         for number, question in enumerate(questions):
             if self.dead:
@@ -475,12 +481,17 @@ class NotebookRun:
                 if question.get("question") not in allowed:
                     self.result.questions.append(QuestionRecord("gated", None, "its visible tests did not all pass"))
                     continue
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.result.questions.append(QuestionRecord("out_of_time", None, "not tested: the time for all the "
+                                                            "grading tests of this notebook (--grading-timeout) ran out"))
+                continue
             nonce = secrets.token_hex(16)
             max_chars = question.get("max_chars") or self.limits["result_chars"]
             request = {"answer": question["answer"], "probe": question["probe"], "driver": question.get("driver"),
                        "cases": question["cases"], "timeout": test_timeout, "max_chars": max_chars,
                        "reject": question.get("reject", [])}
-            budget = question_budget(question, test_timeout)
+            budget = min(question_budget(question, test_timeout), left)
             run = self.kernel.execute(snippet(sources, f"run_question(_user_ns, {request!r}, {nonce!r})"), budget,
                                       collect=True, store_history=False)
             payload, problem = parse_frames(run.text, nonce, payload_limit(question, max_chars))
