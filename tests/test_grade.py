@@ -166,6 +166,17 @@ def add(a, b):
         print(f"<<cslib-grade:{nonce}>>{json.dumps(payload)}<</cslib-grade:{nonce}>>")
     return a - b
 """, *ANSWERS[1:]),
+        # lifts the size cap of the request it finds up the call stack, then returns 40 MB: the worker's cap holds
+        "lifter.ipynb": notebook(IMPORTS, """
+import sys
+def add(a, b):
+    frame = sys._getframe(1)
+    while frame is not None and "request" not in frame.f_locals:
+        frame = frame.f_back
+    if frame is not None:
+        frame.f_locals["request"]["max_chars"] = 10**12
+    return "x" * 40_000_000
+""", *ANSWERS[1:]),
         "reference.ipynb": notebook(IMPORTS, "from operator import add", *ANSWERS[1:]),
         "wrap_def.ipynb": notebook(IMPORTS, "import operator\ndef add(a, b):\n    return operator.add(a, b)", *ANSWERS[1:]),
         "wrap_lambda.ipynb": notebook(IMPORTS, "import operator\nadd = lambda a, b: operator.add(a, b)", *ANSWERS[1:]),
@@ -252,7 +263,7 @@ def assert_points(row: dict, **points: str) -> None:
 # --------------------------------------------------------------------------- the basics
 def test_one_row_per_student_with_all_columns(graded):
     rows = graded["rows"]
-    assert len(rows) == 41  # 42 files, carol twice (37 files in one run, 4 in the second, 1 in the third)
+    assert len(rows) == 42  # 43 files, carol twice (38 files in one run, 4 in the second, 1 in the third)
     assert list(next(iter(rows.values()))) == ["student_id", "file", "add", "shout", "answer", "step", "total",
                                                "max_total", "status", "notes", "seed", "isolation"]
     isolation = "none" if sandboxing.grade_args() else "bubblewrap"
@@ -451,6 +462,12 @@ def test_a_forged_grading_payload_is_detected(graded):
     assert "add: the grading output was forged or garbled" in row["notes"]
 
 
+def test_a_result_over_the_size_cap_is_not_parsed_even_when_the_kernel_lifted_its_cap(graded):
+    row = graded["rows"]["lifter"]
+    assert_points(row, status="ran", add="0", shout="1", answer="1", step="1", total="3")
+    assert "add: the grading output was larger than its results can be (possible tampering)" in row["notes"]
+
+
 def test_handing_in_a_library_function_is_rejected(graded):
     row = graded["rows"]["reference"]
     assert_points(row, status="ran", add="0", total="3")
@@ -509,7 +526,7 @@ def test_gradescope_results_follow_the_autograder_format(graded):
 
 def test_summary_lists_counts_failures_and_means(graded):
     printed = graded["printed"]
-    assert f"Graded 37 files (36 students) for lab99 with seed {SEED} (reproduce with --seed {SEED})" in printed
+    assert f"Graded 38 files (37 students) for lab99 with seed {SEED} (reproduce with --seed {SEED})" in printed
     assert "failed:   9" in printed and "truncated.ipynb: not a notebook: invalid JSON" in printed
     assert f"isolation: {'none' if sandboxing.grade_args() else 'bubblewrap'}" in printed
     assert "per question: add" in printed
