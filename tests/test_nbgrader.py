@@ -7,11 +7,12 @@ bad metadata all stop it) and its ``Validator`` (what ``nbgrader validate`` runs
 
 1. ``generate_assignment`` succeeds and its release equals ``labs/`` after :func:`comparable`, which
    leaves out only what differs on purpose (docs/instructors.md's "nbgrader" section lists it);
-2. ``autograde`` gives a submission holding the solution's answers every automatic point (the points of
-   ``cslib.checks.labNN.QUESTIONS``, which ``python -m cslib.grade`` scores) and leaves its written
-   answers to manual grading, and gives the blank lab 0 (lab 2's: the zero comes from nbgrader's test cells
-   failing, the same mechanism in every lab; 3. checks every lab's test cells fail on its blank lab, and
-   tests/test_grade_labs.py grades every blank lab 0 with our grader);
+2. ``autograde`` gives lab 2's release, holding the solution's answers, every automatic point (the points of
+   ``cslib.checks.lab02.QUESTIONS``, which ``python -m cslib.grade`` scores) and leaves its written answers to
+   manual grading. One lab is enough for nbgrader's mechanism: every lab's test cells, hidden tests included,
+   run without error on its solution where nbval executes ``solutions/``, and
+   ``test_points_agree_between_headings_nbgrader_and_the_grader`` checks every lab's points; the blank lab's
+   zero is autograded in tests/test_nbgrader_workflow.py, by the documented commands;
 3. ``validate`` fails on the blank lab, on every graded cell.
 
 Then ``python -m cslib.grade`` grades both forms a student may hand in, a release of nbgrader's and a copy
@@ -46,7 +47,7 @@ SOLUTIONS = sorted((ROOT / "solutions").glob("lab*.ipynb"))
 COURSE_ID = "dlcv"
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")  # nbgrader's gradebook, inside nbgrader
 NBVAL_TAGS = labs.NBVAL_TAGS
-BLANK_GRADED = "lab02"  # the lab whose blank notebook nbgrader autogrades too
+AUTOGRADED = "lab02"  # the lab whose solution nbgrader autogrades
 
 
 def comparable(nb: nbformat.NotebookNode) -> dict:
@@ -105,8 +106,8 @@ def succeeded(result: dict, what: str, hidden: set[str] = frozenset()) -> str:
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    """A course directory with the four labs as assignments, released, with the solution's answers submitted for
-    each, and the blank lab for lab 2 (BLANK_GRADED)."""
+    """A course directory with the four labs as assignments, released, and the solution's answers submitted for
+    lab 2 (AUTOGRADED) and autograded."""
     root = tmp_path_factory.mktemp("nbgrader-course")
     config = Config()
     config.CourseDirectory.root = str(root)
@@ -122,17 +123,14 @@ def course(tmp_path_factory):
         succeeded(api.generate_assignment(lab), f"nbgrader generate_assignment {lab}")
         release = nbformat.read(root / "release" / lab / solution.name, as_version=4)
         releases[lab] = release
-        students = {"solution": answered(release, nbformat.read(solution, as_version=4))}
-        if lab == BLANK_GRADED:
-            students["blank"] = nbformat.read(ROOT / "labs" / solution.name, as_version=4)
-        for student, notebook in students.items():
-            folder = root / "submitted" / student / lab
-            folder.mkdir(parents=True)
-            nbformat.write(notebook, folder / solution.name)
+        if lab != AUTOGRADED:
+            continue
+        folder = root / "submitted" / "solution" / lab
+        folder.mkdir(parents=True)
+        nbformat.write(answered(release, nbformat.read(solution, as_version=4)), folder / solution.name)
         hidden = {labs.grading(c)["grade_id"] for c in nbformat.read(solution, as_version=4).cells
                   if labs.is_grade(c) and labs.HIDDEN_BEGIN in c.source}
-        for student in students:
-            succeeded(api.autograde(lab, student), f"nbgrader autograde {lab} {student}", hidden)
+        succeeded(api.autograde(lab, "solution"), f"nbgrader autograde {lab} solution", hidden)
     return {"root": root, "config": config, "releases": releases}
 
 
@@ -148,32 +146,30 @@ def test_release_equals_the_lab(course, solution):
         assert secret not in text
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("solution", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
-def test_autograde_gives_the_solution_every_automatic_point_and_the_blank_lab_none(course, solution):
+def autograded_scores(gradebook: Path, course_id: str, solution: Path, student: str) -> dict:
+    """{grade_id: (auto_score, max_score)} of ``student``'s autograded ``solution`` lab, and "total": its score."""
     lab = labs.lab_id(solution)
-    notebook_id = solution.stem
-    students = ("solution", "blank") if lab == BLANK_GRADED else ("solution",)
-    with Gradebook(f"sqlite:///{course['root'] / 'gradebook.db'}", COURSE_ID) as gb:
-        scores = {}
-        for student in students:
-            sub = gb.find_submission_notebook(notebook_id, lab, student)
-            scores[student] = {g.name: (g.auto_score, g.max_score, g.cell_type) for g in sub.grades}
-            scores[student + " total"] = sub.score
-    source = nbformat.read(solution, as_version=4)
-    graded = {labs.grading(c)["grade_id"]: c for c in source.cells if labs.is_grade(c)}
+    with Gradebook(f"sqlite:///{gradebook}", course_id) as gb:
+        sub = gb.find_submission_notebook(solution.stem, lab, student)
+        return {**{g.name: (g.auto_score, g.max_score) for g in sub.grades}, "total": sub.score}
+
+
+def graded_cells(solution: Path) -> tuple[set[str], set[str]]:
+    """The grade ids of ``solution``'s test cells and of its written answers."""
+    graded = {labs.grading(c)["grade_id"]: c for c in nbformat.read(solution, as_version=4).cells if labs.is_grade(c)}
     tests = {gid for gid, c in graded.items() if c.cell_type == "code"}
-    written = set(graded) - tests
-    full = scores["solution"]
-    assert set(full) == set(graded)
+    return tests, set(graded) - tests
+
+
+@pytest.mark.slow
+def test_autograde_gives_the_solution_every_automatic_point(course):
+    solution = next(p for p in SOLUTIONS if labs.lab_id(p) == AUTOGRADED)
+    full = autograded_scores(course["root"] / "gradebook.db", COURSE_ID, solution, "solution")
+    tests, written = graded_cells(solution)
+    assert set(full) - {"total"} == tests | written
     assert {gid: full[gid][0] for gid in tests} == {gid: full[gid][1] for gid in tests}, "a test cell failed on the solution"
-    assert sum(full[gid][0] for gid in tests) == automatic_points(lab)
+    assert sum(full[gid][0] for gid in tests) == automatic_points(AUTOGRADED)
     assert all(full[gid][0] is None for gid in written), "written answers are graded by hand"
-    if "blank" in students:
-        blank = scores["blank"]
-        assert set(blank) == set(graded)
-        assert all(score == 0 for score, _, _ in blank.values()), {gid: s for gid, s in blank.items() if s[0] != 0}
-        assert scores["blank total"] == 0
 
 
 @pytest.mark.slow

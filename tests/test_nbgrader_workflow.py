@@ -4,8 +4,9 @@ In a temporary folder laid out like the repository (``docs/`` and ``solutions/``
 lines run as written, with three changes a test needs: the install line and ``jupyter lab`` are left out,
 the course's exchange folder is a temporary one, and a student (``nbgrader fetch_assignment`` and
 ``submit``, who hands in the release unchanged) acts between ``release_assignment`` and ``collect``, then
-fetches the feedback. The release must equal ``labs/`` (no header notebook), ``release_feedback`` must
-work, and the feedback must not show the hidden tests or their seeds.
+fetches the feedback. The release must equal ``labs/`` (no header notebook), the unchanged release must be
+autograded 0 on every graded cell, ``release_feedback`` must work, and the feedback must not show the hidden
+tests or their seeds.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import nbformat
 import pytest
 
 from cslib.site.leaks import page_text
-from test_nbgrader import comparable
+from test_nbgrader import autograded_scores, comparable, graded_cells
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
@@ -61,6 +62,11 @@ def test_the_documented_nbgrader_workflow_releases_the_lab_and_feedback_without_
     name = "lab02_convolutions.ipynb"
     release = nbformat.read(course / "release" / "lab02" / name, as_version=4)
     assert comparable(release) == comparable(nbformat.read(ROOT / "labs" / name, as_version=4))  # no header notebook
+    student_id = next(p.name for p in (course / "submitted").iterdir())
+    blank = autograded_scores(course / "gradebook.db", "dlcv", ROOT / "solutions" / name, student_id)
+    tests, written = graded_cells(ROOT / "solutions" / name)
+    assert set(blank) - {"total"} == tests | written and blank["total"] == 0
+    assert all(blank[gid][0] == 0 for gid in tests), {gid: blank[gid] for gid in tests if blank[gid][0] != 0}
     feedback = list((student / "lab02" / "feedback").rglob("*.html"))
     assert [p.name for p in feedback] == ["lab02_convolutions.html"], feedback
     text = page_text(feedback[0])  # the page's text (the code is split into highlighting spans)
