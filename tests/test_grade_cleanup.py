@@ -1,4 +1,8 @@
-"""The grader's cleanup of a scratch folder: deep trees, links and odd files never stop it, and it never raises."""
+"""The grader's cleanup of a scratch folder: deep trees, links and odd files never stop it, and it never raises.
+
+In the sandbox, as root, what a kernel writes is in memory (its scratch and start folders), gone with its mounts
+before this cleanup runs; where the grader cannot mount (not root), a kernel's start folder is on disk, and this is
+what removes the tree a kernel made there: a 2,500-level tree once made it raise RecursionError and lose the CSV."""
 import os
 
 from cslib.grade.cleanup import remove_tree

@@ -169,6 +169,19 @@ def test_a_lead_in_line_moves_with_what_it_introduces():
     assert kinds(shown) == ["slide", "subslide", "subslide", "-"]
 
 
+def test_a_lead_in_stays_with_the_code_it_introduces_and_the_figure_that_does_not_fit_moves_on():
+    lead_in = "`transforms.Compose` applies the transforms one after the other. The slides' example rotates, then inverts:"
+    code = new_code_cell("\n".join(f"step_{i}()" for i in range(4)), outputs=[  # fits on a slide, not under the lead-in
+        new_output("stream", name="stdout", text="".join(f"r{i}\n" for i in range(2))), new_output("display_data", data=PICTURE)])
+    assert slides._height(code) <= slides.SLIDE_HEIGHT < slides._height(code) + slides._height(new_markdown_cell(lead_in))
+    shown = slides.for_slides(new_notebook(cells=[
+        new_markdown_cell("# T"), new_code_cell("draw(5, 3)", outputs=[new_output("display_data", data=PICTURE)]),
+        new_markdown_cell(lead_in), code]))
+    assert kinds(shown) == ["slide", "subslide", "subslide", "-", "subslide"]  # not the lead-in alone on a slide
+    assert [len(c.outputs) for c in shown.cells[3:]] == [1, 1]  # the code and what it prints; then the figure
+    assert slides._height(shown.cells[2]) + slides._height(shown.cells[3]) <= slides.SLIDE_HEIGHT
+
+
 def test_the_export_loads_nothing_from_elsewhere_and_gives_every_picture_its_text():
     figure = new_code_cell("plt.plot(x)", outputs=[new_output("display_data", data=PICTURE)])
     figure.metadata["mystnb"] = {"image": {"alt": "A rising line"}}

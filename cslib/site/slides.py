@@ -38,6 +38,7 @@ PICTURE_CODE_LINES = 5  # above a figure
 PICTURE_HEIGHT = 430  # pixels: a figure's largest height on a slide (the template's CSS says the same)
 SLIDE_HEIGHT = 640  # pixels of a 700-pixel slide that a slide's cells may fill (estimated by _height)
 LONG_MARKDOWN = 650  # characters: a longer text is split at its paragraphs, a slide for each part
+LEAD_IN_CHARS = 400  # characters: a shorter text that ends with ":" introduces the cell after it, and goes along
 CORRECTION = re.compile(r"^> \*\*The slide says\*\*")
 NOTES_HINT = "*Corrected from the deck: the speaker notes (press S) say what it said.*"
 
@@ -248,13 +249,14 @@ def _height(cell) -> int:
     return (19 * len(cell.source.splitlines()) + 34 if shown else 0) + sum(map(_output_height, cell.get("outputs", [])))
 
 
-def _split_code(cell, kind: str) -> list:
+def _split_code(cell, kind: str, above: int = 0) -> list:
     """A code cell (already cut) as one or more cells that each fit on a slide: its code with the outputs that fit
-    below it, then the other outputs on subslides of their own (their code not shown again)."""
+    below it (and below ``above`` pixels of a text that introduces it), then the other outputs on subslides of their
+    own (their code not shown again)."""
     parts = [copy.deepcopy(cell)]
     parts[0].metadata["slideshow"] = {"slide_type": kind}
     parts[0].outputs = []
-    filled = _height(parts[0])
+    filled = _height(parts[0]) + above
     for out in cell.outputs:
         if (parts[-1].outputs or len(parts) == 1) and filled + _output_height(out) > SLIDE_HEIGHT:
             part = copy.deepcopy(cell)
@@ -275,7 +277,7 @@ def _leads_in(entry) -> bool:
         return False
     author_set, cell = entry
     return (not author_set and cell.cell_type == "markdown" and cell.metadata["slideshow"]["slide_type"] in ("-", "subslide")
-            and len(cell.source) < 200 and cell.source.rstrip().endswith(":"))
+            and len(cell.source) < LEAD_IN_CHARS and cell.source.rstrip().endswith(":"))
 
 
 def for_slides(nb: nbformat.NotebookNode, origins: list[int] | None = None) -> nbformat.NotebookNode:
@@ -304,7 +306,8 @@ def for_slides(nb: nbformat.NotebookNode, origins: list[int] | None = None) -> n
         if cell.cell_type == "code":
             cell.source = _cut_code(cell.source, PICTURE_CODE_LINES if _has_picture(cell) else CODE_LINES)
             cell.outputs = _cut_outputs(cell.get("outputs", []))
-            cells += [(author_set and i == 0, part) for i, part in enumerate(_split_code(cell, kind))]
+            lead_in = _height(cells[-1][1]) if cells and not author_set and _leads_in(cells[-1]) else 0
+            cells += [(author_set and i == 0, part) for i, part in enumerate(_split_code(cell, kind, lead_in))]
             if origins is not None:
                 origins.extend([index] * (len(cells) - before))
             continue
