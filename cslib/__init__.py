@@ -22,7 +22,9 @@ For instructors (they need ``pip install -e ".[instructor]"``: nbgrader, nbforma
 - ``cslib.grade``    the grader, a package: ``python -m cslib.grade LAB SUBMISSIONS...``
 - ``cslib.site``     the course website: ``python -m cslib.site build``
 
-Submodules load on first use: ``import cslib; cslib.data.load("mnist")`` works.
+Submodules load on first use: ``import cslib; cslib.data.load("mnist")`` works. So do the functions below
+(``cslib.fit`` is ``cslib.train.fit``): ``import cslib`` alone does not import torch, so that the instructors' tools
+that need none of it (the grader's main process, the site build) start quickly.
 """
 from __future__ import annotations
 
@@ -31,17 +33,22 @@ import importlib
 __version__ = "0.1.0"
 REPO = "dlcv-course/dlcv-pytorch"  # GitHub owner/name, used by the notebooks' Colab badges
 
-from cslib.runtime import budget, fast_mode, get_device, set_seed, setup  # noqa: E402
-from cslib.train import accuracy, evaluate, fit, predict_proba, train_batch  # noqa: E402
-
 _SUBMODULES = {"augment", "checks", "compare", "conv", "data", "figcheck", "grade", "labs", "models", "plot", "recipe", "runtime", "shifts",
                "train", "transfer", "widgets"}
+_FUNCTIONS = {**dict.fromkeys(["budget", "fast_mode", "get_device", "set_seed", "setup"], "runtime"),
+              **dict.fromkeys(["accuracy", "evaluate", "fit", "predict_proba", "train_batch"], "train")}
 
 
 def __getattr__(name: str):
     if name in _SUBMODULES:
         return importlib.import_module(f"cslib.{name}")
+    if name in _FUNCTIONS:
+        return getattr(importlib.import_module(f"cslib.{_FUNCTIONS[name]}"), name)
     raise AttributeError(f"module 'cslib' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_SUBMODULES, *_FUNCTIONS})
 
 
 __all__ = ["accuracy", "budget", "evaluate", "fast_mode", "fit", "get_device", "predict_proba", "set_seed", "setup", "train_batch"]

@@ -481,6 +481,12 @@ def test_inside_the_sandbox(tmp_path, monkeypatch):
     assert not (Path(sys.prefix) / "cslib-probe").exists() and (scratch / "cslib-probe").exists()
 
 
+def cpu_controller() -> bool:
+    """Whether this system's cgroups have the cpu controller (v2: listed at the root; v1: its hierarchy)."""
+    v2 = Path("/sys/fs/cgroup/cgroup.controllers")
+    return "cpu" in v2.read_text().split() if v2.exists() else Path("/sys/fs/cgroup/cpu/cgroup.procs").exists()
+
+
 HOGS = {  # each takes something the whole machine shares; none may cost the honest student a point
     "memory": "import mmap\nm = mmap.mmap(-1, 3 * 2**30, flags=mmap.MAP_SHARED)\nfor i in range(0, 3 * 2**30, 2**20):\n    m[i:i + 2**20] = b'x' * 2**20",
     "shm": "with open('/dev/shm/fill', 'wb') as f:\n    for _ in range(3 * 1024):\n        f.write(b'x' * 2**20)",
@@ -520,6 +526,8 @@ def test_a_submission_that_takes_memory_disk_tasks_or_cpu_costs_no_one_else_a_po
     assert "OSError: [Errno 28] No space left on device" in notes["disk"], notes  # the in-memory scratch is full
     assert "OSError: [Errno 28] No space left on device" in notes["settings"], notes  # the start folder is full
     assert "its start folder (settings, sockets) in memory, 64 MiB" in done.stderr, done.stderr[-2000:]
+    if cpu_controller():  # each kernel gets one share of the CPU, however many processes it starts
+        assert "tasks, an equal share of the CPU" in done.stderr, done.stderr[-2000:]
     forked = int(re.search(r"RuntimeError: forked (\d+) busy processes", notes["tasks"]).group(1))
     assert forked < 64, notes["tasks"]
     free_after = os.statvfs(tmp_path).f_bavail * os.statvfs(tmp_path).f_frsize

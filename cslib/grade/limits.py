@@ -9,9 +9,9 @@ Each kernel (with every process it starts, however it detaches) runs in a fresh 
   other kernel, and cannot slow the others down more than one more kernel would.
 
 cgroup v2 (``/sys/fs/cgroup`` with ``cgroup.controllers``) and v1 (the ``memory``, ``pids`` and ``cpu``
-hierarchies) are both used where writable, which is where the grader runs as root (or in a delegated
-subtree). The kernel is moved into its cgroup by a one-line shell that then ``exec``s the sandbox
-(:func:`enter_command`), so it is in the cgroup before any of its code runs; inside the sandbox
+hierarchies) are both used where writable, which is where the grader runs as root. The kernel is moved into
+its cgroup by a one-line shell that then ``exec``s the sandbox (:func:`enter_command`), so it is in the cgroup
+before any of its code runs; inside the sandbox
 ``/sys`` is not mounted (read-only with ``--gpu``) and every capability is dropped, so it cannot leave.
 This file is loaded by path in the worker (which does not import the cslib package).
 """
@@ -163,8 +163,7 @@ def create(name: str, memory_bytes: int | None, tasks: int | None) -> Group:
                     _write(path / "pids.max", str(tasks))
     except OSError as e:
         group.remove()
-        raise LimitsError(f"cannot make a cgroup ({type(e).__name__}: {e}); the grader must run as root, or in a "
-                          f"cgroup delegated to its user") from e
+        raise LimitsError(f"cannot make a cgroup ({type(e).__name__}: {e}); the grader must run as root") from e
     return group
 
 
