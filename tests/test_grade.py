@@ -94,8 +94,10 @@ def shout(word):
         except BaseException:  # swallows the grader's time limit and its interrupt
             pass
 """, *ANSWERS[2:]),
-        # a right answer that takes most of --test-timeout (8 s) for every test: --grading-timeout (15 s) ends them all
-        "dawdle.ipynb": notebook(IMPORTS, "import time\ndef add(a, b):\n    time.sleep(6)\n    return a + b", *ANSWERS[1:]),
+        # a right answer that takes most of --test-timeout (40 s) on its third call, its second hidden test: the
+        # --grading-timeout (15 s) stops it there, and the hidden tests of the questions after it do not run
+        "dawdle.ipynb": notebook(IMPORTS, "import time\ncalls = []\ndef add(a, b):\n    calls.append(1)\n"
+                                 "    if len(calls) == 3:\n        time.sleep(30)\n    return a + b", *ANSWERS[1:]),
         # the wrong lab
         "lab98.ipynb": notebook(IMPORTS, *ANSWERS, lab="lab98"),
         "other_course.ipynb": notebook("x = 1\nprint(x)", lab=None),
@@ -232,7 +234,7 @@ def graded(tmp_path_factory):
                             "--out", str(timing_out / "grades.csv"), "-j", "4", "--cell-timeout", "2",
                             "--timeout", "25", *common, "--test-timeout", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
     slow = subprocess.Popen([sys.executable, "-m", "cslib.grade", "lab99", str(base / "slow" / SLOW_TESTS), "--out",
-                             str(timing_out / "slow.csv"), *common, "--test-timeout", "8", "--grading-timeout", "15"],
+                             str(timing_out / "slow.csv"), *common, "--test-timeout", "40", "--grading-timeout", "15"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
     argv = ["lab99", str(subs), "--out", str(out / "grades.csv"), "--gradescope", str(out / "gradescope"),
             "-j", "3", "--cell-timeout", "30", "--timeout", "60", "--memory", "2", "--max-output", "1", *common]
@@ -428,8 +430,8 @@ def test_an_answer_that_hangs_when_called_loses_only_its_question(graded):
 
 
 def test_answers_that_each_take_most_of_the_test_time_limit_meet_the_limit_of_all_the_tests(graded):
-    """6 s per call, under --test-timeout (8 s): the visible test of add and its first hidden one end by about 13 s,
-    the second is stopped at --grading-timeout (15 s), and the hidden tests of shout and step are not run."""
+    """The visible test of add and its first hidden one pass at once; the second sleeps 30 s, under --test-timeout
+    (40 s), and is stopped at --grading-timeout (15 s); the hidden tests of shout and step are not run."""
     row = graded["rows"]["dawdle"]
     assert_points(row, status="ran", add="1", shout="0.33", answer="1", step="0.33")
     assert "shout: its hidden tests did not run: the time for all the grading tests of this notebook (--grading-timeout) ran out" in row["notes"]

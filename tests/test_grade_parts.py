@@ -562,6 +562,13 @@ def test_the_kernel_drops_output_over_the_cap_in_every_cell(tmp_path):
         kernel.kill()
 
 
+def test_a_time_limit_of_zero_is_refused_before_anything_runs(tmp_path, capsys):
+    argv = ["lab99", str(tmp_path), "--questions", QUESTIONS, "--out", str(tmp_path / "g.csv"), "--grading-timeout", "0"]
+    assert grade.main(argv) == 2
+    assert "error: --grading-timeout must be a number of seconds above 0, not 0" in capsys.readouterr().err
+    assert not (tmp_path / "g.csv").exists()
+
+
 # --------------------------------------------------------------------------- no sandbox, outputs
 def test_without_a_sandbox_the_grader_stops_unless_told_and_records_it(tmp_path, monkeypatch, capsys):
     from grading_lab import SOLUTION

@@ -324,7 +324,6 @@ class Grader:
         except Exception as e:
             graded = Graded(sub, "failed", f"grader error: {type(e).__name__}: {e}", [], list(sub.notes))
         finally:
-            grade_limits.unmount_all(self.job_dir(sub))  # a kernel's start folder, if its worker was killed
             if not self.options.keep_scratch:
                 remove_tree(self.job_dir(sub))
         graded.seconds = round(time.monotonic() - start, 1)
@@ -427,9 +426,16 @@ ISOLATION_NOTES = {
 def limits_note(options: Options, sandbox: grade_sandbox.Sandbox) -> str:
     """One line on the OS limits each kernel runs under."""
     memory = f"{options.memory_gb:g} GiB" if options.memory_gb else "no limit"
-    folder = (f"; its start folder (settings, sockets) in memory, {START_FOLDER_BYTES // 2**20} MiB" if not sandbox.start_on_disk
-              else f"; WARNING: its start folder (settings, sockets) is on the disk ({sandbox.start_on_disk}): a "
-                   f"kernel can fill the disk there (grade as root)")
+    if sandbox.kind == grade_sandbox.NONE:
+        folder = "; WARNING: no sandbox, so no folder of its is in memory: a kernel can fill the disk"
+    elif options.keep_scratch or not options.scratch_gb:
+        folder = "; WARNING: its scratch folder is on the disk (--keep-scratch or --scratch 0): a kernel can fill the disk"
+    else:
+        folder = f"; its scratch folder in memory, {options.scratch_gb:g} GiB"
+    if sandbox.kind != grade_sandbox.NONE:
+        folder += (f", its start folder (settings, sockets) in memory, {START_FOLDER_BYTES // 2**20} MiB" if not sandbox.start_on_disk
+                   else f"; WARNING: its start folder (settings, sockets) is on the disk ({sandbox.start_on_disk}): a "
+                        f"kernel can fill the disk there (grade as root)")
     if not sandbox.cgroups:
         cpu = ("an equal share of the CPU" if sandbox.cpu_share else "WARNING: no cpu controller, so no equal share of "
                "the CPU: a kernel that starts many processes can slow down the others graded at the same time (-j 1)")
@@ -499,9 +505,9 @@ that the "Limits:" line at the start lists (memory, tasks, CPU share, in-memory 
 folders; cgroups and mounts need root, and the line warns of each one missing); every time limit (cell,
 notebook, test, all the tests of a notebook), from outside the kernel; points computed here from
 size-capped plain data (trained models' accuracies measured here, from their weights); no hidden input,
-and nothing that the code tested on one wrote or returned, in any feedback; a row per student (the
-newest file; the summary names the others), each on disk (<out>-progress.jsonl) as soon as it is known
-(--resume after a crash).
+and nothing that the code tested on one wrote or returned (only the name of a Python exception it
+raised), in any feedback; a row per student (the newest file; the summary names the others), each on
+disk (<out>-progress.jsonl) as soon as it is known (--resume after a crash).
 Advisory (it runs in the student's kernel, which can change anything): the "write your own" rule
 (flagged "possible tampering: review by hand"), what a driver measures in the kernel, the output
 cap per cell, that hidden tests run only for answers that passed their visible ones (judged here,
@@ -575,6 +581,9 @@ def main(argv: list[str] | None = None) -> int:
                       sandbox=not args.no_sandbox, allow_read=args.allow_read, gpu=args.gpu, tasks=args.tasks,
                       scratch_gb=args.scratch, cgroups=not args.no_cgroups)
     try:
+        for name in ("timeout", "cell_timeout", "test_timeout", "grading_timeout"):
+            if not getattr(args, name) > 0:
+                raise GradingSetupError(f"--{name.replace('_', '-')} must be a number of seconds above 0, not {getattr(args, name):g}")
         if args.id_pattern:
             re.compile(args.id_pattern)
         lab = load_lab(args.lab, args.questions)

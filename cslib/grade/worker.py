@@ -205,7 +205,9 @@ class GradingKernel:
             base = Path("/tmp") if Path("/tmp").is_dir() else Path(tempfile.gettempdir())
         run = Path(tempfile.mkdtemp(prefix="cslib-kernel-" if base != Path(self.job["job_dir"]) else "kernel-", dir=base))
         if self.job["limits"].get("start_bytes"):  # in memory: the kernel writes its settings here, and could fill a disk
-            _load("limits").mount_in_memory(run, self.job["limits"]["start_bytes"])  # (the grader checked it can)
+            why = _load("limits").mount_in_memory(run, self.job["limits"]["start_bytes"])
+            if why:  # the grader checked that it can: not the student's failure
+                raise KernelStartError(f"grader error: the kernel's start folder could not be mounted in memory: {why}")
         return run
 
     def start(self) -> None:
@@ -500,14 +502,14 @@ class NotebookRun:
                 detail = f"the kernel died while testing this answer ({run.exit})" if run.status == "died" else \
                     "testing this answer did not stop when interrupted"
                 self.result.questions.append(QuestionRecord(status, None, detail))
-                reserve = sum(question_budget(q, test_timeout) for q in questions[number + 1:])
-                if not self.restart_and_replay(self.hard_deadline - reserve):
+                if deadline <= time.monotonic():
+                    continue  # no time left for the questions after it: no new kernel (they are out of time)
+                if not self.restart_and_replay(self.replay_deadline_while_grading(questions[number + 1:], deadline)):
                     self.dead = True
             elif payload is not None:
                 self.result.questions.append(QuestionRecord("ok", payload))
-                if run.exit_requested:  # the answer called IPython's exit(): a new kernel for the next questions
-                    reserve = sum(question_budget(q, test_timeout) for q in questions[number + 1:])
-                    if not self.restart_and_replay(self.hard_deadline - reserve):
+                if run.exit_requested and deadline > time.monotonic():  # IPython's exit(): a new kernel for the rest
+                    if not self.restart_and_replay(self.replay_deadline_while_grading(questions[number + 1:], deadline)):
                         self.dead = True
             elif run.status == "timeout":
                 self.result.questions.append(QuestionRecord("timeout", None, "testing this answer took too long"))
@@ -516,6 +518,12 @@ class NotebookRun:
                           "too_large": "the grading output was larger than its results can be (possible tampering)"}.get(
                     problem, "no grading output arrived (did the notebook replace sys.stdout?)")
                 self.result.questions.append(QuestionRecord(problem, None, detail))
+
+    def replay_deadline_while_grading(self, later: list[dict], deadline: float) -> float:
+        """When to stop re-running the cells in a new kernel while grading: in time for the ``later`` questions
+        (within the worker's own limit), and never after the grading ``deadline``, which the re-run counts in."""
+        reserve = min(sum(question_budget(q, self.limits["test_timeout"]) for q in later), max(0.0, deadline - time.monotonic()))
+        return min(self.hard_deadline - reserve, deadline)
 
     def ask_gate(self) -> set | None:
         """Hidden cases run only for answers that passed every visible case, and only the grader can judge (this
@@ -598,6 +606,11 @@ def main(argv: list[str] | None = None) -> int:
     die_with_grader()
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     os.umask(0o077)
+    if job["limits"].get("start_bytes"):  # the kernels' in-memory folders, in mounts that end with this process
+        why = _load("limits").private_mounts()
+        if why:
+            job["limits"]["start_bytes"] = None
+            print(f"grader error: no mount namespace of its own ({why}): the kernel's start folder is on disk", file=sys.stderr)
     try:
         limit_resources(job["limits"].get("memory_bytes"), job["limits"].get("file_bytes"))
         result = asdict(NotebookRun(job, gate_fd).run())
