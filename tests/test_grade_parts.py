@@ -213,6 +213,17 @@ def test_a_hidden_failure_never_shows_what_the_students_code_wrote():
     assert [c.detail for c in result.cases[1:]] == ["your code raised an error"] * 3
 
 
+def test_a_question_with_hidden_tests_only_never_shows_the_exit_status_its_code_chose():
+    lab = grade_lab.load_lab("lab99", QUESTIONS)
+    add = lab.questions[0]
+    cases = [c for c in grade_lab.draw_cases(lab, 3)[0] if c.hidden]
+    record = {"status": "crashed", "payload": None, "detail": "the kernel died while testing this answer (exit status 57)"}
+    result, notes = grade_score.judge_question(add, cases, record)
+    assert "57" not in result.problem and not any("57" in note for note in notes), (result.problem, notes)
+    timeout = {"status": "out_of_time", "payload": None, "detail": "not tested: the time ran out"}
+    assert grade_score.judge_question(add, cases, timeout)[0].problem == "not tested: the time ran out"  # the grader's words
+
+
 def test_a_hidden_result_that_cannot_be_read_puts_none_of_its_text_in_the_notes():
     """An answer can return text dressed as a float (from_data's ValueError quotes it): for a hidden case, its inputs."""
     lab = grade_lab.load_lab("lab99", QUESTIONS)
@@ -565,7 +576,7 @@ def test_the_kernel_drops_output_over_the_cap_in_every_cell(tmp_path):
 def test_a_time_limit_of_zero_is_refused_before_anything_runs(tmp_path, capsys):
     argv = ["lab99", str(tmp_path), "--questions", QUESTIONS, "--out", str(tmp_path / "g.csv"), "--grading-timeout", "0"]
     assert grade.main(argv) == 2
-    assert "error: --grading-timeout must be a number of seconds above 0, not 0" in capsys.readouterr().err
+    assert "error: --grading-timeout must be a finite number of seconds above 0, not 0" in capsys.readouterr().err
     assert not (tmp_path / "g.csv").exists()
 
 

@@ -525,7 +525,7 @@ def test_a_submission_that_takes_memory_disk_tasks_or_cpu_costs_no_one_else_a_po
     assert "more than its memory limit" in notes["shm"] or "No space left on device" in notes["shm"], notes
     assert "OSError: [Errno 28] No space left on device" in notes["disk"], notes  # the in-memory scratch is full
     assert "OSError: [Errno 28] No space left on device" in notes["settings"], notes  # the start folder is full
-    assert "its scratch folder in memory, 0.25 GiB, its start folder (settings, sockets) in memory, 64 MiB" in done.stderr, \
+    assert "its scratch folder in memory, 0.25 GiB; its start folder (settings, sockets) in memory, 64 MiB" in done.stderr, \
         done.stderr[-2000:]
     if cpu_controller():  # each kernel gets one share of the CPU, however many processes it starts
         assert "tasks, an equal share of the CPU" in done.stderr, done.stderr[-2000:]

@@ -28,6 +28,7 @@ import concurrent.futures
 import hashlib
 import inspect
 import json
+import math
 import os
 import re
 import secrets
@@ -165,6 +166,15 @@ class Grader:
         why = grade_limits.mount_in_memory(folder, 2**20)
         grade_limits.unmount_all(folder)
         remove_tree(folder)
+        if not why:  # each worker also needs a mount namespace of its own (limits.private_mounts), tried in a new process
+            code = ("import importlib.util as u, sys; s = u.spec_from_file_location('limits', {!r}); "
+                    "m = sys.modules['limits'] = u.module_from_spec(s); s.loader.exec_module(m); print(m.private_mounts())"
+                    ).format(grade_limits.__file__)  # as the worker loads it: by its path
+            try:
+                done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+                why = done.stdout.strip() if done.returncode == 0 else (done.stderr.strip()[-300:] or f"exit {done.returncode}")
+            except (OSError, subprocess.SubprocessError) as e:
+                why = f"{type(e).__name__}: {e}"
         return why
 
     def job_dir(self, sub: Submission) -> Path:
@@ -433,9 +443,9 @@ def limits_note(options: Options, sandbox: grade_sandbox.Sandbox) -> str:
     else:
         folder = f"; its scratch folder in memory, {options.scratch_gb:g} GiB"
     if sandbox.kind != grade_sandbox.NONE:
-        folder += (f", its start folder (settings, sockets) in memory, {START_FOLDER_BYTES // 2**20} MiB" if not sandbox.start_on_disk
+        folder += (f"; its start folder (settings, sockets) in memory, {START_FOLDER_BYTES // 2**20} MiB" if not sandbox.start_on_disk
                    else f"; WARNING: its start folder (settings, sockets) is on the disk ({sandbox.start_on_disk}): a "
-                        f"kernel can fill the disk there (grade as root)")
+                        f"kernel can fill the disk there" + (" (grade as root)" if os.geteuid() != 0 else ""))
     if not sandbox.cgroups:
         cpu = ("an equal share of the CPU" if sandbox.cpu_share else "WARNING: no cpu controller, so no equal share of "
                "the CPU: a kernel that starts many processes can slow down the others graded at the same time (-j 1)")
@@ -582,8 +592,8 @@ def main(argv: list[str] | None = None) -> int:
                       scratch_gb=args.scratch, cgroups=not args.no_cgroups)
     try:
         for name in ("timeout", "cell_timeout", "test_timeout", "grading_timeout"):
-            if not getattr(args, name) > 0:
-                raise GradingSetupError(f"--{name.replace('_', '-')} must be a number of seconds above 0, not {getattr(args, name):g}")
+            if not (math.isfinite(getattr(args, name)) and getattr(args, name) > 0):
+                raise GradingSetupError(f"--{name.replace('_', '-')} must be a finite number of seconds above 0, not {getattr(args, name):g}")
         if args.id_pattern:
             re.compile(args.id_pattern)
         lab = load_lab(args.lab, args.questions)

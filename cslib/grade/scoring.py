@@ -87,8 +87,8 @@ def judge_question(question: Question, cases: list[GradingCase], record: dict) -
 
     if status != "ok" or not isinstance(payload, dict):
         detail = str(record.get("detail") or status)
-        if not n_visible:  # the worker's words may hold what the code tested on hidden inputs did (an exit status)
-            detail = f"its tests did not run to the end ({status})"
+        if not n_visible and status == "crashed":  # the exit status the code tested on hidden inputs chose: not shown
+            detail = "the kernel died while testing this answer"
         notes.append(f"{question.answer}: {detail}")
         return all_failed(detail), notes
     raw_cases = payload.get("cases")

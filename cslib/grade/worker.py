@@ -68,6 +68,7 @@ remove_tree = _load("cleanup").remove_tree  # never raises, even on a tree thous
 GRADER_TAG = "[cslib grader]"
 INTERRUPT_GRACE = 3.0  # seconds a cell gets to stop after an interrupt before its kernel is killed
 STARTUP_TIMEOUT = 60.0
+RESTART_MARGIN = 10.0  # seconds of grading time that a new kernel needs to be worth starting after a death
 KEEP_CHARS = 96 * 2**20  # grading output kept while looking for the framed payload (at most; see payload_limit)
 FRAME = re.compile(r"<<cslib-grade:([0-9a-f]+)>>(.*?)<</cslib-grade:\1>>", re.S)
 MAX_SOCKET_PATH = 100  # Unix socket paths are limited to 107 bytes
@@ -502,13 +503,13 @@ class NotebookRun:
                 detail = f"the kernel died while testing this answer ({run.exit})" if run.status == "died" else \
                     "testing this answer did not stop when interrupted"
                 self.result.questions.append(QuestionRecord(status, None, detail))
-                if deadline <= time.monotonic():
-                    continue  # no time left for the questions after it: no new kernel (they are out of time)
+                if number + 1 == len(questions) or deadline - time.monotonic() < RESTART_MARGIN:
+                    continue  # nothing after it, or no time left for it: no new kernel (the rest are out of time)
                 if not self.restart_and_replay(self.replay_deadline_while_grading(questions[number + 1:], deadline)):
                     self.dead = True
             elif payload is not None:
                 self.result.questions.append(QuestionRecord("ok", payload))
-                if run.exit_requested and deadline > time.monotonic():  # IPython's exit(): a new kernel for the rest
+                if run.exit_requested and number + 1 < len(questions) and deadline - time.monotonic() >= RESTART_MARGIN:
                     if not self.restart_and_replay(self.replay_deadline_while_grading(questions[number + 1:], deadline)):
                         self.dead = True
             elif run.status == "timeout":
@@ -606,12 +607,10 @@ def main(argv: list[str] | None = None) -> int:
     die_with_grader()
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     os.umask(0o077)
-    if job["limits"].get("start_bytes"):  # the kernels' in-memory folders, in mounts that end with this process
-        why = _load("limits").private_mounts()
-        if why:
-            job["limits"]["start_bytes"] = None
-            print(f"grader error: no mount namespace of its own ({why}): the kernel's start folder is on disk", file=sys.stderr)
+    why = _load("limits").private_mounts() if job["limits"].get("start_bytes") else ""  # mounts that end with it
     try:
+        if why:  # the grader checked that it can: not the student's failure
+            raise KernelStartError(f"no mount namespace for the kernel's in-memory folders: {why}")
         limit_resources(job["limits"].get("memory_bytes"), job["limits"].get("file_bytes"))
         result = asdict(NotebookRun(job, gate_fd).run())
     except Exception as e:  # a bug here: report it for this submission only
