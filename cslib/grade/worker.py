@@ -521,10 +521,10 @@ class NotebookRun:
                 self.result.questions.append(QuestionRecord(problem, None, detail))
 
     def replay_deadline_while_grading(self, later: list[dict], deadline: float) -> float:
-        """When to stop re-running the cells in a new kernel while grading: in time for the ``later`` questions
-        (within the worker's own limit), and never after the grading ``deadline``, which the re-run counts in."""
-        reserve = min(sum(question_budget(q, self.limits["test_timeout"]) for q in later), max(0.0, deadline - time.monotonic()))
-        return min(self.hard_deadline - reserve, deadline)
+        """When to stop re-running the cells in a new kernel while grading (the re-run counts in the grading
+        ``deadline``): early enough to leave the ``later`` questions their budgets, or half the time left if less."""
+        reserve = min(sum(question_budget(q, self.limits["test_timeout"]) for q in later), max(0.0, deadline - time.monotonic()) / 2)
+        return min(self.hard_deadline, deadline) - reserve
 
     def ask_gate(self) -> set | None:
         """Hidden cases run only for answers that passed every visible case, and only the grader can judge (this
