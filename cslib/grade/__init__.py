@@ -438,11 +438,9 @@ def limits_note(options: Options, sandbox: grade_sandbox.Sandbox) -> str:
     memory = f"{options.memory_gb:g} GiB" if options.memory_gb else "no limit"
     if sandbox.kind == grade_sandbox.NONE:
         folder = "; WARNING: no sandbox, so no folder of its is in memory: a kernel can fill the disk"
-    elif options.keep_scratch or not options.scratch_gb:
-        folder = "; WARNING: its scratch folder is on the disk (--keep-scratch or --scratch 0): a kernel can fill the disk"
     else:
-        folder = f"; its scratch folder in memory, {options.scratch_gb:g} GiB"
-    if sandbox.kind != grade_sandbox.NONE:
+        folder = (f"; its scratch folder in memory, {options.scratch_gb:g} GiB" if options.scratch_gb and not options.keep_scratch
+                  else "; WARNING: its scratch folder is on the disk (--keep-scratch or --scratch 0): a kernel can fill the disk")
         folder += (f"; its start folder (settings, sockets) in memory, {START_FOLDER_BYTES // 2**20} MiB" if not sandbox.start_on_disk
                    else f"; WARNING: its start folder (settings, sockets) is on the disk ({sandbox.start_on_disk}): a "
                         f"kernel can fill the disk there" + (" (grade as root)" if os.geteuid() != 0 else ""))

@@ -218,8 +218,8 @@ def merge_phases(requests: list[dict], records: list) -> list[dict] | None:
         cases = payload.get("cases") if isinstance(payload.get("cases"), list) else []
         more = (record.get("payload") or {}).get("cases") if record.get("status") == "ok" else None
         if not isinstance(more, list) or len(more) != len(request["cases"]):
-            kind = {"timeout": "timeout", "gated": "gated", "gate_error": "gate_error",
-                    "out_of_time": "out_of_time"}.get(record.get("status"), "no_result")
+            status = record.get("status")
+            kind = status if status in ("timeout", "gated", "gate_error", "out_of_time") else "no_result"
             more = [{"kind": kind, "error": ""}] * len(request["cases"])
         payload["cases"] = cases + more
         merged[number] = {**first, "payload": payload}
