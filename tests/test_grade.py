@@ -98,6 +98,10 @@ def shout(word):
         # --grading-timeout (15 s) stops it there, and the hidden tests of the questions after it do not run
         "dawdle.ipynb": notebook(IMPORTS, "import time\ncalls = []\ndef add(a, b):\n    calls.append(1)\n"
                                  "    if len(calls) == 3:\n        time.sleep(30)\n    return a + b", *ANSWERS[1:]),
+        # add's visible test takes 8 s of the 15, then shout kills the kernel: too little time is left for a new one,
+        # and the questions after it are out of time (not tested on the dead kernel)
+        "late_crash.ipynb": notebook(IMPORTS, "import time\ndef add(a, b):\n    time.sleep(8)\n    return a + b",
+                                     "import os\ndef shout(word):\n    os._exit(3)", *ANSWERS[2:]),
         # the wrong lab
         "lab98.ipynb": notebook(IMPORTS, *ANSWERS, lab="lab98"),
         "other_course.ipynb": notebook("x = 1\nprint(x)", lab=None),
@@ -203,7 +207,7 @@ def add(a, b):
 
 
 TIMING = ("loop.ipynb", "stubborn.ipynb", "slow.ipynb", "hang_on_call.ipynb")  # graded by a second run with short time limits
-SLOW_TESTS = "dawdle.ipynb"  # graded by a third run, alone: it sleeps most of the time, next to the others
+SLOW_TESTS = ("dawdle.ipynb", "late_crash.ipynb")  # graded by a third run: they sleep most of the time, next to the others
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +220,7 @@ def graded(tmp_path_factory):
         folder.mkdir()
     files = class_notebooks(subs, outside)
     for name, content in files.items():
-        path = (timing if name in TIMING else base / "slow" if name == SLOW_TESTS else subs) / name
+        path = (timing if name in TIMING else base / "slow" if name in SLOW_TESTS else subs) / name
         if isinstance(content, bytes):
             path.write_bytes(content)
         else:
@@ -233,7 +237,7 @@ def graded(tmp_path_factory):
     cli = subprocess.Popen([sys.executable, "-m", "cslib.grade", "lab99", *map(str, sorted(timing.iterdir())),
                             "--out", str(timing_out / "grades.csv"), "-j", "4", "--cell-timeout", "2",
                             "--timeout", "25", *common, "--test-timeout", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
-    slow = subprocess.Popen([sys.executable, "-m", "cslib.grade", "lab99", str(base / "slow" / SLOW_TESTS), "--out",
+    slow = subprocess.Popen([sys.executable, "-m", "cslib.grade", "lab99", str(base / "slow"), "-j", "2", "--out",
                              str(timing_out / "slow.csv"), *common, "--test-timeout", "40", "--grading-timeout", "15"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
     argv = ["lab99", str(subs), "--out", str(out / "grades.csv"), "--gradescope", str(out / "gradescope"),
@@ -265,7 +269,7 @@ def assert_points(row: dict, **points: str) -> None:
 # --------------------------------------------------------------------------- the basics
 def test_one_row_per_student_with_all_columns(graded):
     rows = graded["rows"]
-    assert len(rows) == 42  # 43 files, carol twice (38 files in one run, 4 in the second, 1 in the third)
+    assert len(rows) == 43  # 44 files, carol twice (38 files in one run, 4 in the second, 2 in the third)
     assert list(next(iter(rows.values()))) == ["student_id", "file", "add", "shout", "answer", "step", "total",
                                                "max_total", "status", "notes", "seed", "isolation"]
     isolation = "none" if sandboxing.grade_args() else "bubblewrap"
@@ -439,6 +443,12 @@ def test_answers_that_each_take_most_of_the_test_time_limit_meet_the_limit_of_al
     assert "- ✗ hidden test 1: not run: the time for all the tests of this notebook ran out" in text
 
 
+def test_a_kernel_death_near_the_grading_deadline_leaves_the_later_questions_out_of_time(graded):
+    row = graded["rows"]["late_crash"]
+    assert_points(row, status="ran", add="0.5", shout="0", answer="0", step="0")
+    assert "answer: not tested: the time for all the grading tests of this notebook (--grading-timeout) ran out" in row["notes"]
+
+
 # --------------------------------------------------------------------------- the same student twice
 def test_the_newest_file_of_a_student_counts_and_the_others_are_noted(graded):
     row = graded["rows"]["carol"]
@@ -523,7 +533,8 @@ def test_gradescope_results_follow_the_autograder_format(graded):
     shout = result["tests"][1]
     assert shout["max_score"] == 1 and shout["score"] == pytest.approx(0.3333, abs=1e-3) and shout["visibility"] == "visible"
     assert "hidden test 1: failed (wrong result)" in shout["output"]
-    assert {p.name for p in (graded["out"] / "gradescope").iterdir()} == set(graded["rows"]) - {"loop", "stubborn", "slow", "hang_on_call", "dawdle"}
+    assert {p.name for p in (graded["out"] / "gradescope").iterdir()} == set(graded["rows"]) - {
+        "loop", "stubborn", "slow", "hang_on_call", "dawdle", "late_crash"}
 
 
 def test_summary_lists_counts_failures_and_means(graded):

@@ -503,15 +503,12 @@ class NotebookRun:
                 detail = f"the kernel died while testing this answer ({run.exit})" if run.status == "died" else \
                     "testing this answer did not stop when interrupted"
                 self.result.questions.append(QuestionRecord(status, None, detail))
-                if number + 1 == len(questions) or deadline - time.monotonic() < RESTART_MARGIN:
-                    continue  # nothing after it, or no time left for it: no new kernel (the rest are out of time)
-                if not self.restart_and_replay(self.replay_deadline_while_grading(questions[number + 1:], deadline)):
-                    self.dead = True
+                if not self.new_kernel_for(questions[number + 1:], deadline):
+                    deadline = time.monotonic()  # no kernel for the questions after it: they are out of time
             elif payload is not None:
                 self.result.questions.append(QuestionRecord("ok", payload))
-                if run.exit_requested and number + 1 < len(questions) and deadline - time.monotonic() >= RESTART_MARGIN:
-                    if not self.restart_and_replay(self.replay_deadline_while_grading(questions[number + 1:], deadline)):
-                        self.dead = True
+                if run.exit_requested and not self.new_kernel_for(questions[number + 1:], deadline):  # IPython's exit()
+                    deadline = time.monotonic()  # no kernel for the questions after it: they are out of time
             elif run.status == "timeout":
                 self.result.questions.append(QuestionRecord("timeout", None, "testing this answer took too long"))
             else:
@@ -520,11 +517,18 @@ class NotebookRun:
                     problem, "no grading output arrived (did the notebook replace sys.stdout?)")
                 self.result.questions.append(QuestionRecord(problem, None, detail))
 
-    def replay_deadline_while_grading(self, later: list[dict], deadline: float) -> float:
-        """When to stop re-running the cells in a new kernel while grading (the re-run counts in the grading
-        ``deadline``): early enough to leave the ``later`` questions their budgets, or half the time left if less."""
-        reserve = min(sum(question_budget(q, self.limits["test_timeout"]) for q in later), max(0.0, deadline - time.monotonic()) / 2)
-        return min(self.hard_deadline, deadline) - reserve
+    def new_kernel_for(self, later: list[dict], deadline: float) -> bool:
+        """After the kernel died (or ended) while grading: a new one with the cells re-run, for the ``later``
+        questions; False (no new kernel) if there are none or under RESTART_MARGIN s of the grading ``deadline`` is
+        left. The re-run counts in the deadline and stops early enough to leave the later questions their budgets,
+        or half the time left if less; ``dead`` is set if no new kernel could be started."""
+        left = deadline - time.monotonic()
+        if not later or left < RESTART_MARGIN:
+            return False
+        reserve = min(sum(question_budget(q, self.limits["test_timeout"]) for q in later), left / 2)
+        if not self.restart_and_replay(min(self.hard_deadline, deadline) - reserve):
+            self.dead = True
+        return True
 
     def ask_gate(self) -> set | None:
         """Hidden cases run only for answers that passed every visible case, and only the grader can judge (this
